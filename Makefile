@@ -1,0 +1,61 @@
+# esox: every target does its own set-up on a fresh machine (Python 3.11, Rust, make).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUST_SOURCES := $(wildcard rust/*.rs rust/*/*.rs) Cargo.toml Cargo.lock
+STAMP_DEPS := $(BIN)/.deps-installed
+EXT_STAMP := $(BIN)/.esox-built
+
+.PHONY: demo test test-python test-rust format lint bench build wheel clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Dependencies change rarely: install them apart from building the extension.
+$(STAMP_DEPS): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "maturin>=1.9,<2"
+	$(BIN)/python -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']; print('\n'.join(sorted(set(d['dev'] + d['postgres'] + d['bench']))))" > $(VENV)/requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-dev.txt
+	touch $@
+
+# Release build of the Rust extension, installed in development mode.
+$(EXT_STAMP): $(STAMP_DEPS) $(RUST_SOURCES) pyproject.toml
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH $(BIN)/maturin develop --release --quiet
+	touch $@
+
+build: $(EXT_STAMP)
+
+demo: build
+	$(BIN)/esox demo
+
+test: build
+	$(BIN)/python -m pytest
+	cargo test --quiet
+
+test-python: build
+	$(BIN)/python -m pytest
+
+test-rust:
+	cargo test --quiet
+
+format: $(STAMP_DEPS)
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+	cargo fmt
+
+lint: build
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	$(BIN)/mypy
+	cargo fmt --check
+	cargo clippy --all-targets --quiet -- -D warnings
+
+bench: build
+	$(BIN)/python -m pytest benches --benchmark-only --benchmark-columns=mean,ops,rounds --benchmark-sort=name
+
+wheel: $(STAMP_DEPS)
+	$(BIN)/maturin build --release --out dist
+
+clean:
+	rm -rf $(VENV) target dist python/esox/*.so

@@ -1,0 +1,1 @@
+"""esox: event sourcing for Python, with its hot paths in Rust."""

@@ -1,0 +1,306 @@
+//! The records that cross the boundary: StoredEvent, Notification, Tracking.
+//!
+//! Frozen Python classes built in Rust, so that the mapper and the recorders
+//! create them without calling into Python.
+
+use pyo3::basic::CompareOp;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple, PyType};
+
+/// An event as stored: originator id and version, topic, state bytes.
+#[pyclass(module = "esox._core", frozen, subclass)]
+pub struct StoredEvent {
+    /// A `uuid.UUID` or a `str`.
+    pub originator_id: Py<PyAny>,
+    pub originator_version: i64,
+    pub topic: Py<PyString>,
+    pub state: Py<PyBytes>,
+}
+
+impl StoredEvent {
+    pub fn create(
+        py: Python<'_>,
+        originator_id: Py<PyAny>,
+        originator_version: i64,
+        topic: Py<PyString>,
+        state: Py<PyBytes>,
+    ) -> PyResult<Py<StoredEvent>> {
+        Py::new(
+            py,
+            StoredEvent {
+                originator_id,
+                originator_version,
+                topic,
+                state,
+            },
+        )
+    }
+
+    fn fields<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(
+            py,
+            [
+                self.originator_id.bind(py).clone(),
+                self.originator_version.into_pyobject(py)?.into_any(),
+                self.topic.bind(py).clone().into_any(),
+                self.state.bind(py).clone().into_any(),
+            ],
+        )
+    }
+
+    fn field_reprs(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "originator_id={}, originator_version={}, topic={}, state={}",
+            self.originator_id.bind(py).repr()?,
+            self.originator_version,
+            self.topic.bind(py).repr()?,
+            self.state.bind(py).repr()?,
+        ))
+    }
+}
+
+#[pymethods]
+impl StoredEvent {
+    #[new]
+    fn new(
+        originator_id: Py<PyAny>,
+        originator_version: i64,
+        topic: Py<PyString>,
+        state: Py<PyBytes>,
+    ) -> Self {
+        StoredEvent {
+            originator_id,
+            originator_version,
+            topic,
+            state,
+        }
+    }
+
+    #[getter]
+    fn originator_id(&self, py: Python<'_>) -> Py<PyAny> {
+        self.originator_id.clone_ref(py)
+    }
+
+    #[getter]
+    fn originator_version(&self) -> i64 {
+        self.originator_version
+    }
+
+    #[getter]
+    fn topic(&self, py: Python<'_>) -> Py<PyString> {
+        self.topic.clone_ref(py)
+    }
+
+    #[getter]
+    fn state(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.state.clone_ref(py)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let name = slf.get_type().qualname()?;
+        Ok(format!("{}({})", name, slf.get().field_reprs(slf.py())?))
+    }
+
+    fn __richcmp__(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let equal = match op {
+            CompareOp::Eq | CompareOp::Ne => {
+                if !slf.get_type().is(other.get_type()) {
+                    false
+                } else {
+                    let other = other.cast::<StoredEvent>()?;
+                    slf.get().fields(py)?.eq(other.get().fields(py)?)?
+                }
+            }
+            _ => return Ok(py.NotImplemented()),
+        };
+        let result = if matches!(op, CompareOp::Eq) { equal } else { !equal };
+        Ok(result.into_pyobject(py)?.to_owned().into_any().unbind())
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        self.fields(py)?.hash()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
+        Ok((slf.get_type(), slf.get().fields(slf.py())?))
+    }
+}
+
+/// A stored event with its position (`id`) in the application sequence.
+#[pyclass(module = "esox._core", frozen, extends = StoredEvent)]
+pub struct Notification {
+    pub id: i64,
+}
+
+impl Notification {
+    pub fn create(
+        py: Python<'_>,
+        id: i64,
+        originator_id: Py<PyAny>,
+        originator_version: i64,
+        topic: Py<PyString>,
+        state: Py<PyBytes>,
+    ) -> PyResult<Py<Notification>> {
+        let init = PyClassInitializer::from(StoredEvent {
+            originator_id,
+            originator_version,
+            topic,
+            state,
+        })
+        .add_subclass(Notification { id });
+        Py::new(py, init)
+    }
+}
+
+#[pymethods]
+impl Notification {
+    #[new]
+    fn new(
+        originator_id: Py<PyAny>,
+        originator_version: i64,
+        topic: Py<PyString>,
+        state: Py<PyBytes>,
+        id: i64,
+    ) -> PyClassInitializer<Self> {
+        PyClassInitializer::from(StoredEvent {
+            originator_id,
+            originator_version,
+            topic,
+            state,
+        })
+        .add_subclass(Notification { id })
+    }
+
+    #[getter]
+    fn id(&self) -> i64 {
+        self.id
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let base = slf.as_super().get();
+        Ok(format!(
+            "Notification({}, id={})",
+            base.field_reprs(slf.py())?,
+            slf.get().id
+        ))
+    }
+
+    fn __richcmp__(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let equal = match op {
+            CompareOp::Eq | CompareOp::Ne => {
+                if !slf.get_type().is(other.get_type()) {
+                    false
+                } else {
+                    let other = other.cast::<Notification>()?;
+                    slf.get().id == other.get().id
+                        && slf
+                            .as_super()
+                            .get()
+                            .fields(py)?
+                            .eq(other.as_super().get().fields(py)?)?
+                }
+            }
+            _ => return Ok(py.NotImplemented()),
+        };
+        let result = if matches!(op, CompareOp::Eq) { equal } else { !equal };
+        Ok(result.into_pyobject(py)?.to_owned().into_any().unbind())
+    }
+
+    fn __hash__(slf: &Bound<'_, Self>) -> PyResult<isize> {
+        let py = slf.py();
+        let fields = slf.as_super().get().fields(py)?;
+        (fields, slf.get().id).into_pyobject(py)?.hash()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let base = slf.as_super().get();
+        let args = PyTuple::new(
+            py,
+            [
+                base.originator_id.bind(py).clone(),
+                base.originator_version.into_pyobject(py)?.into_any(),
+                base.topic.bind(py).clone().into_any(),
+                base.state.bind(py).clone().into_any(),
+                slf.get().id.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        Ok((slf.get_type(), args))
+    }
+}
+
+/// The position of a processed notification in an upstream application.
+#[pyclass(module = "esox._core", frozen)]
+pub struct Tracking {
+    pub application_name: String,
+    pub notification_id: i64,
+}
+
+#[pymethods]
+impl Tracking {
+    #[new]
+    fn new(application_name: String, notification_id: i64) -> Self {
+        Tracking {
+            application_name,
+            notification_id,
+        }
+    }
+
+    #[getter]
+    fn application_name(&self) -> &str {
+        &self.application_name
+    }
+
+    #[getter]
+    fn notification_id(&self) -> i64 {
+        self.notification_id
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Tracking(application_name={:?}, notification_id={})",
+            self.application_name, self.notification_id
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        match other.cast::<Tracking>() {
+            Ok(other) => {
+                let other = other.get();
+                self.application_name == other.application_name
+                    && self.notification_id == other.notification_id
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        (self.application_name.as_str(), self.notification_id)
+            .into_pyobject(py)?
+            .hash()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyType>, (String, i64))> {
+        let t = slf.get();
+        Ok((
+            slf.get_type(),
+            (t.application_name.clone(), t.notification_id),
+        ))
+    }
+}
