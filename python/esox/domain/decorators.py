@@ -1,0 +1,227 @@
+"""The ``@event`` decorator: command methods that trigger and apply events."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from types import FunctionType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from esox.domain.events import CanMutateAggregate, ProgrammingError
+
+if TYPE_CHECKING:
+    from esox.domain.aggregate import BaseAggregate
+
+__all__ = ["CommandMethodDecorator", "event", "triggers"]
+
+TDecoratable = TypeVar("TDecoratable", bound=Callable[..., Any] | property)
+
+_EMPTY = inspect.Parameter.empty
+
+
+class MethodSpec:
+    """What a decorated method accepts, worked out once instead of per call."""
+
+    __slots__ = ("defaults", "func", "names", "qualname")
+
+    def __init__(self, func: Callable[..., Any], *, skip_id: bool = False) -> None:
+        params = list(inspect.signature(func).parameters.values())[1:]
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                msg = (
+                    f"{func.__qualname__}() has variable parameters (*{p.name}); "
+                    "an event class needs named parameters"
+                )
+                raise TypeError(msg)
+            if p.kind is p.POSITIONAL_ONLY:
+                msg = (
+                    f"{func.__qualname__}() has positional-only parameter "
+                    f"{p.name!r}; an event class needs keyword-compatible ones"
+                )
+                raise TypeError(msg)
+        if skip_id:
+            params = [p for p in params if p.name != "id"]
+        self.func = func
+        self.qualname = func.__qualname__
+        self.names: tuple[str, ...] = tuple(p.name for p in params)
+        self.defaults: dict[str, Any] = {
+            p.name: p.default for p in params if p.default is not _EMPTY
+        }
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Turn a call's arguments into keyword arguments, with defaults applied."""
+        names = self.names
+        if len(args) > len(names):
+            msg = (
+                f"{self.qualname}() takes {len(names)} positional arguments "
+                f"but {len(args)} were given"
+            )
+            raise TypeError(msg)
+        bound = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in bound:
+                msg = f"{self.qualname}() got multiple values for argument {key!r}"
+                raise TypeError(msg)
+            if key not in names and key != "id":
+                msg = f"{self.qualname}() got an unexpected keyword argument {key!r}"
+                raise TypeError(msg)
+            bound[key] = value
+        if len(bound) != len(names):
+            missing = []
+            for name in names:
+                if name not in bound:
+                    if name in self.defaults:
+                        bound[name] = self.defaults[name]
+                    else:
+                        missing.append(name)
+            if missing:
+                listed = ", ".join(repr(m) for m in missing)
+                msg = f"{self.qualname}() missing required argument(s): {listed}"
+                raise TypeError(msg)
+        return bound
+
+
+class CommandMethodDecorator:
+    """A method (or property setter) whose call triggers an event.
+
+    The method body runs when the event is applied: when triggered, and again
+    whenever the aggregate is reconstructed from its events.
+    """
+
+    def __init__(
+        self,
+        decorated: Callable[..., Any] | property,
+        event_name: str | None = None,
+        event_class: type[CanMutateAggregate] | None = None,
+    ) -> None:
+        self.given_event_class = event_class
+        self.event_name = event_name
+        self.name_inferred = False
+        self.decorated_property: property | None = None
+        self.setter_arg_name: str | None = None
+        self.event_class: type[CanMutateAggregate] | None = None  # set by the class
+        if isinstance(decorated, property):
+            if decorated.fset is None:
+                name = getattr(decorated.fget, "__name__", "?")
+                msg = f"@event can't decorate {name}() property getter"
+                raise TypeError(msg)
+            if not (event_name or event_class):
+                msg = (
+                    f"@event on @{decorated.fset.__name__}.setter requires an event "
+                    "name or class"
+                )
+                raise TypeError(msg)
+            self.decorated_property = decorated
+            func: Callable[..., Any] = decorated.fset
+            self.setter_arg_name = list(inspect.signature(func).parameters)[1]
+        elif isinstance(decorated, FunctionType):
+            func = decorated
+            if not (event_name or event_class) and func.__name__ != "__init__":
+                self.name_inferred = True
+                self.event_name = "".join(
+                    part.capitalize() for part in func.__name__.split("_")
+                )
+        else:
+            msg = f"{decorated!r} is not a function or property"
+            raise TypeError(msg)
+        self.func = func
+        self.spec = MethodSpec(func, skip_id=func.__name__ == "__init__")
+
+    def __get__(self, instance: BaseAggregate[Any] | None, owner: type) -> Any:
+        if self.func.__name__ == "_":
+            msg = "Underscore 'non-command' methods cannot be used to trigger events."
+            raise ProgrammingError(msg)
+        if self.decorated_property is not None:
+            return self.decorated_property.__get__(instance, owner)
+        if self.func.__name__ == "__init__":
+            return self.func.__get__(instance, owner)
+        if instance is None:
+            return UnboundCommandMethod(self)
+        return BoundCommandMethod(self, instance)
+
+    def __call__(self, aggregate: BaseAggregate[Any], value: Any) -> None:
+        """Called as a property's setter (``@x.setter`` over ``@event``)."""
+        assert self.setter_arg_name is not None
+        self.trigger(aggregate, (), {self.setter_arg_name: value})
+
+    def __set__(self, instance: BaseAggregate[Any], value: Any) -> None:
+        assert self.setter_arg_name is not None
+        self.trigger(instance, (), {self.setter_arg_name: value})
+
+    def trigger(
+        self, aggregate: BaseAggregate[Any], args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> None:
+        """Trigger this method's event on ``aggregate`` with the call's arguments."""
+        event_class = self.event_class
+        if event_class is None:
+            msg = f"{self.func.__qualname__} is not on an aggregate class"
+            raise ProgrammingError(msg)
+        aggregate._trigger_decorated(event_class, self.spec.bind(args, kw))
+
+
+class BoundCommandMethod:
+    """A command method bound to an aggregate: calling it triggers the event."""
+
+    __slots__ = ("aggregate", "decorator")
+
+    def __init__(self, decorator: CommandMethodDecorator, aggregate: Any) -> None:
+        self.decorator = decorator
+        self.aggregate = aggregate
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.decorator.trigger(self.aggregate, args, kwargs)
+
+    @property
+    def __name__(self) -> str:
+        return self.decorator.func.__name__
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        return self.decorator.func.__doc__
+
+
+class UnboundCommandMethod:
+    """A command method looked up on the class: call it with the aggregate first."""
+
+    def __init__(self, decorator: CommandMethodDecorator) -> None:
+        self.decorator = decorator
+        self.__qualname__ = decorator.func.__qualname__
+        self.__name__ = decorator.func.__name__
+        self.__doc__ = decorator.func.__doc__
+
+    def __call__(self, aggregate: Any, *args: Any, **kwargs: Any) -> None:
+        self.decorator.trigger(aggregate, args, kwargs)
+
+
+@overload
+def event(arg: TDecoratable, /) -> TDecoratable: ...
+
+
+@overload
+def event(
+    arg: str | type[CanMutateAggregate] | None = None, /
+) -> Callable[[TDecoratable], TDecoratable]: ...
+
+
+def event(arg: Any = None, /) -> Any:
+    """Make a method trigger an event: ``@event``, ``@event("Name")``, ``@event(Cls)``.
+
+    On ``__init__`` it names the aggregate's created event. The event class is
+    defined from the method's signature; the method body applies the event.
+    """
+    if isinstance(arg, (FunctionType, property)):
+        return CommandMethodDecorator(arg)
+    if arg is None:
+        return lambda decorated: CommandMethodDecorator(decorated)
+    if isinstance(arg, str):
+        if not arg:
+            msg = "Can't use empty string as name of event class"
+            raise ValueError(msg)
+        return lambda decorated: CommandMethodDecorator(decorated, event_name=arg)
+    if isinstance(arg, type) and issubclass(arg, CanMutateAggregate):
+        return lambda decorated: CommandMethodDecorator(decorated, event_class=arg)
+    msg = f"@event takes a method, an event name or an event class, not {arg!r}"
+    raise TypeError(msg)
+
+
+triggers = event

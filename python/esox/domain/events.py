@@ -1,0 +1,184 @@
+"""Domain events: immutable records of decisions, and the errors of the domain."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, dataclass_transform
+from uuid import UUID
+
+from esox.utils import get_topic, resolve_topic
+
+if TYPE_CHECKING:
+    from esox.domain.aggregate import BaseAggregate
+
+__all__ = [
+    "TZINFO",
+    "AggregateCreated",
+    "AggregateEvent",
+    "CanMutateAggregate",
+    "DomainEvent",
+    "EventSourcingError",
+    "OriginatorIDError",
+    "OriginatorVersionError",
+    "ProgrammingError",
+    "Snapshot",
+    "datetime_now_with_tzinfo",
+]
+
+TZINFO = UTC
+"""The time zone of event timestamps (UTC, as in eventsourcing)."""
+
+TAggregate = TypeVar("TAggregate", bound="BaseAggregate[Any]")
+
+
+def datetime_now_with_tzinfo() -> datetime:
+    """The current time, as an aware UTC datetime."""
+    return datetime.now(tz=TZINFO)
+
+
+class EventSourcingError(Exception):
+    """Base class of every esox error."""
+
+
+class ProgrammingError(EventSourcingError):
+    """A domain model is defined or used in a way esox cannot support."""
+
+
+class OriginatorIDError(EventSourcingError):
+    """An event was applied to an aggregate with a different id."""
+
+    def __init__(self, event_id: object, aggregate_id: object) -> None:
+        super().__init__(
+            f"event originator_id {event_id!r} does not match aggregate id "
+            f"{aggregate_id!r}"
+        )
+
+
+class OriginatorVersionError(EventSourcingError):
+    """An event was applied out of order (its version is not the next one)."""
+
+    def __init__(self, event_version: int, expected_version: int) -> None:
+        super().__init__(
+            f"event originator_version {event_version} is not the aggregate's next "
+            f"version {expected_version}"
+        )
+
+
+@dataclass_transform(frozen_default=True)
+class MetaDomainEvent(type):
+    """Makes every domain event class a frozen dataclass."""
+
+    def __new__(
+        mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any
+    ) -> MetaDomainEvent:
+        cls = super().__new__(mcs, name, bases, namespace, **kw)
+        return cast(MetaDomainEvent, dataclass(frozen=True)(cast(Any, cls)))
+
+
+class DomainEvent(metaclass=MetaDomainEvent):
+    """An immutable record of something that happened to an originator."""
+
+    originator_id: Any
+    originator_version: int
+    timestamp: datetime
+
+    originator_id_type: ClassVar[type[UUID] | type[str] | None] = UUID
+    """``UUID`` or ``str``: how stored originator ids are read back."""
+
+    @staticmethod
+    def create_timestamp() -> datetime:
+        """When an event happens: now, as an aware UTC datetime."""
+        return datetime.now(tz=TZINFO)
+
+
+class CanMutateAggregate(DomainEvent):
+    """An event that evolves an existing aggregate."""
+
+    def mutate(self, aggregate: TAggregate | None) -> TAggregate | None:
+        """Check the event follows ``aggregate``, apply it, advance the version."""
+        assert aggregate is not None
+        if self.originator_id != aggregate._id:
+            raise OriginatorIDError(self.originator_id, aggregate._id)
+        next_version = aggregate._version + 1
+        if self.originator_version != next_version:
+            raise OriginatorVersionError(self.originator_version, next_version)
+        self.apply(aggregate)
+        aggregate._version = self.originator_version
+        aggregate._modified_on = self.timestamp
+        return aggregate
+
+    def apply(self, aggregate: Any) -> None:
+        """Evolve the aggregate's state; override in explicit event classes."""
+
+
+class AggregateEvent(CanMutateAggregate):
+    """An event of an aggregate (the base of ``Aggregate.Event``)."""
+
+
+class AggregateCreated(AggregateEvent):
+    """The first event of an aggregate: it names the aggregate's class."""
+
+    originator_topic: str
+
+    def mutate(self, aggregate: TAggregate | None) -> TAggregate | None:
+        """Construct the aggregate: base attributes, then its ``__init__``."""
+        cls: type[TAggregate] = resolve_topic(self.originator_topic)
+        agg = cls.__new__(cls)
+        agg.__base_init__(self.originator_id, self.originator_version, self.timestamp)
+        state = self.__dict__
+        init_params, init_func = cls._init_params_, cls._init_func_
+        if init_params is not None and init_func is not None:
+            kwargs = {k: state[k] for k in init_params if k in state}
+            if cls._init_mentions_id_:
+                kwargs["id"] = self.originator_id
+            init_func(agg, **kwargs)
+        self.apply(agg)
+        return agg
+
+
+class Snapshot(DomainEvent):
+    """The state of an aggregate at a version, to start replay from."""
+
+    topic: str
+    state: dict[str, Any]
+
+    @classmethod
+    def take(cls, aggregate: BaseAggregate[Any]) -> Snapshot:
+        """Take a snapshot of ``aggregate`` (its attributes, not pending events)."""
+        state = dict(aggregate.__dict__)
+        state.pop("_id", None)
+        state.pop("_version", None)
+        state.pop("_pending_events", None)
+        class_version = getattr(type(aggregate), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        return cls(
+            originator_id=aggregate.id,
+            originator_version=aggregate.version,
+            timestamp=cls.create_timestamp(),
+            topic=get_topic(type(aggregate)),
+            state=state,
+        )
+
+    def mutate(self, _: None = None) -> Any:
+        """Reconstruct the aggregate without calling its ``__init__``."""
+        cls = resolve_topic(self.topic)
+        state = dict(self.state)
+        from_version = state.pop("class_version", 1)
+        class_version = getattr(cls, "class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        state["_id"] = self.originator_id
+        state["_version"] = self.originator_version
+        state["_pending_events"] = []
+        aggregate = object.__new__(cls)
+        object.__setattr__(aggregate, "__dict__", state)
+        return aggregate
+
+
+def event_field_names(event_class: type) -> tuple[str, ...]:
+    """The dataclass field names of an event class, in order."""
+    return tuple(f.name for f in dataclasses.fields(event_class))
