@@ -1,0 +1,533 @@
+//! The SQLite recorders: `SqliteDatabase` (a file or in-memory database and
+//! its connections) and `SqliteRecorder` (aggregate, application, tracking or
+//! process recorder over one database, chosen by its options).
+//!
+//! Every call does its SQLite I/O with the GIL released and builds Python
+//! objects only afterwards. Writes take the database's writer connection and
+//! run in `BEGIN IMMEDIATE` transactions, so threads and OS processes sharing
+//! a file queue for the write lock instead of failing half way.
+
+mod convert;
+mod database;
+mod store;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use crate::errors::{error, ErrorKind};
+use crate::records::{StoredEvent, Tracking};
+use database::{Database, DbResult, Synchronous};
+use store::{IdType, NewEvent, Schema};
+
+/// How often a blocked waiter wakes to let Python handle signals (Ctrl-C).
+const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// First pause between polls of a waiter (doubling up to 50 ms).
+const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(1);
+const DEFAULT_LOCK_TIMEOUT: f64 = 5.0;
+
+fn duration(seconds: f64, argument: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{argument} must be a non-negative number of seconds, got {seconds}"
+        ))
+    })
+}
+
+/// An SQLite database (a file, ":memory:", or a "file:" URI) and its
+/// connections, shared by the recorders built on it.
+#[pyclass(module = "esox._core", frozen)]
+pub struct SqliteDatabase {
+    db: Arc<Database>,
+}
+
+impl SqliteDatabase {
+    fn open(
+        py: Python<'_>,
+        path: &str,
+        lock_timeout: f64,
+        synchronous: &str,
+    ) -> PyResult<SqliteDatabase> {
+        let lock_timeout = duration(lock_timeout, "lock_timeout")?;
+        let synchronous = Synchronous::parse(synchronous).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "synchronous must be \"FULL\" or \"NORMAL\", got {synchronous:?}"
+            ))
+        })?;
+        let db = py
+            .detach(|| Database::open(path, lock_timeout, synchronous))
+            .map_err(|e| e.into_pyerr(py))?;
+        Ok(SqliteDatabase { db: Arc::new(db) })
+    }
+}
+
+#[pymethods]
+impl SqliteDatabase {
+    #[new]
+    #[pyo3(signature = (path, *, lock_timeout=DEFAULT_LOCK_TIMEOUT, synchronous="FULL"))]
+    fn new(py: Python<'_>, path: &str, lock_timeout: f64, synchronous: &str) -> PyResult<Self> {
+        SqliteDatabase::open(py, path, lock_timeout, synchronous)
+    }
+
+    #[getter]
+    fn path(&self) -> &str {
+        &self.db.path
+    }
+
+    #[getter]
+    fn is_memory(&self) -> bool {
+        self.db.memory
+    }
+
+    #[getter]
+    fn lock_timeout(&self) -> f64 {
+        self.db.lock_timeout.as_secs_f64()
+    }
+
+    #[getter]
+    fn synchronous(&self) -> &'static str {
+        self.db.synchronous.as_str()
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.db.is_closed()
+    }
+
+    /// Close every connection (waiting for a write in progress to finish).
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.db.close());
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SqliteDatabase({:?})", self.db.path)
+    }
+}
+
+/// An SQLite recorder of stored events (with notification ids or without),
+/// tracking records, or both; thread-safe, and safe for several processes
+/// sharing one file.
+#[pyclass(module = "esox._core", frozen, subclass)]
+pub struct SqliteRecorder {
+    database: Py<SqliteDatabase>,
+    db: Arc<Database>,
+    schema: Schema,
+    id_type: IdType,
+    /// Whether `close()` closes the database (it was opened for this recorder).
+    owns_database: bool,
+    closed: AtomicBool,
+}
+
+impl SqliteRecorder {
+    /// Runs `f` with the GIL released; raises its error as an esox exception.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&Database, &Schema) -> DbResult<T> + Send,
+    ) -> PyResult<T> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(error(
+                py,
+                ErrorKind::Interface,
+                format!("SQLite recorder of {} is closed", self.db.path),
+            ));
+        }
+        let (db, schema) = (&*self.db, &self.schema);
+        py.detach(|| f(db, schema)).map_err(|e| e.into_pyerr(py))
+    }
+
+    /// Blocks, detached, until `holds` or the timeout passes; returns whether
+    /// it holds. Wakes now and then to let Python handle signals.
+    fn wait_until(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+        holds: impl Fn(&Schema, &rusqlite::Connection) -> DbResult<bool> + Sync,
+    ) -> PyResult<bool> {
+        if timeout.is_nan() {
+            return Err(PyValueError::new_err("timeout must be a number, not NaN"));
+        }
+        // An infinite (or absurdly long) timeout waits for ever.
+        let deadline = Duration::try_from_secs_f64(timeout.max(0.0))
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d));
+        let mut poll = FIRST_POLL_INTERVAL;
+        loop {
+            let until = Instant::now() + SIGNAL_CHECK_INTERVAL;
+            let until = deadline.map_or(until, |d| d.min(until));
+            let held = self.run(py, |db, schema| {
+                db.wait_until(until, &mut poll, |conn| holds(schema, conn))
+            })?;
+            if held {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            py.check_signals()?;
+        }
+    }
+}
+
+#[pymethods]
+impl SqliteRecorder {
+    #[new]
+    #[pyo3(signature = (
+        database,
+        events_table=Some("stored_events".to_owned()),
+        *,
+        notifications=true,
+        tracking=false,
+        originator_id_type="uuid",
+        lock_timeout=None,
+        synchronous=None,
+        create_table=true,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        database: &Bound<'_, PyAny>,
+        events_table: Option<String>,
+        notifications: bool,
+        tracking: bool,
+        originator_id_type: &str,
+        lock_timeout: Option<f64>,
+        synchronous: Option<&str>,
+        create_table: bool,
+    ) -> PyResult<Self> {
+        let id_type = match originator_id_type.to_ascii_lowercase().as_str() {
+            "uuid" => IdType::Uuid,
+            "text" => IdType::Text,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "originator_id_type must be \"uuid\" or \"text\", got {originator_id_type:?}"
+                )))
+            }
+        };
+        if let Some(name) = &events_table {
+            if !store::is_valid_table_name(name) {
+                return Err(PyValueError::new_err(format!(
+                    "events_table {name:?} is not a valid table name \
+                     (letters, digits and underscores, not starting with a digit)"
+                )));
+            }
+        } else if !tracking {
+            return Err(PyValueError::new_err(
+                "a recorder with no events table must have tracking=True",
+            ));
+        }
+        let (database, owns_database) = if let Ok(shared) = database.cast::<SqliteDatabase>() {
+            if lock_timeout.is_some() || synchronous.is_some() {
+                return Err(PyTypeError::new_err(
+                    "lock_timeout and synchronous belong to the shared SqliteDatabase; \
+                     pass them when opening it",
+                ));
+            }
+            (shared.clone().unbind(), false)
+        } else if let Ok(path) = database.cast::<PyString>() {
+            let opened = SqliteDatabase::open(
+                py,
+                path.to_str()?,
+                lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT),
+                synchronous.unwrap_or("FULL"),
+            )?;
+            (Py::new(py, opened)?, true)
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "database must be a path (str) or an SqliteDatabase, not {}",
+                database.get_type().qualname()?
+            )));
+        };
+        let db = database.get().db.clone();
+        let schema = Schema::new(&db.path, events_table, notifications, tracking);
+        let recorder = SqliteRecorder {
+            database,
+            db,
+            schema,
+            id_type,
+            owns_database,
+            closed: AtomicBool::new(false),
+        };
+        if create_table {
+            recorder.create_table(py)?;
+        }
+        Ok(recorder)
+    }
+
+    /// The database this recorder reads and writes.
+    #[getter]
+    fn database(&self, py: Python<'_>) -> Py<SqliteDatabase> {
+        self.database.clone_ref(py)
+    }
+
+    #[getter]
+    fn events_table(&self) -> Option<&str> {
+        self.schema.events_table.as_deref()
+    }
+
+    #[getter]
+    fn keeps_notifications(&self) -> bool {
+        self.schema.events_table.is_some() && self.schema.notifications
+    }
+
+    #[getter]
+    fn has_tracking(&self) -> bool {
+        self.schema.tracking
+    }
+
+    #[getter]
+    fn originator_id_type(&self) -> &'static str {
+        match self.id_type {
+            IdType::Uuid => "uuid",
+            IdType::Text => "text",
+        }
+    }
+
+    /// Create this recorder's tables if they do not exist (done on
+    /// construction unless create_table=False).
+    fn create_table(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |db, schema| {
+            if db.read(|conn| schema.tables_missing(conn))? {
+                db.write(|conn| schema.create_missing_tables(conn))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a batch of stored events (and optionally a tracking record)
+    /// atomically; returns their notification ids (None without notifications).
+    #[pyo3(signature = (stored_events, *, tracking=None, **kwargs))]
+    fn insert_events<'py>(
+        &self,
+        py: Python<'py>,
+        stored_events: &Bound<'py, PyAny>,
+        tracking: Option<Bound<'py, Tracking>>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        // Other recorders take extra keyword arguments; this one has no use for them.
+        let _ = kwargs;
+        let items = stored_events
+            .try_iter()
+            .map_err(|_| {
+                PyTypeError::new_err("stored_events must be a sequence of StoredEvent objects")
+            })?
+            .map(|item| {
+                item?.cast_into::<StoredEvent>().map_err(|e| {
+                    PyTypeError::new_err(format!(
+                        "stored_events must contain StoredEvent objects, not {}",
+                        e.into_inner()
+                            .get_type()
+                            .qualname()
+                            .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+                    ))
+                })
+            })
+            .collect::<PyResult<Vec<Bound<'py, StoredEvent>>>>()?;
+        let originator_ids: Vec<Bound<'py, PyAny>> = items
+            .iter()
+            .map(|item| item.get().originator_id.bind(py).clone())
+            .collect();
+        let mut events = Vec::with_capacity(items.len());
+        for (item, originator_id) in items.iter().zip(&originator_ids) {
+            let event = item.get();
+            events.push(NewEvent {
+                originator_id: convert::stored_originator_id(originator_id, self.id_type)?,
+                version: event.originator_version,
+                topic: event.topic.bind(py).to_str()?,
+                state: event.state.bind(py).as_bytes(),
+            });
+        }
+        let tracking = tracking.as_ref().map(|t| {
+            let t = t.get();
+            (t.application_name.as_str(), t.notification_id)
+        });
+        if events.is_empty() && tracking.is_none() {
+            return Ok(self.keeps_notifications().then(|| PyList::empty(py)));
+        }
+        let ids = self.run(py, |db, schema| {
+            db.write(|conn| schema.insert_events(conn, &events, tracking))
+        })?;
+        if self.keeps_notifications() {
+            Ok(Some(PyList::new(py, ids)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The stored events of one originator with versions in (gt, lte],
+    /// ascending (or descending), at most `limit` of them.
+    #[pyo3(signature = (originator_id, *, gt=None, lte=None, desc=false, limit=None))]
+    fn select_events<'py>(
+        &self,
+        py: Python<'py>,
+        originator_id: &Bound<'py, PyAny>,
+        gt: Option<i64>,
+        lte: Option<i64>,
+        desc: bool,
+        limit: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if let Some(limit) = limit.filter(|&l| l < 0) {
+            return Err(PyValueError::new_err(format!(
+                "limit must not be negative, got {limit}"
+            )));
+        }
+        let stored = convert::stored_originator_id(originator_id, self.id_type)?;
+        let rows = self.run(py, |db, schema| {
+            db.read(|conn| {
+                schema.select_events(
+                    conn,
+                    &stored,
+                    gt.unwrap_or(i64::MIN),
+                    lte.unwrap_or(i64::MAX),
+                    desc,
+                    limit.unwrap_or(-1),
+                )
+            })
+        })?;
+        let table = self.schema.events_table.as_deref().unwrap_or_default();
+        if rows.rows.is_empty() {
+            return Ok(PyList::empty(py));
+        }
+        let originator_id = convert::selected_originator_id(originator_id, &stored, self.id_type)?;
+        convert::stored_events(py, &rows, &originator_id, table)
+    }
+
+    /// Notifications with ids from `start` (or after it) up to `stop`,
+    /// optionally only of the given topics, at most `limit`, ascending.
+    #[pyo3(signature = (start, limit, stop=None, topics=None, *, inclusive_of_start=true))]
+    fn select_notifications<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<i64>,
+        limit: i64,
+        stop: Option<i64>,
+        topics: Option<&Bound<'py, PyAny>>,
+        inclusive_of_start: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if limit < 0 {
+            return Err(PyValueError::new_err(format!(
+                "limit must not be negative, got {limit}"
+            )));
+        }
+        let topics: Vec<Bound<'py, PyString>> = match topics {
+            None => Vec::new(),
+            Some(t) if t.is_instance_of::<PyString>() => {
+                return Err(PyTypeError::new_err(
+                    "topics must be a sequence of str, not a str",
+                ))
+            }
+            Some(t) => t
+                .try_iter()
+                .map_err(|_| PyTypeError::new_err("topics must be a sequence of str"))?
+                .map(|item| {
+                    item?
+                        .cast_into::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("topics must contain only str"))
+                })
+                .collect::<PyResult<_>>()?,
+        };
+        let topics = topics
+            .iter()
+            .map(|t| t.to_str())
+            .collect::<PyResult<Vec<&str>>>()?;
+        let first = match start {
+            None => i64::MIN,
+            Some(s) if inclusive_of_start => s,
+            Some(s) => s.saturating_add(1),
+        };
+        let last = stop.unwrap_or(i64::MAX);
+        let id_type = self.id_type;
+        let rows = self.run(py, |db, schema| {
+            db.read(|conn| schema.select_notifications(conn, first, last, &topics, limit, id_type))
+        })?;
+        let table = self.schema.events_table.as_deref().unwrap_or_default();
+        convert::notifications(py, &rows, table)
+    }
+
+    /// The largest notification id, or None if nothing is recorded.
+    fn max_notification_id(&self, py: Python<'_>) -> PyResult<Option<i64>> {
+        self.run(py, |db, schema| {
+            db.read(|conn| schema.max_notification_id(conn))
+        })
+    }
+
+    /// Records a tracking record; IntegrityError if it is not beyond the
+    /// application's largest tracked notification id.
+    fn insert_tracking(&self, py: Python<'_>, tracking: Bound<'_, Tracking>) -> PyResult<()> {
+        let tracking = tracking.get();
+        let (name, id) = (tracking.application_name.as_str(), tracking.notification_id);
+        self.run(py, |db, schema| {
+            db.write(|conn| schema.insert_tracking(conn, name, id))
+        })
+    }
+
+    /// The largest tracked notification id of an application, or None.
+    fn max_tracking_id(&self, py: Python<'_>, application_name: &str) -> PyResult<Option<i64>> {
+        self.run(py, |db, schema| {
+            db.read(|conn| schema.max_tracking_id(conn, application_name))
+        })
+    }
+
+    /// Whether the application's notification `notification_id` (or a later
+    /// one) has been tracked; True when `notification_id` is None.
+    fn has_tracking_id(
+        &self,
+        py: Python<'_>,
+        application_name: &str,
+        notification_id: Option<i64>,
+    ) -> PyResult<bool> {
+        let Some(id) = notification_id else {
+            return Ok(true);
+        };
+        Ok(self
+            .max_tracking_id(py, application_name)?
+            .is_some_and(|max| max >= id))
+    }
+
+    /// Block (GIL released) until max_notification_id() > gt or timeout.
+    fn wait_for_notification(&self, py: Python<'_>, gt: i64, timeout: f64) -> PyResult<bool> {
+        self.wait_until(py, timeout, |schema, conn| {
+            Ok(schema
+                .max_notification_id(conn)?
+                .is_some_and(|max| max > gt))
+        })
+    }
+
+    /// Block (GIL released) until that tracking id is recorded or timeout.
+    fn wait_for_tracking(
+        &self,
+        py: Python<'_>,
+        application_name: &str,
+        notification_id: i64,
+        timeout: f64,
+    ) -> PyResult<bool> {
+        self.wait_until(py, timeout, |schema, conn| {
+            Ok(schema
+                .max_tracking_id(conn, application_name)?
+                .is_some_and(|max| max >= notification_id))
+        })
+    }
+
+    /// Stop using the recorder; closes the database if the recorder opened it
+    /// (a shared SqliteDatabase is closed by its owner).
+    fn close(&self, py: Python<'_>) {
+        self.closed.store(true, Ordering::Release);
+        if self.owns_database {
+            py.detach(|| self.db.close());
+        }
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let this = slf.get();
+        Ok(format!(
+            "{}({:?}, {:?})",
+            slf.get_type().qualname()?,
+            this.db.path,
+            this.schema.events_table.as_deref().unwrap_or("tracking"),
+        ))
+    }
+}
