@@ -52,7 +52,10 @@ lint: build
 	cargo clippy --all-targets --quiet -- -D warnings
 
 bench: build
-	$(BIN)/python -m pytest benches --benchmark-only --benchmark-columns=mean,ops,rounds --benchmark-sort=name
+	mkdir -p bench-out
+	$(BIN)/python -m pytest benches --benchmark-only --benchmark-columns=mean,ops,rounds \
+		--benchmark-sort=name --benchmark-json=bench-out/results.json
+	$(BIN)/python benches/report.py bench-out/results.json
 
 wheel: $(STAMP_DEPS)
 	$(BIN)/maturin build --release --out dist

@@ -118,7 +118,11 @@ impl StoredEvent {
             }
             _ => return Ok(py.NotImplemented()),
         };
-        let result = if matches!(op, CompareOp::Eq) { equal } else { !equal };
+        let result = if matches!(op, CompareOp::Eq) {
+            equal
+        } else {
+            !equal
+        };
         Ok(result.into_pyobject(py)?.to_owned().into_any().unbind())
     }
 
@@ -214,7 +218,11 @@ impl Notification {
             }
             _ => return Ok(py.NotImplemented()),
         };
-        let result = if matches!(op, CompareOp::Eq) { equal } else { !equal };
+        let result = if matches!(op, CompareOp::Eq) {
+            equal
+        } else {
+            !equal
+        };
         Ok(result.into_pyobject(py)?.to_owned().into_any().unbind())
     }
 
@@ -294,9 +302,7 @@ impl Tracking {
             .hash()
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyType>, (String, i64))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyType>, (String, i64))> {
         let t = slf.get();
         Ok((
             slf.get_type(),

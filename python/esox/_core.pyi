@@ -1,8 +1,8 @@
 """Typed stub of esox._core, the Rust extension module: the contract between
 Rust and Python. Only esox.persistence (and the replay helper) import it."""
 
-from collections.abc import Sequence
-from typing import Any, final
+from collections.abc import Iterable, Sequence
+from typing import Any, Self, final
 from uuid import UUID
 
 __version__: str
@@ -40,7 +40,7 @@ class Notification(StoredEvent):
         originator_version: int,
         topic: str,
         state: bytes,
-        id: int,  # noqa: A002
+        id: int,
     ) -> Notification: ...
     @property
     def id(self) -> int: ...
@@ -60,10 +60,16 @@ class Tracking:
 class Mapper:
     """Converts domain events to stored events and back, a batch per call.
 
-    ``transcoder`` must have ``types: dict[type, Transcoding]`` and
-    ``names: dict[str, Transcoding]`` (read live, so later registrations count).
-    UUID, Decimal and datetime are encoded natively as ``uuid_hex``,
-    ``decimal_str`` and ``datetime_iso``; other types call their transcoding.
+    ``transcoder`` with ``types: dict[type, Transcoding]`` and
+    ``names: dict[str, Transcoding]`` (a ``JSONTranscoder``) is driven natively,
+    its registries read once per call (so later registrations count); UUID,
+    Decimal and datetime are encoded natively as ``uuid_hex``, ``decimal_str``
+    and ``datetime_iso`` while those are the registered names. Any other
+    transcoder's ``encode``/``decode`` methods are called instead. State is
+    encoded, then compressed (``compressor.compress``), then encrypted
+    (``cipher.encrypt``); read back in reverse. Errors are
+    ``TranscodingNotRegisteredError`` and ``MapperDeserialisationError``
+    (from ``esox.persistence.errors``), naming the event and the bad value.
     """
 
     def __new__(
@@ -79,14 +85,24 @@ class Mapper:
     def compressor(self) -> Any: ...
     @property
     def cipher(self) -> Any: ...
-    def to_stored_event(self, domain_event: object) -> StoredEvent: ...
-    def to_stored_events(self, domain_events: Sequence[object]) -> list[StoredEvent]: ...
-    def to_domain_event(self, stored_event: StoredEvent) -> Any: ...
-    def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]: ...
+    def to_stored_event(self, domain_event: object) -> StoredEvent:
+        """Convert a domain event (its ``__dict__``) to a stored event."""
+    def to_stored_events(self, domain_events: Iterable[object]) -> list[StoredEvent]:
+        """Convert domain events to stored events, in one call."""
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """Convert a stored event to a domain event (upcast, not ``__init__``-ed)."""
+    def to_domain_events(self, stored_events: Iterable[StoredEvent]) -> list[Any]:
+        """Convert stored events to domain events, in one call."""
     def encode(self, obj: Any) -> bytes:
         """JSON-encode ``obj`` (no compression or encryption)."""
-    def decode(self, data: bytes) -> Any:
+    def decode(self, data: bytes | bytearray | memoryview) -> Any:
         """Decode JSON written by ``encode`` (no decompression or decryption)."""
+
+def encode_json(obj: Any, transcoder: Any) -> bytes:
+    """Compact JSON of ``obj``, other types via ``transcoder.types``."""
+
+def decode_json(data: bytes | bytearray | memoryview, transcoder: Any) -> Any:
+    """The object JSON ``data`` holds, ``_type_`` objects via ``transcoder.names``."""
 
 class MemoryRecorder:
     """In-memory application, tracking and process recorder; thread-safe."""
@@ -130,3 +146,105 @@ class MemoryRecorder:
     ) -> bool:
         """Block (GIL released) until that tracking id is recorded or timeout."""
 
+@final
+class SqliteDatabase:
+    """An SQLite database (a file path, ":memory:" or a "file:" URI) and its
+    connections, shared by the recorders built on it.
+
+    Files are put in WAL mode. ``lock_timeout`` (seconds) is how long a write
+    waits for the database lock; ``synchronous`` is "FULL" or "NORMAL".
+    An in-memory database lives in one connection, seen by all its recorders.
+    """
+
+    def __new__(
+        cls, path: str, *, lock_timeout: float = 5.0, synchronous: str = "FULL"
+    ) -> SqliteDatabase: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def is_memory(self) -> bool: ...
+    @property
+    def lock_timeout(self) -> float: ...
+    @property
+    def synchronous(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None:
+        """Close every connection; later calls raise InterfaceError."""
+
+class SqliteRecorder:
+    """SQLite recorder of stored events and/or tracking; thread- and process-safe.
+
+    ``events_table`` None: tracking only. ``notifications`` False: the events
+    table is WITHOUT ROWID (snapshots) and ``insert_events`` returns None.
+    ``originator_id_type`` "uuid" stores UUIDs as 32 hex digits and returns
+    UUIDs; "text" returns str. ``lock_timeout`` and ``synchronous`` are for
+    opening ``database`` when it is a path.
+    """
+
+    def __new__(
+        cls,
+        database: str | SqliteDatabase,
+        events_table: str | None = "stored_events",
+        *,
+        notifications: bool = True,
+        tracking: bool = False,
+        originator_id_type: str = "uuid",
+        lock_timeout: float | None = None,
+        synchronous: str | None = None,
+        create_table: bool = True,
+    ) -> Self: ...
+    @property
+    def database(self) -> SqliteDatabase: ...
+    @property
+    def events_table(self) -> str | None: ...
+    @property
+    def keeps_notifications(self) -> bool: ...
+    @property
+    def has_tracking(self) -> bool: ...
+    @property
+    def originator_id_type(self) -> str: ...
+    def create_table(self) -> None:
+        """Create the recorder's tables if missing (done on construction)."""
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        tracking: Tracking | None = None,
+        **kwargs: Any,
+    ) -> list[int] | None: ...
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]: ...
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> list[Notification]: ...
+    def max_notification_id(self) -> int | None: ...
+    def insert_tracking(self, tracking: Tracking) -> None: ...
+    def max_tracking_id(self, application_name: str) -> int | None: ...
+    def has_tracking_id(
+        self, application_name: str, notification_id: int | None
+    ) -> bool: ...
+    def wait_for_notification(self, gt: int, timeout: float) -> bool:
+        """Block (GIL released) until max_notification_id() > gt or timeout.
+
+        Woken at once by commits in this process; polls for other processes.
+        """
+    def wait_for_tracking(
+        self, application_name: str, notification_id: int, timeout: float
+    ) -> bool:
+        """Block (GIL released) until that tracking id is recorded or timeout."""
+    def close(self) -> None:
+        """Stop using the recorder; closes the database if it opened it."""

@@ -1,0 +1,213 @@
+"""The application: the object a developer writes, wiring domain to persistence."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Self, TypeVar
+from uuid import UUID
+
+from esox.application.notificationlog import LocalNotificationLog
+from esox.application.repository import Repository, project_aggregate
+from esox.domain import BaseAggregate, CanMutateAggregate, DomainEvent
+from esox.persistence import (
+    ApplicationRecorder,
+    EventStore,
+    InfrastructureFactory,
+    JSONTranscoder,
+    Mapper,
+    Recording,
+    Tracking,
+    Transcoder,
+)
+from esox.utils import Environment, EnvType
+
+__all__ = ["Application", "ProcessingEvent"]
+
+TAggregateID = TypeVar("TAggregateID", UUID, str)
+
+
+class ProcessingEvent(Generic[TAggregateID]):
+    """New events to record together, with the tracking position that caused them."""
+
+    def __init__(self, tracking: Tracking | None = None) -> None:
+        self.tracking = tracking
+        self.events: list[Any] = []
+        self.aggregates: dict[Any, BaseAggregate[Any]] = {}
+        self.saved_kwargs: dict[str, Any] = {}
+
+    def collect_events(
+        self, *objs: BaseAggregate[Any] | DomainEvent | None, **kwargs: Any
+    ) -> None:
+        """Collect the pending events of aggregates (or take events as given)."""
+        for obj in objs:
+            if obj is None:
+                continue
+            if isinstance(obj, DomainEvent):
+                self.events.append(obj)
+            else:
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+        self.saved_kwargs.update(kwargs)
+
+
+class Application(Generic[TAggregateID]):
+    """Base class of event-sourced applications.
+
+    Configured by ``env`` (class attribute, then ``os.environ``, then the
+    constructor's ``env``; each name may be prefixed with the upper-cased
+    application name).
+    """
+
+    name: ClassVar[str] = "Application"
+    env: ClassVar[dict[str, str]] = {}
+    is_snapshotting_enabled: ClassVar[bool] = False
+    snapshotting_intervals: ClassVar[dict[type[BaseAggregate[Any]], int]] = {}
+    log_section_size: ClassVar[int] = 10
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        self.env = self.construct_env(self.name, env)  # type: ignore[misc]
+        self.factory = self.construct_factory(self.env)
+        self.mapper = self.construct_mapper()
+        self.recorder = self.construct_recorder()
+        self.events: EventStore[TAggregateID] = self.construct_event_store()
+        self.snapshots: EventStore[TAggregateID] | None = None
+        if self.factory.is_snapshotting_enabled():
+            self.snapshots = self.construct_snapshot_store()
+        self._repository: Repository[TAggregateID] = self.construct_repository()
+        self._notification_log = self.construct_notification_log()
+
+    @property
+    def repository(self) -> Repository[TAggregateID]:
+        """Gets aggregates from their stored events."""
+        return self._repository
+
+    @property
+    def notification_log(self) -> LocalNotificationLog:
+        """All the application's events, in the order they were recorded."""
+        return self._notification_log
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Merge class ``env``, ``os.environ`` and the given ``env`` (later wins)."""
+        merged = dict(type(self).env)
+        if type(self).is_snapshotting_enabled or type(self).snapshotting_intervals:
+            merged["IS_SNAPSHOTTING_ENABLED"] = "y"
+        merged.update(os.environ)
+        if env is not None:
+            merged.update(env)
+        return Environment(name, merged)
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        """The infrastructure factory that ``PERSISTENCE_MODULE`` names."""
+        return InfrastructureFactory.construct(env)
+
+    def construct_mapper(self) -> Mapper:
+        """The mapper, with this application's transcodings registered."""
+        return self.factory.mapper(transcoder=self.construct_transcoder())
+
+    def construct_transcoder(self) -> Transcoder:
+        """The transcoder; a JSONTranscoder gets ``register_transcodings``."""
+        transcoder = self.factory.transcoder()
+        if isinstance(transcoder, JSONTranscoder):
+            self.register_transcodings(transcoder)
+        return transcoder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """Register custom transcodings: ``transcoder.register(MyTranscoding())``."""
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """The application recorder."""
+        return self.factory.application_recorder()
+
+    def construct_event_store(self) -> EventStore[TAggregateID]:
+        """The event store of aggregate events."""
+        return self.factory.event_store(mapper=self.mapper, recorder=self.recorder)
+
+    def construct_snapshot_store(self) -> EventStore[TAggregateID]:
+        """The event store of snapshots (a separate recorder)."""
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
+
+    def construct_repository(self) -> Repository[TAggregateID]:
+        """The repository."""
+        return Repository(self.events, snapshot_store=self.snapshots)
+
+    def construct_notification_log(self) -> LocalNotificationLog:
+        """The notification log."""
+        return LocalNotificationLog(self.recorder, section_size=self.log_section_size)
+
+    def save(
+        self, *objs: BaseAggregate[Any] | DomainEvent | None, **kwargs: Any
+    ) -> list[Recording[TAggregateID]]:
+        """Record the pending events of the given aggregates in one atomic batch."""
+        processing_event: ProcessingEvent[TAggregateID] = ProcessingEvent()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def _record(
+        self, processing_event: ProcessingEvent[TAggregateID]
+    ) -> list[Recording[TAggregateID]]:
+        """Put the processing event's events (and tracking) in the event store."""
+        return self.events.put(
+            processing_event.events,
+            tracking=processing_event.tracking,
+            **processing_event.saved_kwargs,
+        )
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[TAggregateID]) -> None:
+        if self.snapshots is None or not self.snapshotting_intervals:
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            if aggregate is None or not isinstance(event, CanMutateAggregate):
+                continue
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval and event.originator_version % interval == 0:
+                self.take_snapshot(
+                    event.originator_id, version=event.originator_version
+                )
+
+    def take_snapshot(
+        self, aggregate_id: TAggregateID, version: int | None = None
+    ) -> None:
+        """Snapshot the recorded state of an aggregate (at ``version``)."""
+        if self.snapshots is None:
+            msg = (
+                "Can't take snapshot without snapshots store. Please set "
+                "environment variable IS_SNAPSHOTTING_ENABLED to a true value "
+                "(e.g. 'y'), or set 'is_snapshotting_enabled' or "
+                "'snapshotting_intervals' on the application class."
+            )
+            raise AssertionError(msg)
+        aggregate = self.repository.get(
+            aggregate_id, version=version, projector_func=project_aggregate
+        )
+        snapshot = type(aggregate).Snapshot.take(aggregate)
+        self.snapshots.put([snapshot])
+
+    def _notify(self, recordings: Sequence[Recording[TAggregateID]]) -> None:
+        """Called after events are recorded; leaders prompt followers here."""
+
+    def close(self) -> None:
+        """Close the application's infrastructure (database connections)."""
+        self.factory.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Worked example applications: dog school, bank accounts, cargo shipping."""
