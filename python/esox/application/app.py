@@ -21,7 +21,7 @@ from esox.persistence import (
     Tracking,
     Transcoder,
 )
-from esox.utils import Environment, EnvType
+from esox.utils import Environment, EnvType, strtobool
 
 __all__ = ["Application", "ProcessingEvent"]
 
@@ -65,6 +65,11 @@ class Application(Generic[TAggregateID]):
     is_snapshotting_enabled: ClassVar[bool] = False
     snapshotting_intervals: ClassVar[dict[type[BaseAggregate[Any]], int]] = {}
     log_section_size: ClassVar[int] = 10
+
+    AGGREGATE_CACHE_MAXSIZE = "AGGREGATE_CACHE_MAXSIZE"
+    AGGREGATE_CACHE_FASTFORWARD = "AGGREGATE_CACHE_FASTFORWARD"
+    AGGREGATE_CACHE_FASTFORWARD_SKIPPING = "AGGREGATE_CACHE_FASTFORWARD_SKIPPING"
+    DEEPCOPY_FROM_AGGREGATE_CACHE = "DEEPCOPY_FROM_AGGREGATE_CACHE"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -135,8 +140,25 @@ class Application(Generic[TAggregateID]):
         return self.factory.event_store(mapper=self.mapper, recorder=recorder)
 
     def construct_repository(self) -> Repository[TAggregateID]:
-        """The repository."""
-        return Repository(self.events, snapshot_store=self.snapshots)
+        """The repository, with the cache that ``AGGREGATE_CACHE_*`` describe."""
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        try:
+            cache_maxsize = int(maxsize) if maxsize else None
+        except ValueError:
+            msg = f"AGGREGATE_CACHE_MAXSIZE must be an integer, not {maxsize!r}"
+            raise ValueError(msg) from None
+        return Repository(
+            self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=cache_maxsize,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(
+                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
+            ),
+            deepcopy_from_cache=strtobool(
+                self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")
+            ),
+        )
 
     def construct_notification_log(self) -> LocalNotificationLog:
         """The notification log."""
@@ -157,11 +179,13 @@ class Application(Generic[TAggregateID]):
         self, processing_event: ProcessingEvent[TAggregateID]
     ) -> list[Recording[TAggregateID]]:
         """Put the processing event's events (and tracking) in the event store."""
-        return self.events.put(
+        recordings = self.events.put(
             processing_event.events,
             tracking=processing_event.tracking,
             **processing_event.saved_kwargs,
         )
+        self.repository.cache_saved(processing_event.aggregates.values())
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[TAggregateID]) -> None:
         if self.snapshots is None or not self.snapshotting_intervals:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from copy import deepcopy
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from esox.application.cache import Cache, LRUCache
 from esox.domain import EventSourcingError
 from esox.persistence import EventStore
 
@@ -28,17 +31,70 @@ def project_aggregate(aggregate: Any, events: Iterable[Any]) -> Any:
 ProjectorFunction = Callable[[Any, Iterable[Any]], Any]
 
 
+class _AggregateLocks:
+    """One lock per aggregate id in use, forgotten when nobody holds it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[Any, tuple[threading.Lock, int]] = {}
+
+    def acquire(self, key: Any, *, blocking: bool = True) -> bool:
+        with self._lock:
+            lock, users = self._locks.get(key, (None, 0))
+            if lock is None:
+                lock = threading.Lock()
+            self._locks[key] = (lock, users + 1)
+        if lock.acquire(blocking=blocking):
+            return True
+        self._forget(key)
+        return False
+
+    def release(self, key: Any) -> None:
+        lock, _ = self._locks[key]
+        lock.release()
+        self._forget(key)
+
+    def _forget(self, key: Any) -> None:
+        with self._lock:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 class Repository(Generic[TAggregateID]):
-    """Gets aggregates: latest snapshot at or below the version, then the events."""
+    """Gets aggregates: latest snapshot at or below the version, then the events.
+
+    With a cache (``cache_maxsize`` 0 for unbounded, N for least-recently-used),
+    cached aggregates are brought up to date with any newer events
+    (``fastforward``) and handed out as deep copies, so a caller's unsaved
+    changes never leak into the cache.
+    """
 
     def __init__(
         self,
         event_store: EventStore[TAggregateID],
         *,
         snapshot_store: EventStore[TAggregateID] | None = None,
+        cache_maxsize: int | None = None,
+        fastforward: bool = True,
+        fastforward_skipping: bool = False,
+        deepcopy_from_cache: bool = True,
     ) -> None:
         self.event_store: EventStore[TAggregateID] = event_store
         self.snapshot_store: EventStore[TAggregateID] | None = snapshot_store
+        self.cache: Cache[TAggregateID, Any] | None
+        if cache_maxsize is None:
+            self.cache = None
+        elif cache_maxsize <= 0:
+            self.cache = Cache()
+        else:
+            self.cache = LRUCache(maxsize=cache_maxsize)
+        self.fastforward = fastforward
+        self.fastforward_skipping = fastforward_skipping
+        self.deepcopy_from_cache = deepcopy_from_cache
+        self._locks = _AggregateLocks()
 
     def get(
         self,
@@ -46,8 +102,59 @@ class Repository(Generic[TAggregateID]):
         *,
         version: int | None = None,
         projector_func: ProjectorFunction = project_aggregate,
+        fastforward_skipping: bool = False,
+        deepcopy_from_cache: bool = True,
     ) -> Any:
         """Reconstruct an aggregate, at ``version`` if given (else the latest)."""
+        if self.cache is None or version is not None:
+            return self._reconstruct(aggregate_id, version, projector_func)
+        skipping = fastforward_skipping or self.fastforward_skipping
+        if not self._locks.acquire(aggregate_id, blocking=not skipping):
+            # Someone else is bringing it up to date: take what is cached.
+            try:
+                return self._copy(self.cache.get(aggregate_id), deepcopy_from_cache)
+            except KeyError:
+                self._locks.acquire(aggregate_id)
+        try:
+            try:
+                aggregate = self.cache.get(aggregate_id)
+            except KeyError:
+                aggregate = self._reconstruct(aggregate_id, None, projector_func)
+                self.cache.put(aggregate_id, aggregate)
+            else:
+                if self.fastforward:
+                    new_events = self.event_store.get(
+                        aggregate_id, gt=aggregate.version
+                    )
+                    if new_events:
+                        aggregate = projector_func(aggregate, new_events)
+                        self.cache.put(aggregate_id, aggregate)
+            return self._copy(aggregate, deepcopy_from_cache)
+        finally:
+            self._locks.release(aggregate_id)
+
+    def cache_saved(self, aggregates: Iterable[Any]) -> None:
+        """Put just-saved aggregates in the cache (when not fast-forwarding)."""
+        if self.cache is None or self.fastforward:
+            return
+        for aggregate in aggregates:
+            self._locks.acquire(aggregate.id)
+            try:
+                self.cache.put(aggregate.id, deepcopy(aggregate))
+            finally:
+                self._locks.release(aggregate.id)
+
+    def _copy(self, aggregate: Any, deepcopy_from_cache: bool) -> Any:
+        if deepcopy_from_cache and self.deepcopy_from_cache:
+            return deepcopy(aggregate)
+        return aggregate
+
+    def _reconstruct(
+        self,
+        aggregate_id: TAggregateID,
+        version: int | None,
+        projector_func: ProjectorFunction,
+    ) -> Any:
         gt: int | None = None
         initial: Any = None
         if self.snapshot_store is not None:
