@@ -15,6 +15,113 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Serve an application's notification log over HTTP (uvicorn)."""
+    import os
+
+    import uvicorn
+
+    from esox.interface.server import create_app, load_application
+
+    token = None
+    if args.token_env:
+        token = os.environ.get(args.token_env)
+        if not token:
+            print(
+                f"esox serve: environment variable {args.token_env} is not set",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        application = load_application(args.application)
+    except ValueError as e:
+        print(f"esox serve: {e}", file=sys.stderr)
+        return 2
+    try:
+        uvicorn.run(
+            create_app(application, token=token),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+        )
+    finally:
+        application.close()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one follower of a system as this process, until SIGTERM or Ctrl-C."""
+    import os
+    import signal
+    import threading
+
+    from esox.system import System, run_application
+    from esox.utils import TopicError, resolve_topic
+
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # 'myapp:system' finds ./myapp.py
+    try:
+        system = resolve_topic(args.system)
+    except TopicError as e:
+        print(f"esox run: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(system, System):
+        print(f"esox run: {args.system!r} is not a System", file=sys.stderr)
+        return 2
+    if args.app not in system.names:
+        print(
+            f"esox run: no application {args.app!r} in {args.system} "
+            f"(it has {', '.join(system.names)})",
+            file=sys.stderr,
+        )
+        return 2
+    if args.app not in system.follows:
+        print(
+            f"esox run: {args.app} follows nothing in {args.system}, so there is "
+            f"nothing to run (followers: {', '.join(system.followers)})",
+            file=sys.stderr,
+        )
+        return 2
+    upstream_logs = {}
+    for spec in args.upstream:
+        name, sep, url = spec.partition("=")
+        if not sep or name not in system.follows[args.app]:
+            print(
+                f"esox run: --upstream {spec!r}: expected NAME=URL, NAME one of "
+                f"{', '.join(system.follows[args.app]) or 'nothing'}",
+                file=sys.stderr,
+            )
+            return 2
+        from esox.interface import RemoteNotificationLog
+
+        token = os.environ.get(args.token_env) if args.token_env else None
+        upstream_logs[name] = RemoteNotificationLog(url, token=token)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def ready() -> None:
+        upstreams = ", ".join(system.follows[args.app])
+        print(f"esox run: {args.app} is following {upstreams}", file=sys.stderr)
+
+    try:
+        run_application(
+            system,
+            args.app,
+            upstream_logs=upstream_logs,
+            stop=stop,
+            on_ready=ready,
+            poll_interval=args.poll_interval,
+        )
+    except Exception as e:
+        print(f"esox run: {args.app} stopped: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for log in upstream_logs.values():
+            log.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``esox`` console script."""
     parser = argparse.ArgumentParser(
@@ -34,6 +141,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument("--transfers", type=int, default=3000)
     demo_parser.add_argument("--seed", type=int, default=1)
     demo_parser.set_defaults(func=demo)
+    serve_parser = commands.add_parser(
+        "serve", help="serve an application's notification log over HTTP"
+    )
+    serve_parser.add_argument(
+        "application",
+        help="'module:attribute': an Application, or a callable returning one",
+    )
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument(
+        "--token-env",
+        metavar="NAME",
+        help="require 'Authorization: Bearer <token>', the token read from "
+        "environment variable NAME (default: ESOX_HTTP_TOKEN, if set)",
+    )
+    serve_parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+    )
+    serve_parser.set_defaults(func=serve)
+    run_parser = commands.add_parser(
+        "run", help="run one follower of a system as this process"
+    )
+    run_parser.add_argument("system", help="'module:attribute' naming a System")
+    run_parser.add_argument(
+        "--app", required=True, help="name of the follower application to run"
+    )
+    run_parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="read upstream NAME over HTTP (esox serve) instead of its database",
+    )
+    run_parser.add_argument(
+        "--token-env",
+        metavar="VAR",
+        default="ESOX_HTTP_TOKEN",
+        help="environment variable holding the HTTP bearer token",
+    )
+    run_parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=5.0,
+        help="seconds between pulls when no notification arrives (default 5)",
+    )
+    run_parser.set_defaults(func=run)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -1,0 +1,58 @@
+"""The system layer: log readers, followers, process applications, runners."""
+
+from esox.system.definition import System
+from esox.system.dispatch import singledispatchmethod
+from esox.system.errors import (
+    EventProcessingError,
+    NotificationPullingError,
+    RunnerAlreadyStartedError,
+    SystemDefinitionError,
+)
+from esox.system.follower import (
+    Follower,
+    Leader,
+    ProcessApplication,
+    RecordingEvent,
+    RecordingEventReceiver,
+)
+from esox.system.multiprocess import MultiProcessRunner, run_application
+from esox.system.projection import (
+    ApplicationSubscription,
+    EventSourcedProjection,
+    EventSourcedProjectionRunner,
+    Projection,
+    ProjectionRunner,
+)
+from esox.system.reader import NotificationLogReader
+from esox.system.runners import (
+    FollowerThread,
+    MultiThreadedRunner,
+    Runner,
+    SingleThreadedRunner,
+)
+
+__all__ = [
+    "ApplicationSubscription",
+    "EventProcessingError",
+    "EventSourcedProjection",
+    "EventSourcedProjectionRunner",
+    "Follower",
+    "FollowerThread",
+    "Leader",
+    "MultiProcessRunner",
+    "MultiThreadedRunner",
+    "NotificationLogReader",
+    "NotificationPullingError",
+    "ProcessApplication",
+    "Projection",
+    "ProjectionRunner",
+    "RecordingEvent",
+    "RecordingEventReceiver",
+    "Runner",
+    "RunnerAlreadyStartedError",
+    "SingleThreadedRunner",
+    "System",
+    "SystemDefinitionError",
+    "run_application",
+    "singledispatchmethod",
+]
