@@ -1,0 +1,404 @@
+"""The notification log served over HTTP: an ASGI app for any esox application.
+
+``create_app(application)`` returns a Starlette app, to run with uvicorn (``esox
+serve``) or to mount in a Starlette/FastAPI app. Wire format: see
+``esox.interface``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from binascii import b2a_base64
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+try:
+    import orjson
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from starlette.types import ASGIApp
+except ImportError as e:  # pragma: no cover - depends on the installed extras
+    msg = (
+        f"esox.interface.server needs the 'http' extra: pip install 'esox[http]' ({e})"
+    )
+    raise ImportError(msg) from e
+
+from esox.application import Application, LocalNotificationLog, Section
+from esox.persistence import Notification
+
+__all__ = [
+    "MAX_LIMIT",
+    "TOKEN_ENV",
+    "ServerThread",
+    "create_app",
+    "load_application",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The environment variable that holds the bearer token, when one is required.
+TOKEN_ENV = "ESOX_HTTP_TOKEN"
+#: The largest ``limit`` a selection may ask for, unless ``create_app`` says otherwise.
+MAX_LIMIT = 10_000
+
+# Notification ids are signed 64-bit integers in every recorder: anything larger
+# is a bad request, not an overflow deep inside the database driver.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_SELECT_PARAMS = frozenset({"start", "limit", "stop", "topics", "inclusive_of_start"})
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+
+class _BadRequest(Exception):
+    """A request the server refuses; becomes a 4xx response with ``{"error": ...}``."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+def _json(
+    body: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def _items(notifications: Sequence[Notification]) -> list[dict[str, Any]]:
+    """Wire items; one loop, no call per item (this is the server's hot path)."""
+    items = []
+    for n in notifications:
+        # orjson writes a UUID in its canonical form; the type tag tells the
+        # client which ids to turn back into UUIDs (a log may hold both kinds).
+        originator_id = n.originator_id
+        items.append(
+            {
+                "id": n.id,
+                "originator_id": originator_id,
+                "originator_id_type": "uuid"
+                if isinstance(originator_id, UUID)
+                else "str",
+                "originator_version": n.originator_version,
+                "topic": n.topic,
+                "state": b2a_base64(n.state, newline=False).decode("ascii"),
+            }
+        )
+    return items
+
+
+def _integer(text: str, name: str) -> int:
+    if not _INTEGER.fullmatch(text):
+        msg = f"Invalid {name} {text!r}: expected an integer"
+        raise _BadRequest(msg)
+    value = int(text)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        msg = f"Invalid {name} {text!r}: out of range"
+        raise _BadRequest(msg)
+    return value
+
+
+def _section_id(text: str) -> tuple[int, int]:
+    first, sep, last = text.partition(",")
+    if not sep:
+        msg = f"Invalid section id {text!r}: expected 'first,last' integers"
+        raise _BadRequest(msg)
+    try:
+        return _integer(first, "section id"), _integer(last, "section id")
+    except _BadRequest:
+        msg = f"Invalid section id {text!r}: expected 'first,last' integers"
+        raise _BadRequest(msg) from None
+
+
+class _NotificationLogService:
+    """The endpoints, over one application's recorder."""
+
+    def __init__(
+        self, application: Application[Any], token: str | None, max_limit: int
+    ) -> None:
+        self.recorder = application.recorder
+        # Sections keep the application's own section size, so a remote reader
+        # sees exactly the sections a local one does; selections may be larger
+        # (up to max_limit) because over HTTP a batch costs a round trip.
+        self.sections = application.notification_log
+        self.selections = LocalNotificationLog(self.recorder, section_size=max_limit)
+        self.max_limit = max_limit
+        self.token = token.encode() if token else None
+
+    def authorized(self, request: Request) -> bool:
+        if self.token is None:
+            return True
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        # Starlette decodes header values as latin-1: encode back to the raw bytes.
+        given = credentials.strip().encode("latin-1", errors="replace")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given, self.token)
+
+    def endpoint(
+        self, handler: Callable[[Request], Any], *, public: bool = False
+    ) -> Callable[[Request], Response]:
+        """A sync endpoint (run in a worker thread): auth, then handler, then JSON."""
+
+        def run(request: Request) -> Response:
+            try:
+                if not public and not self.authorized(request):
+                    return _unauthorized()
+                return _json(handler(request))
+            except _BadRequest as e:
+                return _json({"error": e.message}, e.status_code)
+            except Exception:
+                logger.exception("Error serving %s %s", request.method, request.url)
+                return _internal_error()
+
+        run.__name__ = handler.__name__
+        return run
+
+    def section(self, request: Request) -> dict[str, Any]:
+        first, last = _section_id(request.path_params["section_id"])
+        section: Section = self.sections[f"{first},{last}"]
+        return {
+            "id": section.id,
+            "next_id": section.next_id,
+            "items": _items(section.items),
+        }
+
+    def select(self, request: Request) -> dict[str, Any]:
+        params: dict[str, str] = {}
+        for name, value in request.query_params.multi_items():
+            if name not in _SELECT_PARAMS:
+                expected = ", ".join(sorted(_SELECT_PARAMS))
+                msg = f"Unknown query parameter {name!r}: expected some of {expected}"
+                raise _BadRequest(msg)
+            if name in params:
+                msg = f"Query parameter {name!r} given more than once"
+                raise _BadRequest(msg)
+            params[name] = value
+        if not params.get("limit"):
+            msg = f"Missing query parameter 'limit' (1 to {self.max_limit})"
+            raise _BadRequest(msg)
+        limit = _integer(params["limit"], "limit")
+        if not 1 <= limit <= self.max_limit:
+            msg = f"Invalid limit {limit}: must be from 1 to {self.max_limit}"
+            raise _BadRequest(msg)
+        start = _integer(params["start"], "start") if params.get("start") else None
+        stop = _integer(params["stop"], "stop") if params.get("stop") else None
+        topics = [t for t in params.get("topics", "").split(",") if t]
+        inclusive = params.get("inclusive_of_start", "true").lower()
+        if inclusive not in _TRUE | _FALSE:
+            msg = (
+                f"Invalid inclusive_of_start {params['inclusive_of_start']!r}: "
+                "expected true or false"
+            )
+            raise _BadRequest(msg)
+        items = self.selections.select(
+            start, limit, stop, topics, inclusive_of_start=inclusive in _TRUE
+        )
+        return {"items": _items(items)}
+
+    def health(self, request: Request) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "max_notification_id": self.recorder.max_notification_id() or 0,
+        }
+
+    def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 and 405, as JSON (and 401 first when a token is due)."""
+        if not self.authorized(request):
+            return _unauthorized()
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            message = (
+                f"Not found: {request.url.path} (the paths are "
+                "/notifications/{first},{last}, /notifications?limit=N and /health)"
+            )
+        elif exc.status_code == 405:
+            message = (
+                f"Method {request.method} not allowed on {request.url.path}: use GET"
+            )
+        else:
+            message = str(exc.detail)
+        return _json({"error": message}, exc.status_code, dict(exc.headers or {}))
+
+
+def _unauthorized() -> Response:
+    message = "Missing or invalid bearer token (header 'Authorization: Bearer ...')"
+    return _json(
+        {"error": message},
+        401,
+        {"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _internal_error() -> Response:
+    return _json(
+        {"error": "Internal server error (details are in the server log)"}, 500
+    )
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    logger.error("Error serving %s %s", request.method, request.url, exc_info=exc)
+    return _internal_error()
+
+
+def create_app(
+    application: Application[Any],
+    *,
+    token: str | None = None,
+    max_limit: int = MAX_LIMIT,
+) -> Starlette:
+    """An ASGI app serving ``application``'s notification log as JSON.
+
+    ``GET /notifications/{first},{last}`` (a section), ``GET /notifications?
+    start=&limit=&stop=&topics=a,b&inclusive_of_start=`` (a selection, ``limit``
+    at most ``max_limit``) and ``GET /health``. With a ``token`` (default: the
+    ``ESOX_HTTP_TOKEN`` environment variable), every path but ``/health`` needs
+    ``Authorization: Bearer <token>``.
+    """
+    if token is None:
+        token = os.environ.get(TOKEN_ENV)
+    if max_limit < 1:
+        msg = f"max_limit must be at least 1, got {max_limit}"
+        raise ValueError(msg)
+    service = _NotificationLogService(application, token, max_limit)
+    routes = [
+        Route("/notifications", service.endpoint(service.select), methods=["GET"]),
+        Route(
+            "/notifications/{section_id}",
+            service.endpoint(service.section),
+            methods=["GET"],
+        ),
+        Route(
+            "/health", service.endpoint(service.health, public=True), methods=["GET"]
+        ),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            HTTPException: service.http_error,
+            Exception: _server_error,
+        },
+    )
+
+
+def load_application(spec: str) -> Application[Any]:
+    """The application that ``"module:attribute"`` names.
+
+    The attribute is an Application, or a callable (such as an Application
+    class) that returns one when called without arguments.
+    """
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        msg = f"Invalid application {spec!r}: expected 'module:attribute'"
+        raise ValueError(msg)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        # As uvicorn does: 'myapp:make' finds myapp.py in the current directory.
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        msg = f"Invalid application {spec!r}: cannot import {module_name!r}: {e}"
+        raise ValueError(msg) from e
+    for name in attribute.split("."):
+        try:
+            obj = getattr(obj, name)
+        except AttributeError:
+            msg = f"Invalid application {spec!r}: {module_name} has no {attribute!r}"
+            raise ValueError(msg) from None
+    expected = "expected an esox Application or a callable returning one"
+    if isinstance(obj, type) and not issubclass(obj, Application):
+        msg = f"Invalid application {spec!r}: {expected}, got class {obj.__name__}"
+        raise ValueError(msg)
+    if not isinstance(obj, Application) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Application):
+        msg = f"Invalid application {spec!r}: {expected}, got {type(obj).__name__}"
+        raise ValueError(msg)
+    return obj
+
+
+class ServerThread:
+    """A uvicorn server on a background thread, on a free loopback port by default.
+
+    For tests, docs and notebooks: ``with ServerThread(create_app(app)) as s:``
+    then read ``s.url``. In production run ``esox serve`` (or uvicorn) instead.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="esox-http-server", daemon=True
+        )
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, e.g. ``http://127.0.0.1:54321``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> Self:
+        """Start serving; return once the server accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                msg = f"HTTP server on {self.host}:{self.port} failed to start"
+                raise RuntimeError(msg)
+            if time.monotonic() > deadline:
+                self.stop()
+                msg = f"HTTP server on {self.host}:{self.port} did not start in time"
+                raise TimeoutError(msg)
+            time.sleep(0.01)
+        sockets: Sequence[socket.socket] = self._server.servers[0].sockets
+        self.port = sockets[0].getsockname()[1]
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving (closing open connections) and wait for the thread."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
