@@ -1,0 +1,530 @@
+"""The PostgreSQL datastore: a connection pool, error translation and LISTEN.
+
+Every psycopg error raised by a recorder passes through ``translate_error``,
+the one place where it becomes one of esox's persistence errors. Reads that
+lose their connection are retried a bounded number of times; writes never are,
+because the COMMIT may already have reached the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeAlias, TypeVar
+
+import psycopg
+import psycopg.errors
+import psycopg_pool
+from psycopg import sql
+from psycopg.adapt import AdaptersMap
+from psycopg.pq import TransactionStatus
+from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
+
+from esox.persistence.errors import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+)
+
+__all__ = ["PostgresDatastore", "check_identifier", "quote", "translate_error"]
+
+logger = logging.getLogger(__name__)
+
+Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
+T = TypeVar("T")
+
+# PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1).
+MAX_IDENTIFIER_BYTES = 63
+
+# Python ints are sent as bigint, whatever their size: every integer column is
+# bigint, and one type per parameter means one prepared statement per query
+# (psycopg would otherwise pick int2, int4 or int8 by value).
+ADAPTERS = AdaptersMap(psycopg.adapters)
+ADAPTERS.register_dumper(int, Int8Dumper)
+ADAPTERS.register_dumper(int, Int8BinaryDumper)
+
+
+def check_identifier(name: object, what: str) -> str:
+    """Return ``name`` if it can be a PostgreSQL identifier, else ProgrammingError.
+
+    Any characters are allowed (identifiers are always quoted), except NUL;
+    names longer than 63 bytes are refused rather than silently truncated.
+    """
+    if not isinstance(name, str) or not name:
+        msg = f"{what} must be a non-empty string, got {name!r}"
+        raise ProgrammingError(msg)
+    if "\x00" in name:
+        msg = f"{what} {name!r} contains a NUL character"
+        raise ProgrammingError(msg)
+    size = len(name.encode())
+    if size > MAX_IDENTIFIER_BYTES:
+        msg = (
+            f"{what} {name!r} is {size} bytes long; PostgreSQL identifiers are "
+            f"at most {MAX_IDENTIFIER_BYTES} bytes"
+        )
+        raise ProgrammingError(msg)
+    return name
+
+
+def quote(*names: str, params: bool = False) -> str:
+    """Quote a (qualified) identifier with psycopg's ``sql.Identifier``.
+
+    With ``params``, ``%`` is doubled: the text goes into a query that psycopg
+    scans for ``%s`` placeholders, and a name must never be mistaken for one.
+    """
+    quoted = sql.Identifier(*names).as_string(None)
+    return quoted.replace("%", "%%") if params else quoted
+
+
+# How errors are classified.
+
+_CONNECTION_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
+_UNIQUE_KEY = re.compile(r"Key \((?P<cols>.*?)\)=\((?P<vals>.*), (?P<version>-?\d+)\)")
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether ``error`` means the connection was lost (not a pool timeout)."""
+    if isinstance(
+        error,
+        psycopg_pool.PoolTimeout
+        | psycopg_pool.PoolClosed
+        | psycopg.errors.PipelineAborted,
+    ):
+        return False
+    if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    state = error.sqlstate
+    return state is None or state.startswith("08") or state in _CONNECTION_LOST_STATES
+
+
+def is_stale_statement(error: BaseException) -> bool:
+    """Whether a prepared statement went stale (table changed under it, or gone)."""
+    if isinstance(error, psycopg.errors.InvalidSqlStatementName):
+        return True
+    return isinstance(error, psycopg.errors.FeatureNotSupported) and (
+        "cached plan must not change result type" in str(error)
+    )
+
+
+def _describe(error: psycopg.Error) -> str:
+    text = error.diag.message_primary or str(error).strip() or type(error).__name__
+    if error.sqlstate:
+        return f"{text} [{type(error).__name__}, SQLSTATE {error.sqlstate}]"
+    return f"{text} [{type(error).__name__}]"
+
+
+def translate_error(
+    error: psycopg.Error, what: str, *, writing: bool = False
+) -> PersistenceError:
+    """The esox persistence error for a psycopg error; ``what`` names the operation."""
+    if isinstance(error, psycopg.errors.UniqueViolation):
+        match = _UNIQUE_KEY.search(error.diag.message_detail or "")
+        if match and match["cols"] == "originator_id, originator_version":
+            msg = (
+                f"{what}: stored event already recorded: originator_id "
+                f"{match['vals']} version {match['version']}"
+            )
+            return IntegrityError(msg)
+        return IntegrityError(f"{what}: {_describe(error)}")
+    if isinstance(error, psycopg.IntegrityError):
+        return IntegrityError(f"{what}: {_describe(error)}")
+    if isinstance(error, psycopg_pool.PoolClosed):
+        return InterfaceError(f"{what}: the datastore is closed")
+    if isinstance(error, psycopg_pool.PoolTimeout):
+        msg = (
+            f"{what}: no database connection became available ({error}); "
+            "consider raising POSTGRES_POOL_SIZE or POSTGRES_MAX_OVERFLOW"
+        )
+        return OperationalError(msg)
+    if isinstance(error, psycopg.errors.LockNotAvailable):
+        msg = (
+            f"{what}: lock timeout (POSTGRES_LOCK_TIMEOUT) expired; nothing was "
+            f"written [{_describe(error)}]"
+        )
+        return OperationalError(msg)
+    if writing and is_connection_error(error):
+        msg = (
+            f"{what}: the connection was lost, so the transaction may or may not "
+            f"have been committed; not retried [{_describe(error)}]"
+        )
+        return OperationalError(msg)
+    if isinstance(error, psycopg.errors.UndefinedTable):
+        msg = f"{what}: {_describe(error)} (create it, or set CREATE_TABLE=yes)"
+        return ProgrammingError(msg)
+    for psycopg_class, esox_class in _ERROR_CLASSES:
+        if isinstance(error, psycopg_class):
+            return esox_class(f"{what}: {_describe(error)}")
+    return PersistenceError(f"{what}: {_describe(error)}")
+
+
+_ERROR_CLASSES: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
+    (psycopg.InterfaceError, InterfaceError),
+    (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError),
+    (psycopg.InternalError, InternalError),
+    (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError),
+    (psycopg.DatabaseError, DatabaseError),
+)
+
+
+def _has_pending_input(conn: Connection) -> bool:
+    """Whether an idle connection has something to read: usually its death notice.
+
+    A server that restarts, or an administrator who terminates a backend,
+    sends an error and closes the socket. Seeing that before sending a write
+    costs one non-blocking poll, not a round trip.
+    """
+    if conn.closed:
+        return True
+    try:
+        fd = conn.fileno()
+    except psycopg.Error:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
+
+
+class PostgresDatastore:
+    """A pool of connections to one database, shared by an application's recorders.
+
+    Connections are in autocommit mode: each write is one statement, and so
+    its own transaction, sent and committed in one round trip.
+    """
+
+    def __init__(
+        self,
+        *,
+        dbname: str,
+        host: str | None = None,
+        port: int | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        schema: str = "public",
+        originator_id_type: str = "uuid",
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        max_waiting: int = 0,
+        connect_timeout: float = 30.0,
+        conn_max_age: float = 60 * 60.0,
+        pre_ping: bool = False,
+        lock_timeout: float = 0.0,
+        idle_in_transaction_session_timeout: float = 5.0,
+        read_attempts: int = 3,
+        application_name: str = "esox",
+    ) -> None:
+        self.schema = check_identifier(schema, "schema")
+        if originator_id_type not in ("uuid", "text"):
+            msg = (
+                "originator_id_type must be 'uuid' or 'text', "
+                f"not {originator_id_type!r}"
+            )
+            raise ProgrammingError(msg)
+        self.originator_id_type = originator_id_type
+        self.pre_ping = pre_ping
+        self.read_attempts = max(1, read_attempts)
+        options = (
+            f"-c lock_timeout={int(lock_timeout * 1000)} "
+            "-c idle_in_transaction_session_timeout="
+            f"{int(idle_in_transaction_session_timeout * 1000)}"
+        )
+        self.connect_kwargs: dict[str, Any] = {
+            "dbname": dbname,
+            "host": host,
+            "port": port,
+            "user": user,
+            "password": password,
+            # libpq takes whole seconds, and treats 1 as 2.
+            "connect_timeout": max(2, round(connect_timeout)),
+            "options": options,
+            "application_name": application_name,
+            "autocommit": True,
+            "context": ADAPTERS,
+        }
+        self.connect_kwargs = {
+            k: v for k, v in self.connect_kwargs.items() if v is not None
+        }
+        self.pool: psycopg_pool.ConnectionPool[Connection] = (
+            psycopg_pool.ConnectionPool(
+                kwargs=self.connect_kwargs,
+                min_size=pool_size,
+                max_size=pool_size + max_overflow,
+                max_waiting=max_waiting,
+                timeout=connect_timeout,
+                max_lifetime=conn_max_age,
+                open=False,
+                name=f"esox-{application_name}",
+            )
+        )
+        self._opened = False
+        self._lock = threading.Lock()
+        self._sweeping = threading.Lock()
+        self._listener: Listener | None = None
+
+    # Connections.
+
+    def _open(self) -> None:
+        with self._lock:
+            if not self._opened:
+                # Don't wait for min_size connections: the first use waits
+                # for one, and a down server fails that use, not the factory.
+                self.pool.open(wait=False)
+                self._opened = True
+
+    def _getconn(self) -> Connection:
+        """A connection from the pool that is not known to be dead."""
+        if not self._opened:
+            self._open()
+        for _ in range(self.pool.max_size + 1):
+            conn = self.pool.getconn()
+            if not self.pre_ping and not _has_pending_input(conn):
+                return conn
+            try:
+                conn.execute("")
+            except psycopg.Error:
+                # Broken: the pool discards it and makes a new one. Its
+                # idle siblings probably died too (server restart).
+                self.pool.putconn(conn)
+                self.sweep()
+            else:
+                return conn
+        return self.pool.getconn()
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A pool connection, returned afterwards (psycopg errors untranslated)."""
+        conn = self._getconn()
+        try:
+            yield conn
+        finally:
+            self.pool.putconn(conn)
+
+    def sweep(self) -> None:
+        """Replace broken idle connections in the pool (after a connection loss)."""
+        if not self._sweeping.acquire(blocking=False):
+            return
+        try:
+            self.pool.check()
+        except Exception:  # best effort: the next use reports a real failure
+            logger.debug("checking the pool failed", exc_info=True)
+        finally:
+            self._sweeping.release()
+
+    def connect(self) -> Connection:
+        """A new connection outside the pool (for LISTEN)."""
+        return psycopg.connect(**self.connect_kwargs)
+
+    # Running statements.
+
+    def read(self, what: str, func: Callable[[Connection], T]) -> T:
+        """Run ``func`` with a connection; retry if the connection was lost."""
+        failures = refreshed = 0
+        while True:
+            try:
+                with self.connection() as conn:
+                    try:
+                        return func(conn)
+                    except psycopg.Error as e:
+                        _recover(conn, e)
+                        raise
+            except psycopg.Error as e:
+                # Each stale connection is refreshed once (by _recover).
+                if is_stale_statement(e) and refreshed <= self.pool.max_size:
+                    refreshed += 1
+                    continue
+                if is_connection_error(e) and failures + 1 < self.read_attempts:
+                    failures += 1
+                    self.sweep()
+                    time.sleep(0.05 * 2**failures)
+                    continue
+                raise translate_error(e, what) from e
+
+    def write(self, what: str, func: Callable[[Connection], T]) -> T:
+        """Run ``func`` with a connection; never retry after it may have committed.
+
+        Only a statement that failed because a prepared statement was stale
+        (its transaction rolled back, nothing written) is run again.
+        """
+        refreshed = 0
+        while True:
+            try:
+                with self.connection() as conn:
+                    try:
+                        return func(conn)
+                    except psycopg.Error as e:
+                        _recover(conn, e)
+                        raise
+            except psycopg.Error as e:
+                if is_stale_statement(e) and refreshed <= self.pool.max_size:
+                    refreshed += 1
+                    continue
+                if is_connection_error(e):
+                    self.sweep()
+                raise translate_error(e, what, writing=True) from e
+
+    @property
+    def listener(self) -> Listener:
+        """The LISTEN connection's thread (started on first use)."""
+        with self._lock:
+            if self._listener is None:
+                self._listener = Listener(self.connect)
+            return self._listener
+
+    def close(self) -> None:
+        """Stop listening and close every connection."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        self.pool.close()
+
+
+def _recover(conn: Connection, error: psycopg.Error) -> None:
+    """Leave a connection that raised ``error`` idle and usable, if it still lives."""
+    if conn.broken or conn.closed:
+        return
+    try:
+        if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+            # psycopg forgets its prepared statements on seeing the ROLLBACK.
+            conn.execute("ROLLBACK")
+        if is_stale_statement(error):
+            # Also forgets psycopg's cache, so statements are prepared afresh.
+            conn.execute("DEALLOCATE ALL")
+    except psycopg.Error:
+        with suppress(psycopg.Error):
+            conn.close()
+
+
+class Listener:
+    """One LISTEN connection per datastore, waking threads that wait on channels.
+
+    Each channel has a generation number, bumped by every NOTIFY on it, and
+    also whenever a notification may have been missed (LISTEN just started,
+    the connection was lost). A waiter reads the generation, checks the
+    database, and then waits for the generation to change. Waits are capped
+    (1s while listening, 50ms while not), so polling is the fallback.
+    """
+
+    POLL_INTERVAL = 1.0
+    FALLBACK_POLL_INTERVAL = 0.05
+    LOOP_TIMEOUT = 0.25
+
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+        self._cond = threading.Condition()
+        self._generations: dict[str, int] = {}
+        self._listening: frozenset[str] = frozenset()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def generation(self, channel: str) -> int:
+        """The channel's current generation; starts listening to it."""
+        with self._cond:
+            if self._closed.is_set():
+                msg = "the datastore is closed"
+                raise InterfaceError(msg)
+            generation = self._generations.setdefault(channel, 0)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="esox-postgres-listener", daemon=True
+                )
+                self._thread.start()
+            return generation
+
+    def wait(
+        self,
+        channel: str,
+        generation: int,
+        timeout: float,
+        interrupt: threading.Event | None = None,
+    ) -> None:
+        """Return when ``channel`` passed ``generation``, or a poll interval ends."""
+        with self._cond:
+            if channel in self._listening:
+                timeout = min(timeout, self.POLL_INTERVAL)
+            else:
+                timeout = min(timeout, self.FALLBACK_POLL_INTERVAL)
+            self._cond.wait_for(
+                lambda: (
+                    self._generations.get(channel) != generation
+                    or self._closed.is_set()
+                    or (interrupt is not None and interrupt.is_set())
+                ),
+                timeout=max(timeout, 0.0),
+            )
+
+    def poke(self) -> None:
+        """Wake every waiter (to notice an interrupt)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop the thread and close its connection."""
+        self._closed.set()
+        self.poke()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self.LOOP_TIMEOUT * 4)
+
+    def _bump(self, channels: set[str] | None) -> None:
+        with self._cond:
+            for channel in self._generations if channels is None else channels:
+                if channel in self._generations:
+                    self._generations[channel] += 1
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        delay = 0.05
+        while not self._closed.is_set():
+            try:
+                conn = self._connect()
+            except psycopg.Error:
+                logger.debug("LISTEN connection failed", exc_info=True)
+            else:
+                delay = 0.05
+                try:
+                    with conn:
+                        self._listen(conn)
+                except psycopg.Error:
+                    logger.debug("LISTEN connection lost", exc_info=True)
+                finally:
+                    with self._cond:
+                        self._listening = frozenset()
+                    # Whatever was notified meanwhile is unknown: waiters recheck.
+                    self._bump(None)
+            if self._closed.wait(delay):
+                return
+            delay = min(delay * 2, 2.0)
+
+    def _listen(self, conn: Connection) -> None:
+        listening: set[str] = set()
+        while not self._closed.is_set():
+            with self._cond:
+                new = set(self._generations) - listening
+            for channel in sorted(new):
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                listening.add(channel)
+            if new:
+                with self._cond:
+                    self._listening = frozenset(listening)
+                # Something may have been committed before LISTEN took effect.
+                self._bump(new)
+            for notify in conn.notifies(timeout=self.LOOP_TIMEOUT):
+                self._bump({notify.channel})
+                if self._closed.is_set() or len(self._generations) > len(listening):
+                    break

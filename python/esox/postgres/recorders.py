@@ -1,0 +1,515 @@
+"""PostgreSQL recorders of stored events and notifications, and their tables.
+
+Tables and columns are eventsourcing 9.5's, so either library opens the
+other's database. Every identifier is validated and quoted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import starmap
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from esox._core import Notification, StoredEvent
+from esox.persistence.errors import DataError, ProgrammingError
+from esox.persistence.recorders import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    Recorder,
+    Subscription,
+)
+from esox.postgres.datastore import (
+    Connection,
+    PostgresDatastore,
+    check_identifier,
+    quote,
+)
+from esox.postgres.groupcommit import Columns, GroupCommit
+
+__all__ = [
+    "PostgresAggregateRecorder",
+    "PostgresApplicationRecorder",
+    "PostgresRecorder",
+    "PostgresSubscription",
+]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table a recorder needs: created (and seeded) only if it is missing."""
+
+    name: str
+    create: tuple[str, ...]
+    seed: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    # Checked against an existing table, to refuse a mismatched ORIGINATOR_ID_TYPE.
+    originator_id_type: str | None = None
+
+
+_TABLE_INFO = (
+    "SELECT (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
+    " WHERE a.attrelid = c.oid AND a.attname = 'originator_id' AND NOT a.attisdropped)"
+    " FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %s AND c.relname = %s"
+)
+_SCHEMA_EXISTS = (
+    "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s)"
+)
+
+
+def check_timeout(timeout: float) -> None:
+    if math.isnan(timeout):
+        msg = "timeout must be a number of seconds, not NaN"
+        raise ValueError(msg)
+
+
+def _check_version(value: object, name: str) -> None:
+    if value is not None and (type(value) is not int):
+        msg = f"{name} must be an int or None, not {type(value).__qualname__}"
+        raise TypeError(msg)
+
+
+def _check_limit(limit: object) -> None:
+    if type(limit) is not int:
+        msg = f"limit must be an int, not {type(limit).__qualname__}"
+        raise TypeError(msg)
+    if limit < 0:
+        msg = f"limit must not be negative, got {limit}"
+        raise ValueError(msg)
+
+
+class PostgresRecorder(Recorder):
+    """Base class of the PostgreSQL recorders: a datastore and its tables."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+        self.schema = datastore.schema
+
+    def _tables(self) -> list[Table]:
+        return []
+
+    def create_table(self) -> None:
+        """Create the schema and the recorder's tables, those that are missing.
+
+        An advisory lock serialises concurrent creators: racing ``CREATE
+        TABLE IF NOT EXISTS`` statements can fail in PostgreSQL.
+        """
+        schema = self.schema
+        tables = self._tables()
+
+        def create(conn: Connection) -> None:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"esox:{schema}",)
+                )
+                row = conn.execute(_SCHEMA_EXISTS, (schema,)).fetchone()
+                if not (row and row[0]):
+                    conn.execute(f"CREATE SCHEMA {quote(schema)}")
+                for table in tables:
+                    _create(conn, schema, table)
+
+        names = ", ".join(t.name for t in tables)
+        self.datastore.write(f"create_table {names} in schema {schema!r}", create)
+
+
+def _create(conn: Connection, schema: str, table: Table) -> None:
+    row = conn.execute(_TABLE_INFO, (schema, table.name)).fetchone()
+    if row is None:
+        for statement in table.create:
+            conn.execute(statement)
+        for statement, params in table.seed:
+            conn.execute(statement, params)
+    elif table.originator_id_type and row[0] != table.originator_id_type:
+        msg = (
+            f"table {quote(schema, table.name)} has {row[0]} originator ids, but "
+            f"ORIGINATOR_ID_TYPE is {table.originator_id_type!r}"
+        )
+        raise ProgrammingError(msg)
+
+
+class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
+    """Stored events of aggregates in one table (snapshots use this alone)."""
+
+    _numbered = False
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(datastore, **kwargs)
+        self.events_table_name = check_identifier(
+            events_table_name, "events table name"
+        )
+        self._uuid_ids = datastore.originator_id_type == "uuid"
+        self._events = quote(self.schema, events_table_name)
+        table = quote(self.schema, events_table_name, params=True)
+        id_type = datastore.originator_id_type
+        self._sql_insert_into = (
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+        )
+        self._sql_unnest = (
+            f"unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) AS u"
+        )
+        self._sql_insert_events = (
+            f"{self._sql_insert_into}SELECT * FROM {self._sql_unnest}"
+        )
+        self._sql_select_events_from = (
+            "SELECT originator_id, originator_version, topic, state "
+            f"FROM {table} WHERE originator_id = %b"
+        )
+        self._sql_select_events: dict[tuple[bool, bool, bool, bool], str] = {}
+        self._what_insert = f"insert_events into {self._events}"
+        self._what_select = f"select_events from {self._events}"
+
+    def _tables(self) -> list[Table]:
+        table = self._events
+        id_type = self.datastore.originator_id_type
+        columns = (
+            f"originator_id {id_type} NOT NULL, originator_version bigint NOT NULL, "
+            "topic text, state bytea, "
+        )
+        create: tuple[str, ...]
+        if not self._numbered:
+            create = (
+                f"CREATE TABLE {table} ({columns}"
+                "PRIMARY KEY (originator_id, originator_version))",
+            )
+        else:
+            index = quote(f"{self.events_table_name}_notification_id_idx")
+            create = (
+                f"CREATE TABLE {table} ({columns}notification_id bigserial, "
+                "PRIMARY KEY (originator_id, originator_version))",
+                f"CREATE UNIQUE INDEX {index} ON {table} (notification_id ASC)",
+            )
+        spec = Table(self.events_table_name, create, originator_id_type=id_type)
+        return [*super()._tables(), spec]
+
+    def _originator(self, originator_id: object) -> UUID | str:
+        """An originator id as the table stores it."""
+        if self._uuid_ids:
+            if type(originator_id) is UUID:
+                return originator_id
+            if isinstance(originator_id, str):
+                try:
+                    return UUID(originator_id)
+                except ValueError:
+                    msg = (
+                        f"originator_id {originator_id!r} is not a UUID, but "
+                        f"{self._events} has uuid originator ids "
+                        "(ORIGINATOR_ID_TYPE=text stores any string)"
+                    )
+                    raise DataError(msg) from None
+            if isinstance(originator_id, UUID):
+                return originator_id
+        else:
+            if type(originator_id) is str:
+                return originator_id
+            if isinstance(originator_id, UUID | str):
+                return str(originator_id)
+        kind = type(originator_id).__qualname__
+        msg = f"originator_id must be a UUID or a str, not {kind}"
+        raise TypeError(msg)
+
+    def _columns(self, stored_events: Iterable[StoredEvent]) -> Columns:
+        """The batch as four column arrays, checked before anything is sent."""
+        ids: list[Any] = []
+        versions: list[int] = []
+        topics: list[str] = []
+        states: list[bytes] = []
+        originator = self._originator
+        try:
+            events = iter(stored_events)
+        except TypeError:
+            kind = type(stored_events).__qualname__
+            msg = f"stored_events must be a sequence of StoredEvent, not {kind}"
+            raise TypeError(msg) from None
+        for event in events:
+            if not isinstance(event, StoredEvent):
+                kind = type(event).__qualname__
+                msg = f"stored_events must contain StoredEvent objects, not {kind}"
+                raise TypeError(msg)
+            ids.append(originator(event.originator_id))
+            versions.append(event.originator_version)
+            topics.append(event.topic)
+            states.append(event.state)
+        return ids, versions, topics, states
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Insert a batch atomically; IntegrityError if a version is taken."""
+        columns = self._columns(stored_events)
+        if columns[0]:
+            self.datastore.write(
+                self._what_insert,
+                lambda conn: conn.execute(
+                    self._sql_insert_events, columns, prepare=True
+                ),
+            )
+        return None
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """Select one aggregate's stored events, by version."""
+        params: list[Any] = [self._originator(originator_id)]
+        _check_version(gt, "gt")
+        _check_version(lte, "lte")
+        if gt is not None:
+            params.append(gt)
+        if lte is not None:
+            params.append(lte)
+        if limit is not None:
+            _check_limit(limit)
+            params.append(limit)
+        key = (gt is not None, lte is not None, bool(desc), limit is not None)
+        query = self._sql_select_events.get(key)
+        if query is None:
+            query = self._sql_select_events[key] = self._select_events_query(*key)
+
+        def select(conn: Connection) -> list[StoredEvent]:
+            cursor = conn.execute(query, params, prepare=True, binary=True)
+            return list(starmap(StoredEvent, cursor.fetchall()))
+
+        return self.datastore.read(self._what_select, select)
+
+    def _select_events_query(self, gt: bool, lte: bool, desc: bool, limit: bool) -> str:
+        query = self._sql_select_events_from
+        if gt:
+            query += " AND originator_version > %b"
+        if lte:
+            query += " AND originator_version <= %b"
+        query += (
+            " ORDER BY originator_version DESC"
+            if desc
+            else " ORDER BY originator_version"
+        )
+        if limit:
+            query += " LIMIT %b"
+        return query
+
+
+class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder):
+    """Stored events numbered as notifications that followers can never skip.
+
+    A batch is one statement in its own transaction. The statement takes a
+    transaction-level advisory lock of the table before it draws any id, and
+    keeps it until its COMMIT, so ids are issued in commit order: once a
+    reader sees id N, every id below N that will ever exist is visible. The
+    server takes the lock only when it has the whole statement, and nothing
+    the client does can lengthen its hold. See docs/postgres.md.
+    """
+
+    _numbered = True
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name, **kwargs)
+        # eventsourcing's channel name (database-wide, like all channels).
+        self.channel = self.events_table_name
+        table = quote(self.schema, self.events_table_name, params=True)
+        # The advisory lock's key comes from the table's qualified name, so
+        # every esox writer of the table, in any process, takes the same one.
+        # (A collision with another key only makes two tables share a lock.)
+        # eventsourcing's writers take LOCK TABLE ... EXCLUSIVE instead, which
+        # conflicts with the ROW EXCLUSIVE lock an INSERT holds to its COMMIT:
+        # esox and eventsourcing writers exclude each other too.
+        digest = hashlib.blake2b(
+            f"esox notification ids {self._events}".encode(), digest_size=8
+        ).digest()
+        self.lock_key = int.from_bytes(digest, "big", signed=True)
+        self._sql_serialise = (
+            "serialised AS MATERIALIZED "
+            f"(SELECT pg_advisory_xact_lock({self.lock_key}))"
+        )
+        self._sql_notified = "notified AS MATERIALIZED (SELECT pg_notify(%b::text, ''))"
+        self._compose()
+        self._sql_select_notifications_from = (
+            "SELECT originator_id, originator_version, topic, state, notification_id "
+            f"FROM {table} WHERE notification_id > %b"
+        )
+        self._sql_select_notifications: dict[tuple[bool, bool], str] = {}
+        self._sql_max_notification_id = (
+            f"SELECT max(notification_id) FROM {self._events}"
+        )
+        self._what_notifications = f"select_notifications from {self._events}"
+        self._what_max = f"max_notification_id of {self._events}"
+        self._group_commit = GroupCommit(self._insert_batch)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[int]:
+        """Insert a batch atomically; returns its notification ids, contiguous."""
+        if kwargs.get("tracking") is not None:
+            name = type(self).__name__
+            msg = f"{name} does not record tracking: use a process recorder"
+            raise ProgrammingError(msg)
+        columns = self._columns(stored_events)
+        if not columns[0]:
+            return []
+        return self._group_commit.insert(columns)
+
+    def _compose(self) -> None:
+        """The INSERT statement: lock, insert, notify; committed on its own.
+
+        The events' SELECT reads the lock's CTE, so no id is drawn before
+        the lock is held. One statement in autocommit mode is one round trip,
+        and the server commits it without waiting for the client.
+        """
+        self._sql_insert_events = (
+            f"WITH {self._sql_serialise}, new AS ({self._sql_insert_into}"
+            f"SELECT u.* FROM serialised, {self._sql_unnest} "
+            f"RETURNING notification_id), {self._sql_notified} "
+            "SELECT notification_id FROM new, notified ORDER BY notification_id"
+        )
+
+    def _insert_batch(self, columns: Columns) -> list[int]:
+        params = (*columns, self.channel)
+        return self.datastore.write(
+            self._what_insert,
+            lambda conn: _ids(
+                conn.execute(self._sql_insert_events, params, prepare=True, binary=True)
+            ),
+        )
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> list[Notification]:
+        """Select notifications from ``start`` (ids ascending), at most ``limit``."""
+        _check_version(start, "start")
+        _check_version(stop, "stop")
+        _check_limit(limit)
+        if isinstance(topics, str):
+            msg = "topics must be a sequence of str, not a str"
+            raise TypeError(msg)
+        # Ids after ``after``: bigserial ids start at 1.
+        after = 0 if start is None else start - (1 if inclusive_of_start else 0)
+        params: list[Any] = [after]
+        if stop is not None:
+            params.append(stop)
+        if topics:
+            params.append(list(topics))
+        params.append(limit)
+        key = (stop is not None, bool(topics))
+        query = self._sql_select_notifications.get(key)
+        if query is None:
+            query = self._sql_select_notifications_from
+            if stop is not None:
+                query += " AND notification_id <= %b"
+            if topics:
+                query += " AND topic = ANY(%b::text[])"
+            query += " ORDER BY notification_id LIMIT %b"
+            self._sql_select_notifications[key] = query
+
+        def select(conn: Connection) -> list[Notification]:
+            cursor = conn.execute(query, params, prepare=True, binary=True)
+            return list(starmap(Notification, cursor.fetchall()))
+
+        return self.datastore.read(self._what_notifications, select)
+
+    def max_notification_id(self) -> int | None:
+        """The id of the last notification, or None when there are none."""
+
+        def select(conn: Connection) -> int | None:
+            row = conn.execute(self._sql_max_notification_id, prepare=True).fetchone()
+            return row[0] if row else None
+
+        return self.datastore.read(self._what_max, select)
+
+    def wait_for_notification(self, gt: int, timeout: float) -> bool:
+        """Block until a notification after ``gt`` exists, or ``timeout`` passes.
+
+        Woken by NOTIFY (LISTEN on the table's channel); polls as a fallback.
+        """
+        check_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        listener = self.datastore.listener
+        while True:
+            generation = listener.generation(self.channel)
+            if (self.max_notification_id() or 0) > gt:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            listener.wait(self.channel, generation, remaining)
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription:
+        """Iterate over notifications after ``gt`` as they are committed (LISTEN)."""
+        return PostgresSubscription(self, gt=gt, topics=topics)
+
+
+def _ids(cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[int]:
+    return [row[0] for row in cursor.fetchall()]
+
+
+class PostgresSubscription(Subscription):
+    """A subscription woken by NOTIFY instead of polling."""
+
+    def __init__(
+        self,
+        recorder: PostgresApplicationRecorder,
+        gt: int | None = None,
+        topics: Sequence[str] = (),
+        batch_size: int = 1000,
+    ) -> None:
+        super().__init__(recorder, gt=gt, topics=topics, batch_size=batch_size)
+        self._postgres = recorder
+        self._listener = recorder.datastore.listener
+
+    def stop(self) -> None:
+        super().stop()
+        self._listener.poke()
+
+    def __next__(self) -> Notification:
+        recorder, channel = self._postgres, self._postgres.channel
+        while not self._buffer:
+            if self._stopped.is_set():
+                raise StopIteration
+            generation = self._listener.generation(channel)
+            # Ids are issued in commit order, so everything up to the current
+            # max is final: with topics, skip what the filter left out.
+            newest = recorder.max_notification_id() if self._topics else None
+            batch = recorder.select_notifications(
+                self._last_id,
+                self._batch_size,
+                topics=self._topics,
+                inclusive_of_start=False,
+            )
+            if batch:
+                self._buffer.extend(reversed(batch))
+                self._last_id = batch[-1].id
+            if len(batch) < self._batch_size:
+                if newest is not None:
+                    self._last_id = max(self._last_id, newest)
+                if not batch:
+                    self._listener.wait(channel, generation, 1.0, self._stopped)
+        return self._buffer.pop()

@@ -1,0 +1,218 @@
+"""PostgreSQL recorders of tracking positions, alone or with new events.
+
+The tracking table is eventsourcing 9.5's: one row per upstream application.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from esox._core import StoredEvent, Tracking
+from esox.persistence.errors import IntegrityError
+from esox.persistence.recorders import ProcessRecorder, TrackingRecorder
+from esox.postgres.datastore import (
+    Connection,
+    PostgresDatastore,
+    check_identifier,
+    quote,
+)
+from esox.postgres.recorders import (
+    PostgresApplicationRecorder,
+    PostgresRecorder,
+    Table,
+    check_timeout,
+)
+
+__all__ = ["PostgresProcessRecorder", "PostgresTrackingRecorder"]
+
+# eventsourcing marks a tracking table as single-row with this row; without it,
+# eventsourcing would "migrate" (rename) a tracking table that esox created.
+MIGRATION_ROW = ("__migration__", 1)
+
+
+def _check_tracking(tracking: object) -> Tracking:
+    if not isinstance(tracking, Tracking):
+        msg = f"tracking must be a Tracking, not {type(tracking).__qualname__}"
+        raise TypeError(msg)
+    return tracking
+
+
+class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
+    """Tracking positions, one row per upstream application (as eventsourcing 9.5)."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        tracking_table_name: str = "notification_tracking",
+        **kwargs: Any,
+    ) -> None:
+        # Set before the base classes' __init__, which composes statements
+        # that use them (a process recorder's INSERT with tracking).
+        self.tracking_table_name = check_identifier(
+            tracking_table_name, "tracking table name"
+        )
+        self.tracking_channel = self.tracking_table_name
+        self._tracking = quote(datastore.schema, tracking_table_name)
+        table = quote(datastore.schema, tracking_table_name, params=True)
+        # Moves the row forward only; returns a row only if it did.
+        self._sql_upsert_into = (
+            f"INSERT INTO {table} AS t (application_name, notification_id) "
+            "SELECT %b::text, %b::bigint"
+        )
+        self._sql_upsert_conflict = (
+            " ON CONFLICT (application_name) "
+            "DO UPDATE SET notification_id = EXCLUDED.notification_id "
+            "WHERE t.notification_id < EXCLUDED.notification_id RETURNING 1"
+        )
+        self._sql_insert_tracking = (
+            f"WITH recorded AS ({self._sql_upsert_into}{self._sql_upsert_conflict}) "
+            "SELECT pg_notify(%b::text, '') FROM recorded"
+        )
+        self._sql_max_tracking_id = (
+            f"SELECT max(notification_id) FROM {table} WHERE application_name = %b"
+        )
+        self._what_tracking = f"insert_tracking into {self._tracking}"
+        self._what_max_tracking = f"max_tracking_id of {self._tracking}"
+        super().__init__(datastore, **kwargs)
+
+    def _tables(self) -> list[Table]:
+        table = self._tracking
+        escaped = quote(self.schema, self.tracking_table_name, params=True)
+        spec = Table(
+            self.tracking_table_name,
+            (
+                f"CREATE TABLE {table} (application_name text, notification_id bigint, "
+                "PRIMARY KEY (application_name))",
+            ),
+            seed=((f"INSERT INTO {escaped} VALUES (%s, %s)", MIGRATION_ROW),),
+        )
+        return [*super()._tables(), spec]
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Record a tracking position; IntegrityError unless it is past the last one."""
+        _check_tracking(tracking)
+        params = (
+            tracking.application_name,
+            tracking.notification_id,
+            self.tracking_channel,
+        )
+        rows = self.datastore.write(
+            self._what_tracking,
+            lambda conn: conn.execute(
+                self._sql_insert_tracking, params, prepare=True, binary=True
+            ).fetchall(),
+        )
+        if not rows:
+            raise self._tracking_conflict(tracking)
+
+    def _tracking_conflict(self, tracking: Tracking) -> IntegrityError:
+        recorded = self.max_tracking_id(tracking.application_name)
+        msg = (
+            f"{self._what_tracking}: tracking already recorded: application "
+            f"{tracking.application_name!r} notification_id "
+            f"{tracking.notification_id} is not greater than {recorded}"
+        )
+        return IntegrityError(msg)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        """The last processed notification id of that upstream application."""
+
+        def select(conn: Connection) -> int | None:
+            row = conn.execute(
+                self._sql_max_tracking_id, (application_name,), prepare=True
+            ).fetchone()
+            return row[0] if row else None
+
+        return self.datastore.read(self._what_max_tracking, select)
+
+    def wait_for_tracking(
+        self, application_name: str, notification_id: int, timeout: float
+    ) -> bool:
+        """Block until the tracking id is recorded or ``timeout`` passes (LISTEN)."""
+        check_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        listener = self.datastore.listener
+        while True:
+            generation = listener.generation(self.tracking_channel)
+            if self.has_tracking_id(application_name, notification_id):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            listener.wait(self.tracking_channel, generation, remaining)
+
+
+class PostgresProcessRecorder(
+    PostgresTrackingRecorder, PostgresApplicationRecorder, ProcessRecorder
+):
+    """New events and the tracking position they came from, in one transaction."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        tracking_table_name: str = "notification_tracking",
+    ) -> None:
+        super().__init__(
+            datastore,
+            events_table_name=events_table_name,
+            tracking_table_name=tracking_table_name,
+        )
+
+    def _compose(self) -> None:
+        """Also the INSERT with tracking: lock, move tracking, insert, notify.
+
+        The events are inserted only if the tracking row moved forward: on a
+        conflict nothing is written, and the caller learns it from the ids.
+        The tracking row is locked after the table's lock, never before it,
+        so two writers cannot each hold what the other waits for.
+        """
+        super()._compose()
+        upsert = f"{self._sql_upsert_into} FROM serialised{self._sql_upsert_conflict}"
+        self._sql_insert_tracked_events = (
+            f"WITH {self._sql_serialise}, recorded AS ({upsert}), "
+            f"new AS ({self._sql_insert_into}SELECT u.* FROM {self._sql_unnest} "
+            "WHERE EXISTS (SELECT FROM recorded) RETURNING notification_id), "
+            "notified AS MATERIALIZED "
+            "(SELECT pg_notify(%b::text, ''), pg_notify(%b::text, '')) "
+            "SELECT notification_id FROM new, notified ORDER BY notification_id"
+        )
+
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        tracking: Tracking | None = None,
+        **kwargs: Any,
+    ) -> list[int]:
+        """Insert a batch and record ``tracking`` atomically."""
+        if tracking is None:
+            return super().insert_events(stored_events, **kwargs)
+        _check_tracking(tracking)
+        columns = self._columns(stored_events)
+        if not columns[0]:
+            self.insert_tracking(tracking)
+            return []
+        params = (
+            tracking.application_name,
+            tracking.notification_id,
+            *columns,
+            self.channel,
+            self.tracking_channel,
+        )
+        ids = self.datastore.write(
+            self._what_insert,
+            lambda conn: [
+                row[0]
+                for row in conn.execute(
+                    self._sql_insert_tracked_events, params, prepare=True, binary=True
+                ).fetchall()
+            ],
+        )
+        if not ids:
+            raise self._tracking_conflict(tracking)
+        return ids
