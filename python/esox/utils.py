@@ -142,6 +142,12 @@ class Environment(dict[str, str]):
                 return value
         return default
 
+    def __repr__(self) -> str:
+        shown = {k: ("<redacted>" if _is_secret(k) else v) for k, v in self.items()}
+        return f"Environment(name={self.name!r}, env={shown!r})"
+
+    __str__ = __repr__
+
     def create_keys(self, key: str) -> list[str]:
         """The names looked up for ``key``, most specific first."""
         keys = []
@@ -149,3 +155,12 @@ class Environment(dict[str, str]):
             keys.append(f"{self.name.upper()}_{key}")
         keys.append(key)
         return keys
+
+
+_SECRET_MARKERS = ("KEY", "PASSWORD", "TOKEN", "SECRET")
+
+
+def _is_secret(name: str) -> bool:
+    """Whether a setting's value must never be shown (keys, passwords, tokens)."""
+    upper = name.upper()
+    return any(marker in upper for marker in _SECRET_MARKERS)
