@@ -12,6 +12,7 @@ from typing import TextIO
 from uuid import UUID
 
 from esox.examples.bankaccounts import BankAccounts, InsufficientFundsError
+from esox.examples.bankaccounts_system import run_system_demo
 from esox.examples.dogschool import DogSchool
 
 
@@ -78,6 +79,11 @@ def run_bank_demo(db_path: Path, *, accounts: int, transfers: int, seed: int) ->
         total = sum(balances.values())
         print(f"Total of all balances: {total} (money is neither made nor lost).")
         assert total == Decimal("1000.00") * accounts
+    print()
+    print("Bank accounts as a system: a ledger and a notifications service follow it.")
+    system_dir = db_path.parent / "system"
+    system_dir.mkdir(exist_ok=True)
+    print(run_system_demo(db_dir=system_dir))
 
 
 def run_dogschool_demo(env: dict[str, str] | None) -> None:
