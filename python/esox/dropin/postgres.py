@@ -1,0 +1,244 @@
+"""PostgreSQL persistence for eventsourcing applications (``esox.dropin.postgres``).
+
+Instead of ``eventsourcing.postgres``: esox's psycopg 3 recorders (pipelined
+inserts, group commit, LISTEN/NOTIFY wake-ups) on eventsourcing 9.x's tables
+``<name>_events``, ``<name>_snapshots`` and ``<name>_tracking``, so a schema
+written by either library is read by the other.
+
+Configuration is eventsourcing's ``POSTGRES_*`` keys (each optionally
+prefixed with the application's name), read by esox's own PostgreSQL module;
+``SINGLE_ROW_TRACKING=no`` is refused (esox keeps one tracking row per
+upstream application) and ``POSTGRES_ENABLE_DB_FUNCTIONS`` has no effect.
+"""
+
+from __future__ import annotations
+
+from eventsourcing.utils import Environment, EnvType, strtobool
+
+import esox.postgres
+from esox.dropin.boundary import EsoxError, reraise
+from esox.dropin.factory import DropinFactory
+from esox.dropin.recorders import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    ProcessRecorder,
+    TrackingRecorder,
+)
+from esox.persistence.errors import InfrastructureFactoryError
+from esox.postgres import PostgresDatastore
+from esox.postgres.recorders import PostgresRecorder
+from esox.utils import Environment as EsoxEnvironment
+
+__all__ = [
+    "Factory",
+    "PostgresAggregateRecorder",
+    "PostgresApplicationRecorder",
+    "PostgresFactory",
+    "PostgresProcessRecorder",
+    "PostgresTrackingRecorder",
+]
+
+
+def _create_table(recorder: PostgresRecorder) -> None:
+    try:
+        recorder.create_table()
+    except EsoxError as e:
+        reraise(e)
+
+
+class PostgresAggregateRecorder(AggregateRecorder):
+    """Stored events of one kind of aggregate record (snapshots)."""
+
+    core: esox.postgres.PostgresAggregateRecorder
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        try:
+            recorder = esox.postgres.PostgresAggregateRecorder(
+                datastore, events_table_name=events_table_name
+            )
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.datastore = datastore
+        self.events_table_name = events_table_name
+
+    def create_table(self) -> None:
+        """Create the schema and table if they are missing."""
+        _create_table(self.core)
+
+
+class PostgresApplicationRecorder(ApplicationRecorder):
+    """Stored events, numbered as notifications that followers never skip."""
+
+    core: esox.postgres.PostgresApplicationRecorder
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        try:
+            recorder = esox.postgres.PostgresApplicationRecorder(
+                datastore, events_table_name=events_table_name
+            )
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.datastore = datastore
+        self.events_table_name = events_table_name
+
+    def create_table(self) -> None:
+        """Create the schema and table if they are missing."""
+        _create_table(self.core)
+
+
+class PostgresTrackingRecorder(TrackingRecorder):
+    """Tracking positions, one row per upstream application."""
+
+    core: esox.postgres.PostgresTrackingRecorder
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        tracking_table_name: str = "notification_tracking",
+    ) -> None:
+        try:
+            recorder = esox.postgres.PostgresTrackingRecorder(
+                datastore, tracking_table_name=tracking_table_name
+            )
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.datastore = datastore
+        self.tracking_table_name = tracking_table_name
+
+    def create_table(self) -> None:
+        """Create the schema and table if they are missing."""
+        _create_table(self.core)
+
+
+class PostgresProcessRecorder(ProcessRecorder):
+    """Stored events and the tracking position they came from, in one transaction."""
+
+    core: esox.postgres.PostgresProcessRecorder
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        tracking_table_name: str = "notification_tracking",
+    ) -> None:
+        try:
+            recorder = esox.postgres.PostgresProcessRecorder(
+                datastore,
+                events_table_name=events_table_name,
+                tracking_table_name=tracking_table_name,
+            )
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.datastore = datastore
+        self.events_table_name = events_table_name
+        self.tracking_table_name = tracking_table_name
+
+    def create_table(self) -> None:
+        """Create the schema and tables if they are missing."""
+        _create_table(self.core)
+
+
+class PostgresFactory(DropinFactory[PostgresTrackingRecorder]):
+    """Builds PostgreSQL recorders over one connection pool, configured by env.
+
+    Tables are named after the application (lower-cased): ``<name>_events``,
+    ``<name>_snapshots`` and ``<name>_tracking``, in ``POSTGRES_SCHEMA``.
+    """
+
+    POSTGRES_DBNAME = "POSTGRES_DBNAME"
+    POSTGRES_HOST = "POSTGRES_HOST"
+    POSTGRES_PORT = "POSTGRES_PORT"
+    POSTGRES_USER = "POSTGRES_USER"
+    POSTGRES_PASSWORD = "POSTGRES_PASSWORD"
+    POSTGRES_SCHEMA = "POSTGRES_SCHEMA"
+    POSTGRES_SINGLE_ROW_TRACKING = "SINGLE_ROW_TRACKING"
+    ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        if not strtobool(self.env.get(self.POSTGRES_SINGLE_ROW_TRACKING) or "t"):
+            msg = (
+                f"{self.POSTGRES_SINGLE_ROW_TRACKING}=no is not supported: esox "
+                "keeps one tracking row per upstream application"
+            )
+            raise OSError(msg)
+        try:
+            self.esox_factory = esox.postgres.PostgresFactory(
+                EsoxEnvironment(self.env.name, dict(self.env))
+            )
+        except InfrastructureFactoryError as e:
+            raise OSError(str(e)) from e
+        self.datastore = self.esox_factory.datastore
+
+    def _table(self, default_prefix: str, suffix: str) -> str:
+        return f"{self.env.name.lower() or default_prefix}_{suffix}"
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        """A recorder of ``<name>_<purpose>`` (``events`` or ``snapshots``)."""
+        recorder = PostgresAggregateRecorder(
+            self.datastore, events_table_name=self._table("stored", purpose)
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def application_recorder(self) -> ApplicationRecorder:
+        """The recorder of ``<name>_events``, numbered as notifications."""
+        cls = self.recorder_class(
+            self.APPLICATION_RECORDER_TOPIC, PostgresApplicationRecorder
+        )
+        recorder = cls(
+            self.datastore, events_table_name=self._table("stored", "events")
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def tracking_recorder(
+        self, tracking_recorder_class: type[PostgresTrackingRecorder] | None = None
+    ) -> PostgresTrackingRecorder:
+        """A recorder of ``<name>_tracking``."""
+        if tracking_recorder_class is None:
+            cls = self.recorder_class(
+                self.TRACKING_RECORDER_TOPIC, PostgresTrackingRecorder
+            )
+        else:
+            self.check_recorder_class(tracking_recorder_class, PostgresTrackingRecorder)
+            cls = tracking_recorder_class
+        recorder = cls(
+            self.datastore,
+            tracking_table_name=self._table("notification", "tracking"),
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def process_recorder(self) -> ProcessRecorder:
+        """A recorder of ``<name>_events`` and ``<name>_tracking`` together."""
+        cls = self.recorder_class(self.PROCESS_RECORDER_TOPIC, PostgresProcessRecorder)
+        recorder = cls(
+            self.datastore,
+            events_table_name=self._table("stored", "events"),
+            tracking_table_name=self._table("notification", "tracking"),
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def close(self) -> None:
+        """Stop listening and close the pool's connections."""
+        self.esox_factory.close()
+
+
+Factory = PostgresFactory
+"""eventsourcing's name for a module's factory (``esox.dropin.postgres:Factory``)."""

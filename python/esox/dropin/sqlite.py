@@ -1,0 +1,284 @@
+"""SQLite persistence for eventsourcing applications (``esox.dropin.sqlite``).
+
+Instead of ``eventsourcing.sqlite``: esox's Rust SQLite recorder (WAL,
+``BEGIN IMMEDIATE`` writes, SQLite I/O with the GIL released) on the same
+tables, so a database file written by either library opens in the other.
+
+Configuration is eventsourcing's (each key optionally prefixed with the
+application's name): ``SQLITE_DBNAME`` (required), ``SQLITE_LOCK_TIMEOUT``
+(seconds), ``ORIGINATOR_ID_TYPE`` (``uuid`` or ``text``), ``CREATE_TABLE``,
+``SINGLE_ROW_TRACKING`` (esox keeps one tracking row per application: ``no``
+is refused) and the ``*_RECORDER_TOPIC`` keys; plus esox's
+``SQLITE_SYNCHRONOUS`` (``FULL``, the default, or ``NORMAL``).
+
+esox's SQLite is its own copy, inside the Rust extension: SQLite's file locks
+are not shared between two copies in one process, so eventsourcing's SQLite
+recorders and esox's must never have the same file open in one process at
+once (in separate processes, as usual, they may).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from eventsourcing.utils import Environment, EnvType, strtobool
+
+import esox.sqlite
+from esox._core import SqliteDatabase, SqliteRecorder
+from esox.dropin.boundary import EsoxError, reraise
+from esox.dropin.factory import DropinFactory
+from esox.dropin.recorders import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    ProcessRecorder,
+    TrackingRecorder,
+)
+
+__all__ = [
+    "Factory",
+    "SQLiteAggregateRecorder",
+    "SQLiteApplicationRecorder",
+    "SQLiteFactory",
+    "SQLiteProcessRecorder",
+    "SQLiteTrackingRecorder",
+]
+
+OriginatorIdType = Literal["uuid", "text"]
+
+
+def _create_table(recorder: SqliteRecorder) -> None:
+    try:
+        recorder.create_table()
+    except EsoxError as e:
+        reraise(e)
+
+
+class SQLiteAggregateRecorder(AggregateRecorder):
+    """Stored events of one kind of aggregate record (snapshots), WITHOUT ROWID."""
+
+    core: esox.sqlite.SQLiteAggregateRecorder
+
+    def __init__(
+        self,
+        database: SqliteDatabase,
+        events_table_name: str = "stored_events",
+        *,
+        originator_id_type: OriginatorIdType = "uuid",
+    ) -> None:
+        try:
+            recorder = esox.sqlite.SQLiteAggregateRecorder(
+                database,
+                events_table_name,
+                originator_id_type=originator_id_type,
+                create_table=False,
+            )
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.database = database
+        self.events_table_name = events_table_name
+
+    def create_table(self) -> None:
+        """Create the table if it is missing."""
+        _create_table(self.core)
+
+
+class SQLiteApplicationRecorder(ApplicationRecorder):
+    """Stored events, numbered as notifications (the table's rowids)."""
+
+    core: esox.sqlite.SQLiteApplicationRecorder
+
+    def __init__(
+        self,
+        database: SqliteDatabase,
+        events_table_name: str = "stored_events",
+        *,
+        originator_id_type: OriginatorIdType = "uuid",
+    ) -> None:
+        try:
+            recorder = esox.sqlite.SQLiteApplicationRecorder(
+                database,
+                events_table_name,
+                originator_id_type=originator_id_type,
+                create_table=False,
+            )
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.database = database
+        self.events_table_name = events_table_name
+
+    def create_table(self) -> None:
+        """Create the table if it is missing."""
+        _create_table(self.core)
+
+
+class SQLiteTrackingRecorder(TrackingRecorder):
+    """Tracking positions, in the ``tracking`` table."""
+
+    core: esox.sqlite.SQLiteTrackingRecorder
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        try:
+            recorder = esox.sqlite.SQLiteTrackingRecorder(database, create_table=False)
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.database = database
+
+    def create_table(self) -> None:
+        """Create the table if it is missing."""
+        _create_table(self.core)
+
+
+class SQLiteProcessRecorder(ProcessRecorder):
+    """Stored events and the tracking position they came from, in one transaction."""
+
+    core: esox.sqlite.SQLiteProcessRecorder
+
+    def __init__(
+        self,
+        database: SqliteDatabase,
+        events_table_name: str = "stored_events",
+        *,
+        originator_id_type: OriginatorIdType = "uuid",
+    ) -> None:
+        try:
+            recorder = esox.sqlite.SQLiteProcessRecorder(
+                database,
+                events_table_name,
+                originator_id_type=originator_id_type,
+                create_table=False,
+            )
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(recorder)
+        self.database = database
+        self.events_table_name = events_table_name
+
+    def create_table(self) -> None:
+        """Create the tables if they are missing."""
+        _create_table(self.core)
+
+
+class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
+    """Builds SQLite recorders that share one database (and its connections)."""
+
+    SQLITE_DBNAME = "SQLITE_DBNAME"
+    SQLITE_LOCK_TIMEOUT = "SQLITE_LOCK_TIMEOUT"
+    SQLITE_SYNCHRONOUS = "SQLITE_SYNCHRONOUS"
+    SQLITE_SINGLE_ROW_TRACKING = "SINGLE_ROW_TRACKING"
+    ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
+
+    DEFAULT_LOCK_TIMEOUT = 5.0
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        db_name = self.env.get(self.SQLITE_DBNAME)
+        if not db_name:
+            keys = ", ".join(self.env.create_keys(self.SQLITE_DBNAME))
+            msg = f"SQLite database name not found in environment with keys: {keys}"
+            raise OSError(msg)
+        if not strtobool(self.env.get(self.SQLITE_SINGLE_ROW_TRACKING) or "t"):
+            msg = (
+                f"{self.SQLITE_SINGLE_ROW_TRACKING}=no is not supported: esox "
+                "keeps one tracking row per upstream application"
+            )
+            raise OSError(msg)
+        self.originator_id_type = self._originator_id_type()
+        try:
+            self.database = SqliteDatabase(
+                db_name,
+                lock_timeout=self._lock_timeout(),
+                synchronous=self._synchronous(),
+            )
+        except EsoxError as e:
+            reraise(e)
+
+    def _lock_timeout(self) -> float:
+        value = (self.env.get(self.SQLITE_LOCK_TIMEOUT) or "").strip()
+        if not value:
+            return self.DEFAULT_LOCK_TIMEOUT
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0):
+            msg = (
+                f"SQLite environment value for key '{self.SQLITE_LOCK_TIMEOUT}' is "
+                f"invalid. If set, a number of seconds is expected: '{value}'"
+            )
+            raise OSError(msg)
+        return seconds
+
+    def _synchronous(self) -> Literal["FULL", "NORMAL"]:
+        value = (self.env.get(self.SQLITE_SYNCHRONOUS) or "FULL").strip().upper()
+        if value == "FULL":
+            return "FULL"
+        if value == "NORMAL":
+            return "NORMAL"
+        msg = f"Invalid {self.SQLITE_SYNCHRONOUS} '{value}', must be 'FULL' or 'NORMAL'"
+        raise OSError(msg)
+
+    def _originator_id_type(self) -> OriginatorIdType:
+        value = str(self.env.get(self.ORIGINATOR_ID_TYPE) or "uuid")
+        if value.lower() == "uuid":
+            return "uuid"
+        if value.lower() == "text":
+            return "text"
+        msg = f"Invalid {self.ORIGINATOR_ID_TYPE} '{value}', must be 'uuid' or 'text'"
+        raise OSError(msg)
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        """A recorder of one kind of aggregate record, in table ``stored_<purpose>``."""
+        recorder = SQLiteAggregateRecorder(
+            self.database,
+            "stored_" + purpose,
+            originator_id_type=self.originator_id_type,
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def application_recorder(self) -> ApplicationRecorder:
+        """The recorder of events and notifications (table ``stored_events``)."""
+        cls = self.recorder_class(
+            self.APPLICATION_RECORDER_TOPIC, SQLiteApplicationRecorder
+        )
+        recorder = cls(self.database, originator_id_type=self.originator_id_type)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def tracking_recorder(
+        self, tracking_recorder_class: type[SQLiteTrackingRecorder] | None = None
+    ) -> SQLiteTrackingRecorder:
+        """A recorder of tracking positions (table ``tracking``)."""
+        if tracking_recorder_class is None:
+            cls = self.recorder_class(
+                self.TRACKING_RECORDER_TOPIC, SQLiteTrackingRecorder
+            )
+        else:
+            self.check_recorder_class(tracking_recorder_class, SQLiteTrackingRecorder)
+            cls = tracking_recorder_class
+        recorder = cls(self.database)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def process_recorder(self) -> ProcessRecorder:
+        """The recorder of events and tracking in one transaction."""
+        cls = self.recorder_class(self.PROCESS_RECORDER_TOPIC, SQLiteProcessRecorder)
+        recorder = cls(self.database, originator_id_type=self.originator_id_type)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def close(self) -> None:
+        """Close the database's connections (every recorder of this factory)."""
+        self.database.close()
+
+
+Factory = SQLiteFactory
+"""eventsourcing's name for a module's factory (``esox.dropin.sqlite:Factory``)."""
