@@ -252,24 +252,8 @@ def test_events_notifications_and_tracking_open_in_the_other_library(
     assert read["tracking"] == 7
 
 
-ESOX_SNAPSHOTS = (
-    "eventsourcing cannot decode esox.domain.Snapshot (its originator_id "
-    "annotation is Any, not UUID or str): to be fixed in esox.domain"
-)
-SNAPSHOT_PAIRS = [
-    pytest.param(
-        writer,
-        reader,
-        marks=pytest.mark.xfail(reason=ESOX_SNAPSHOTS, strict=True)
-        if writer == "esox" and reader != "esox"
-        else (),
-    )
-    for writer, reader in PAIRS
-]
-
-
 @pytest.mark.parametrize("config", list(CONFIGS))
-@pytest.mark.parametrize(("writer", "reader"), SNAPSHOT_PAIRS)
+@pytest.mark.parametrize(("writer", "reader"), PAIRS)
 def test_snapshots_open_in_the_other_library(
     results: dict[tuple[str, str, str], dict[str, Any]],
     writer: str,

@@ -371,6 +371,8 @@ def _define_event_class(
     }
     if cls.originator_id_type is not None:
         namespace.setdefault("originator_id_type", cls.originator_id_type)
+        if cls.originator_id_type is str:
+            annotations.setdefault("originator_id", "str")
     return type(name, bases, namespace)
 
 

@@ -80,7 +80,9 @@ class MetaDomainEvent(type):
 class DomainEvent(metaclass=MetaDomainEvent):
     """An immutable record of something that happened to an originator."""
 
-    originator_id: Any
+    # UUID by default; aggregates with str ids annotate their events with str
+    # (eventsourcing reads the annotation to decide how to read stored ids).
+    originator_id: UUID
     originator_version: int
     timestamp: datetime
 
