@@ -6,7 +6,7 @@ RUST_SOURCES := $(wildcard rust/*.rs rust/*/*.rs) Cargo.toml Cargo.lock
 STAMP_DEPS := $(BIN)/.deps-installed
 EXT_STAMP := $(BIN)/.esox-built
 
-.PHONY: demo test test-python test-rust format lint bench build wheel clean
+.PHONY: demo test test-python test-rust format lint bench build wheel wheel-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,24 @@ bench: build
 		--benchmark-sort=name --benchmark-json=bench-out/results.json
 	$(BIN)/python benches/report.py bench-out/results.json
 
+# A release wheel (fat LTO, stripped) for the venv's Python, in dist/, tagged with
+# the oldest manylinux policy this machine's glibc allows (maturin checks every
+# symbol): here, the crate `make build` compiled is reused. MANYLINUX=2_17 (or
+# 2_28) links against that older glibc with zig instead (pip's ziglang), for
+# systems older than this one: a separate, full build.
 wheel: $(STAMP_DEPS)
-	$(BIN)/maturin build --release --out dist
+ifeq ($(MANYLINUX),)
+	$(BIN)/maturin build --release --interpreter $(BIN)/python --out dist
+else
+	$(BIN)/python -m pip install --quiet "ziglang>=0.13"
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/maturin build --release --interpreter $(BIN)/python \
+		--out dist --zig --compatibility manylinux_$(MANYLINUX)
+endif
+
+# Install that wheel in a fresh venv, without Rust, and run the README and the
+# recorder suite on it (builds the wheel first unless dist/ has a fresh one).
+wheel-test: $(STAMP_DEPS)
+	$(BIN)/python -m pytest tests/test_wheel.py
 
 clean:
 	rm -rf $(VENV) target dist python/esox/*.so

@@ -196,9 +196,7 @@ class Application(Generic[TAggregateID]):
                 continue
             interval = self.snapshotting_intervals.get(type(aggregate))
             if interval and event.originator_version % interval == 0:
-                self.take_snapshot(
-                    event.originator_id, version=event.originator_version
-                )
+                self.take_snapshot(aggregate.id, version=event.originator_version)
 
     def take_snapshot(
         self, aggregate_id: TAggregateID, version: int | None = None

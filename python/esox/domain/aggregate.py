@@ -322,9 +322,7 @@ def _define_snapshot_class(cls: type[BaseAggregate[Any]]) -> None:
         and cls.originator_id_type is not None
         and snapshot_cls.originator_id_type is not cls.originator_id_type
     ):
-        cls.Snapshot = _define_event_class(
-            cls, "Snapshot", (snapshot_cls,)
-        )
+        cls.Snapshot = _define_event_class(cls, "Snapshot", (snapshot_cls,))
 
 
 def _dataclass_if_annotated(cls: type[BaseAggregate[Any]]) -> None:
@@ -422,6 +420,9 @@ def _set_init(
         cls._init_mentions_id_ = False
         return
     spec = MethodSpec(init_func, skip_id=True)
+    for name, f in getattr(cls, "__dataclass_fields__", {}).items():
+        if name in spec.defaults and f.default_factory is not dataclasses.MISSING:
+            spec.factories[name] = f.default_factory
     cls._init_func_ = init_func
     cls._init_spec_ = spec
     cls._init_params_ = spec.names

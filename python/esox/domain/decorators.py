@@ -22,7 +22,7 @@ _EMPTY = inspect.Parameter.empty
 class MethodSpec:
     """What a decorated method accepts, worked out once instead of per call."""
 
-    __slots__ = ("defaults", "func", "names", "qualname")
+    __slots__ = ("defaults", "factories", "func", "names", "qualname")
 
     def __init__(self, func: Callable[..., Any], *, skip_id: bool = False) -> None:
         params = list(inspect.signature(func).parameters.values())[1:]
@@ -47,6 +47,9 @@ class MethodSpec:
         self.defaults: dict[str, Any] = {
             p.name: p.default for p in params if p.default is not _EMPTY
         }
+        # Dataclass fields with a default_factory: called when the argument is
+        # missing, so the event records the value (set by the aggregate class).
+        self.factories: dict[str, Callable[[], Any]] = {}
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Turn a call's arguments into keyword arguments, with defaults applied."""
@@ -70,7 +73,9 @@ class MethodSpec:
             missing = []
             for name in names:
                 if name not in bound:
-                    if name in self.defaults:
+                    if name in self.factories:
+                        bound[name] = self.factories[name]()
+                    elif name in self.defaults:
                         bound[name] = self.defaults[name]
                     else:
                         missing.append(name)

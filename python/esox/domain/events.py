@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, dataclass_transform
@@ -135,6 +136,13 @@ class AggregateCreated(AggregateEvent):
             kwargs = {k: state[k] for k in init_params if k in state}
             if cls._init_mentions_id_:
                 kwargs["id"] = self.originator_id
+            spec = cls._init_spec_
+            if spec is not None and spec.factories:
+                # A default_factory value (e.g. a new list) must not be shared
+                # by the aggregate and its event, or changes leak into history.
+                for name in spec.factories:
+                    if name in kwargs:
+                        kwargs[name] = deepcopy(kwargs[name])
             init_func(agg, **kwargs)
         self.apply(agg)
         return agg
