@@ -259,6 +259,8 @@ def test_dataclass_style_aggregate():
             self.tags.append(tag)
 
     book = Book(title="Dune")
+    assert book.collect_events()[0].tags == []
+    book = Book(title="Dune")
     book.tag("scifi")
     assert book.title == "Dune" and book.tags == ["scifi"]
     again = replay(book.collect_events())
