@@ -4,11 +4,14 @@
 
 use pyo3::prelude::*;
 
+pub mod cipher;
 pub mod codec;
+pub mod compress;
 pub mod errors;
 pub mod mapper;
 pub mod memory;
 pub mod records;
+pub mod replay;
 pub mod sqlite;
 
 #[pymodule]
@@ -20,8 +23,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mapper::Mapper>()?;
     m.add_function(wrap_pyfunction!(mapper::encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(mapper::decode_json, m)?)?;
+    m.add_function(wrap_pyfunction!(compress::zlib_compress, m)?)?;
+    m.add_function(wrap_pyfunction!(compress::zlib_decompress, m)?)?;
+    m.add_function(wrap_pyfunction!(compress::zstd_compress, m)?)?;
+    m.add_function(wrap_pyfunction!(compress::zstd_decompress, m)?)?;
+    m.add_class::<cipher::AesGcm>()?;
     m.add_class::<memory::MemoryRecorder>()?;
     m.add_class::<sqlite::SqliteDatabase>()?;
     m.add_class::<sqlite::SqliteRecorder>()?;
+    m.add_function(wrap_pyfunction!(replay::replay, m)?)?;
+    m.add_function(wrap_pyfunction!(replay::project_aggregate, m)?)?;
     Ok(())
 }

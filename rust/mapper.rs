@@ -7,6 +7,7 @@
 //! Facts about classes and topics are cached per mapper.
 
 mod classes;
+mod seal;
 
 use pyo3::ffi;
 use pyo3::gc::PyVisit;
@@ -15,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::PyTraverseError;
 
-use crate::codec::decode::Decoder;
+use crate::codec::decode::{is_atomic, set_item, Decoder};
 use crate::codec::encode::Encoder;
 use crate::codec::error::DecodeError;
 use crate::codec::native::new_uuid;
@@ -23,7 +24,9 @@ use crate::codec::text::parse_uuid_hex;
 use crate::codec::{builtins, is_native_transcoder};
 use crate::errors::{error, ErrorKind};
 use crate::records::StoredEvent;
-use classes::{EventClasses, Memo};
+use classes::{DecodeClass, EventClasses, Memo};
+pub use seal::{no_panic, DETACH_BYTES};
+use seal::{Cause, Cipher, Compressor, Sealing, UnsealError};
 
 /// Converts domain events to stored events and back, a batch per call.
 #[pyclass(module = "esox._core", frozen, subclass)]
@@ -33,6 +36,8 @@ pub struct Mapper {
     cipher: Option<Py<PyAny>>,
     /// The transcoder is a JSONTranscoder (has `types` and `names`).
     native: bool,
+    /// The compressor and cipher, native where possible.
+    sealing: Sealing,
     classes: EventClasses,
 }
 
@@ -51,7 +56,7 @@ fn for_each<'py>(
 }
 
 /// `obj` as bytes (bytes as is; bytearray, memoryview and such copied).
-fn to_bytes<'py>(obj: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+pub(crate) fn to_bytes<'py>(obj: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     match obj.cast_into::<PyBytes>() {
         Ok(bytes) => Ok(bytes),
         Err(e) => {
@@ -125,19 +130,65 @@ fn new_event<'py>(
     }
 }
 
+/// Stops the cycle collector tracking a `uuid.UUID` (exactly): it refers
+/// only to an int and an enum member and cannot be changed, so it can never
+/// be part of a cycle; untracked, the dicts holding it can stay untracked.
+fn untrack_uuid(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let uuid_type = &builtins(py)?.uuid_type;
+    // SAFETY: `obj` is alive; only an object of a GC type is untracked.
+    unsafe {
+        if ffi::Py_TYPE(obj.as_ptr()) as *mut ffi::PyObject == uuid_type.as_ptr()
+            && ffi::PyObject_IS_GC(obj.as_ptr()) != 0
+        {
+            ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
+        }
+    }
+    Ok(())
+}
+
 fn with_cause(py: Python<'_>, kind: ErrorKind, message: String, cause: PyErr) -> PyErr {
     let err = error(py, kind, message);
     err.set_cause(py, Some(cause));
     err
 }
 
+/// A stored event's originator id, version and topic, for error messages.
+fn describe(originator_id: &Bound<'_, PyAny>, version: i64, topic: &Bound<'_, PyString>) -> String {
+    format!(
+        "cannot decode stored event (originator_id '{originator_id}', \
+         originator_version {version}, topic '{topic}'): "
+    )
+}
+
+/// Runs a mapper entry point; a panic becomes a PersistenceError instead of
+/// reaching Python as a PanicException.
+fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(error(
+            py,
+            ErrorKind::Persistence,
+            format!("internal error in esox's mapper ({what})"),
+        ))
+    })
+}
+
+/// What a stored event needs besides its state.
+type Head<'py> = (Bound<'py, PyAny>, i64, Bound<'py, PyString>);
+
 impl Mapper {
-    fn to_stored<'py>(
+    /// Appends an event's encoded state to `enc.buf`; returns its id,
+    /// version and topic.
+    fn encode_event<'py>(
         &self,
         enc: &mut Encoder<'py>,
         memo: &mut Memo<'py>,
         event: &Bound<'py, PyAny>,
-    ) -> PyResult<Py<StoredEvent>> {
+    ) -> PyResult<Head<'py>> {
         let py = event.py();
         let (topic, class_version) = self.classes.encoding(&event.get_type(), memo)?;
         let fail = |problem: String| {
@@ -168,8 +219,7 @@ impl Mapper {
             .ok_or_else(|| fail("it has no originator_version".into()))?
             .extract()
             .map_err(|e| fail(format!("originator_version must be an int ({e})")))?;
-        let encoded = if self.native {
-            enc.buf.clear();
+        if self.native {
             let skip = [
                 (id_key, "originator_id"),
                 (version_key, "originator_version"),
@@ -181,7 +231,6 @@ impl Mapper {
                 );
                 e.into_pyerr(py, "event attribute", &context)
             })?;
-            PyBytes::new(py, &enc.buf)
         } else {
             let state = state.copy()?;
             state.del_item(id_key)?;
@@ -189,102 +238,141 @@ impl Mapper {
             if class_version > 1 {
                 state.set_item(intern!(py, "class_version"), class_version)?;
             }
-            to_bytes(
+            let encoded = to_bytes(
                 self.transcoder
                     .bind(py)
                     .call_method1(intern!(py, "encode"), (state,))?,
-            )?
-        };
-        let sealed = self.seal(encoded)?;
-        StoredEvent::create(
-            py,
-            originator_id.unbind(),
-            originator_version,
-            topic.unbind(),
-            sealed.unbind(),
-        )
+            )?;
+            enc.buf.extend_from_slice(encoded.as_bytes());
+        }
+        Ok((originator_id, originator_version, topic))
     }
 
-    /// Compresses then encrypts, with whichever of them is configured.
-    fn seal<'py>(&self, mut state: Bound<'py, PyBytes>) -> PyResult<Bound<'py, PyBytes>> {
-        let py = state.py();
-        if let Some(compressor) = &self.compressor {
-            state = to_bytes(
-                compressor
-                    .bind(py)
-                    .call_method1(intern!(py, "compress"), (state,))?,
-            )?;
-        }
-        if let Some(cipher) = &self.cipher {
-            state = to_bytes(
-                cipher
-                    .bind(py)
-                    .call_method1(intern!(py, "encrypt"), (state,))?,
-            )?;
-        }
-        Ok(state)
-    }
-
-    /// Decrypts then decompresses; the error says which step failed.
-    fn unseal<'py>(
+    /// Domain events to stored events: every state encoded (GIL held),
+    /// then the batch compressed and encrypted (GIL released if large).
+    fn stored_events<'py>(
         &self,
-        mut state: Bound<'py, PyBytes>,
-    ) -> Result<Bound<'py, PyBytes>, (&'static str, PyErr)> {
-        let py = state.py();
-        if let Some(cipher) = &self.cipher {
-            state = cipher
-                .bind(py)
-                .call_method1(intern!(py, "decrypt"), (state,))
-                .and_then(to_bytes)
-                .map_err(|e| ("could not decrypt state", e))?;
-        }
-        if let Some(compressor) = &self.compressor {
-            state = compressor
-                .bind(py)
-                .call_method1(intern!(py, "decompress"), (state,))
-                .and_then(to_bytes)
-                .map_err(|e| ("could not decompress state", e))?;
-        }
-        Ok(state)
+        py: Python<'py>,
+        events: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Py<StoredEvent>>> {
+        let mut enc = Encoder::new(self.transcoder.bind(py))?;
+        let mut memo = Memo::default();
+        let capacity = events.len().unwrap_or(0);
+        let mut heads = Vec::with_capacity(capacity);
+        let mut ends = Vec::with_capacity(capacity);
+        for_each(events, |event| {
+            heads.push(self.encode_event(&mut enc, &mut memo, event)?);
+            ends.push(enc.buf.len());
+            Ok(())
+        })?;
+        let mut start = 0;
+        let states: Vec<&[u8]> = ends
+            .iter()
+            .map(|&end| {
+                let state = &enc.buf[start..end];
+                start = end;
+                state
+            })
+            .collect();
+        let sealed = self.sealing.seal(py, states)?;
+        heads
+            .into_iter()
+            .zip(sealed)
+            .map(|((originator_id, version, topic), state)| {
+                StoredEvent::create(
+                    py,
+                    originator_id.unbind(),
+                    version,
+                    topic.unbind(),
+                    state.unbind(),
+                )
+            })
+            .collect()
     }
 
-    fn to_domain<'py>(
+    /// Stored events to domain events: the batch decrypted and decompressed
+    /// (GIL released if large), then each state decoded and its event built.
+    fn domain_events<'py>(
+        &self,
+        py: Python<'py>,
+        stored_events: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let mut records = Vec::with_capacity(stored_events.len().unwrap_or(0));
+        for_each(stored_events, |stored| {
+            records.push(stored_fields(stored)?);
+            Ok(())
+        })?;
+        let unsealed = self
+            .sealing
+            .unseal(py, records.iter().map(|r| r.3.as_bytes()).collect());
+        let states = unsealed.states();
+        let mut dec = Decoder::new(self.transcoder.bind(py))?;
+        let mut memo = Memo::default();
+        let mut out = Vec::with_capacity(records.len());
+        for (i, (originator_id, version, topic, _)) in records.iter().enumerate() {
+            let fail = |problem: &str, cause: PyErr| {
+                with_cause(
+                    py,
+                    ErrorKind::MapperDeserialisation,
+                    format!(
+                        "{}{problem}: {cause}",
+                        describe(originator_id, *version, topic)
+                    ),
+                    cause,
+                )
+            };
+            let class = self
+                .classes
+                .decoding(topic, &mut memo)
+                .map_err(|(problem, e)| fail(problem, e))?;
+            let Some(state) = states.get(i) else {
+                return Err(match &unsealed.failure {
+                    Some((_, UnsealError { problem, cause })) => match cause {
+                        Cause::Python(e) => fail(problem, e.clone_ref(py)),
+                        Cause::Native(message) => error(
+                            py,
+                            ErrorKind::MapperDeserialisation,
+                            format!(
+                                "{}{problem}: {message}",
+                                describe(originator_id, *version, topic)
+                            ),
+                        ),
+                    },
+                    None => error(py, ErrorKind::Persistence, "missing state"),
+                });
+            };
+            out.push(self.build_event(&mut dec, &class, originator_id, *version, topic, state)?);
+        }
+        Ok(out)
+    }
+
+    /// Decodes a state and builds its event: ids set, upcast, no `__init__`.
+    fn build_event<'py>(
         &self,
         dec: &mut Decoder<'py>,
-        memo: &mut Memo<'py>,
-        stored: &Bound<'py, PyAny>,
+        class: &DecodeClass,
+        originator_id: &Bound<'py, PyAny>,
+        version: i64,
+        topic: &Bound<'py, PyString>,
+        state: &[u8],
     ) -> PyResult<Bound<'py, PyAny>> {
-        let py = stored.py();
-        let (originator_id, version, topic, state) = stored_fields(stored)?;
-        let context = || {
-            format!(
-                "cannot decode stored event (originator_id '{originator_id}', \
-                 originator_version {version}, topic '{topic}'): "
-            )
-        };
-        let fail = |problem: &str, cause: PyErr| {
-            with_cause(
-                py,
-                ErrorKind::MapperDeserialisation,
-                format!("{}{problem}: {cause}", context()),
-                cause,
-            )
-        };
-        let class = self
-            .classes
-            .decoding(&topic, memo)
-            .map_err(|(problem, e)| fail(problem, e))?;
-        let state = self
-            .unseal(state)
-            .map_err(|(problem, e)| fail(problem, e))?;
+        let py = originator_id.py();
+        let context = || describe(originator_id, version, topic);
         let decoded = if self.native {
-            dec.decode(state.as_bytes())
+            dec.decode(state)
                 .map_err(|e| e.into_pyerr(py, &context()))?
         } else {
             self.transcoder
                 .bind(py)
-                .call_method1(intern!(py, "decode"), (state,))
-                .map_err(|e| fail("the transcoder could not decode state", e))?
+                .call_method1(intern!(py, "decode"), (PyBytes::new(py, state),))
+                .map_err(|e| {
+                    with_cause(
+                        py,
+                        ErrorKind::MapperDeserialisation,
+                        format!("{}the transcoder could not decode state: {e}", context()),
+                        e,
+                    )
+                })?
         };
         let state = decoded.cast_into::<PyDict>().map_err(|e| {
             let found = e.into_inner().get_type();
@@ -303,30 +391,93 @@ impl Mapper {
                     .and_then(|t| parse_uuid_hex(t.as_bytes()))
                 {
                     Some(value) => new_uuid(py, b, value)?,
-                    None => b
-                        .uuid_type
-                        .bind(py)
-                        .call1((text,))
-                        .map_err(|e| fail("its originator id is not a UUID", e))?,
+                    None => b.uuid_type.bind(py).call1((text,)).map_err(|e| {
+                        with_cause(
+                            py,
+                            ErrorKind::MapperDeserialisation,
+                            format!("{}its originator id is not a UUID: {e}", context()),
+                            e,
+                        )
+                    })?,
                 }
             }
-            _ => originator_id.clone(),
+            _ => {
+                untrack_uuid(py, originator_id)?;
+                originator_id.clone()
+            }
         };
-        state.set_item(intern!(py, "originator_id"), originator_id)?;
-        state.set_item(intern!(py, "originator_version"), version)?;
+        set_item(&state, intern!(py, "originator_id"), &originator_id)?;
+        set_item(
+            &state,
+            intern!(py, "originator_version"),
+            version.into_pyobject(py)?.as_any(),
+        )?;
         let class_version_key = intern!(py, "class_version");
         let mut from_version = 1;
-        if let Some(stored_version) = state.get_item(class_version_key)? {
-            state.del_item(class_version_key)?;
-            from_version = stored_version.extract()?;
+        // The decoder has seen whether there is one (any transcoder: look).
+        if !self.native || dec.class_version {
+            if let Some(stored_version) = state.get_item(class_version_key)? {
+                state.del_item(class_version_key)?;
+                from_version = stored_version.extract()?;
+            }
         }
         let cls = class.cls.bind(py);
+        let upcast = from_version < class.class_version;
         while from_version < class.class_version {
             let upcast = format!("upcast_v{from_version}_v{}", from_version + 1);
             cls.getattr(upcast.as_str())?.call1((&state,))?;
             from_version += 1;
         }
-        new_event(cls, &state)
+        let event = new_event(cls, &state)?;
+        // The decoder says whether the values it made are all atomic; the
+        // id and version set here are (the id is a str or an untracked
+        // UUID); upcasters may have added anything, so then look.
+        let atomic = if self.native && !upcast {
+            // SAFETY: the id is alive.
+            dec.atomic
+                && unsafe { is_atomic(originator_id.as_ptr(), builtins(py)?.uuid_type.as_ptr()) }
+        } else {
+            all_atomic(py, &state)?
+        };
+        if class.frozen && atomic {
+            untrack(&state, &event);
+        }
+        Ok(event)
+    }
+}
+
+/// True if every value in `state` is atomic (see `is_atomic`).
+fn all_atomic(py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<bool> {
+    let uuid_type = builtins(py)?.uuid_type.as_ptr();
+    let mut pos: ffi::Py_ssize_t = 0;
+    let mut key = std::ptr::null_mut();
+    let mut value = std::ptr::null_mut();
+    // SAFETY: the dict and its values are alive and no Python code runs.
+    unsafe {
+        while ffi::PyDict_Next(state.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
+            if !is_atomic(value, uuid_type) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Stops the cycle collector tracking an immutable event and its state of
+/// atomic values: neither can then be part of a reference cycle, and
+/// collections, which would otherwise traverse every decoded event again
+/// and again, skip them. (CPython keeps such a dict tracked only because it
+/// cannot tell a UUID from a container; a container put in it later tracks
+/// it again.)
+fn untrack(state: &Bound<'_, PyDict>, event: &Bound<'_, PyAny>) {
+    // SAFETY: both objects are alive; only GC objects are untracked.
+    unsafe {
+        if ffi::PyObject_GC_IsTracked(state.as_ptr()) != 0 {
+            ffi::PyObject_GC_UnTrack(state.as_ptr().cast());
+        }
+        if ffi::PyObject_IS_GC(event.as_ptr()) != 0 {
+            ffi::PyObject_GC_UnTrack(event.as_ptr().cast());
+        }
     }
 }
 
@@ -365,11 +516,23 @@ impl Mapper {
     ) -> PyResult<Self> {
         let py = transcoder.py();
         let none = |o: Option<Py<PyAny>>| o.filter(|o| !o.is_none(py));
+        let (compressor, cipher) = (none(compressor), none(cipher));
+        let sealing = Sealing {
+            compressor: compressor
+                .as_ref()
+                .map(|c| Compressor::new(c.bind(py)))
+                .transpose()?,
+            cipher: cipher
+                .as_ref()
+                .map(|c| Cipher::new(c.bind(py)))
+                .transpose()?,
+        };
         Ok(Mapper {
             native: is_native_transcoder(transcoder)?,
             transcoder: transcoder.clone().unbind(),
-            compressor: none(compressor),
-            cipher: none(cipher),
+            compressor,
+            cipher,
+            sealing,
             classes: EventClasses::default(),
         })
     }
@@ -399,20 +562,20 @@ impl Mapper {
 
     /// Converts a domain event to a stored event.
     fn to_stored_event(&self, domain_event: &Bound<'_, PyAny>) -> PyResult<Py<StoredEvent>> {
-        let mut enc = Encoder::new(self.transcoder.bind(domain_event.py()))?;
-        self.to_stored(&mut enc, &mut Memo::default(), domain_event)
+        let py = domain_event.py();
+        guarded(py, || {
+            let events = PyTuple::new(py, [domain_event])?;
+            let mut stored = self.stored_events(py, events.as_any())?;
+            stored
+                .pop()
+                .ok_or_else(|| error(py, ErrorKind::Persistence, "no stored event"))
+        })
     }
 
     /// Converts domain events to stored events, in one call.
     fn to_stored_events(&self, domain_events: &Bound<'_, PyAny>) -> PyResult<Vec<Py<StoredEvent>>> {
-        let mut enc = Encoder::new(self.transcoder.bind(domain_events.py()))?;
-        let mut memo = Memo::default();
-        let mut out = Vec::with_capacity(domain_events.len().unwrap_or(0));
-        for_each(domain_events, |event| {
-            out.push(self.to_stored(&mut enc, &mut memo, event)?);
-            Ok(())
-        })?;
-        Ok(out)
+        let py = domain_events.py();
+        guarded(py, || self.stored_events(py, domain_events))
     }
 
     /// Converts a stored event to a domain event.
@@ -420,8 +583,14 @@ impl Mapper {
         &self,
         stored_event: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut dec = Decoder::new(self.transcoder.bind(stored_event.py()))?;
-        self.to_domain(&mut dec, &mut Memo::default(), stored_event)
+        let py = stored_event.py();
+        guarded(py, || {
+            let stored = PyTuple::new(py, [stored_event])?;
+            let mut events = self.domain_events(py, stored.as_any())?;
+            events
+                .pop()
+                .ok_or_else(|| error(py, ErrorKind::Persistence, "no domain event"))
+        })
     }
 
     /// Converts stored events to domain events, in one call.
@@ -429,21 +598,15 @@ impl Mapper {
         &self,
         stored_events: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let mut dec = Decoder::new(self.transcoder.bind(stored_events.py()))?;
-        let mut memo = Memo::default();
-        let mut out = Vec::with_capacity(stored_events.len().unwrap_or(0));
-        for_each(stored_events, |stored| {
-            out.push(self.to_domain(&mut dec, &mut memo, stored)?);
-            Ok(())
-        })?;
-        Ok(out)
+        let py = stored_events.py();
+        guarded(py, || self.domain_events(py, stored_events))
     }
 
     /// JSON-encodes `obj` (no compression or encryption).
     fn encode<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let transcoder = self.transcoder.bind(obj.py());
         if self.native {
-            encode_value(obj, transcoder)
+            guarded(obj.py(), || encode_value(obj, transcoder))
         } else {
             to_bytes(transcoder.call_method1(intern!(obj.py(), "encode"), (obj,))?)
         }
@@ -454,7 +617,7 @@ impl Mapper {
         let py = data.py();
         let transcoder = self.transcoder.bind(py);
         if self.native {
-            decode_value(data, transcoder)
+            guarded(py, || decode_value(data, transcoder))
         } else {
             transcoder.call_method1(intern!(py, "decode"), (data,))
         }
@@ -467,7 +630,7 @@ pub fn encode_json<'py>(
     obj: &Bound<'py, PyAny>,
     transcoder: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    encode_value(obj, transcoder)
+    guarded(obj.py(), || encode_value(obj, transcoder))
 }
 
 /// Decodes JSON bytes, custom types via `transcoder.names`.
@@ -476,5 +639,5 @@ pub fn decode_json<'py>(
     data: Bound<'py, PyAny>,
     transcoder: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    decode_value(data, transcoder)
+    guarded(data.py(), || decode_value(data, transcoder))
 }

@@ -64,12 +64,19 @@ class Mapper:
     ``names: dict[str, Transcoding]`` (a ``JSONTranscoder``) is driven natively,
     its registries read once per call (so later registrations count); UUID,
     Decimal and datetime are encoded natively as ``uuid_hex``, ``decimal_str``
-    and ``datetime_iso`` while those are the registered names. Any other
+    and ``datetime_iso`` while those are the registered names, and date,
+    bytes, enum members and frozen dataclasses (``date_iso``,
+    ``bytes_base64``, ``enum``, ``dataclass``) while esox's own transcodings
+    for them are registered. Any other
     transcoder's ``encode``/``decode`` methods are called instead. State is
-    encoded, then compressed (``compressor.compress``), then encrypted
-    (``cipher.encrypt``); read back in reverse. Errors are
-    ``TranscodingNotRegisteredError`` and ``MapperDeserialisationError``
-    (from ``esox.persistence.errors``), naming the event and the bad value.
+    encoded, then compressed, then encrypted; read back in reverse. esox's
+    ``ZlibCompressor``, ``ZstdCompressor`` and ``AESCipher`` (exactly those
+    classes) are run natively, a batch at a time with the GIL released;
+    any other compressor or cipher is called through its
+    ``compress``/``decompress`` and ``encrypt``/``decrypt`` methods. Errors
+    are ``TranscodingNotRegisteredError`` and ``MapperDeserialisationError``
+    (from ``esox.persistence.errors``), naming the event and the bad value;
+    no panic reaches Python.
     """
 
     def __new__(
@@ -103,6 +110,38 @@ def encode_json(obj: Any, transcoder: Any) -> bytes:
 
 def decode_json(data: bytes | bytearray | memoryview, transcoder: Any) -> Any:
     """The object JSON ``data`` holds, ``_type_`` objects via ``transcoder.names``."""
+
+def zlib_compress(data: bytes) -> bytes:
+    """``data`` as one zlib stream, which ``zlib.decompress`` reads.
+
+    Up to 1 KiB: one block with deflate's fixed Huffman code (fastest to
+    write and to read); larger: libdeflate at level 6.
+    """
+
+def zlib_decompress(data: bytes) -> bytes:
+    """The data of a zlib stream; MapperDeserialisationError if corrupt."""
+
+def zstd_compress(data: bytes) -> bytes:
+    """``data`` as one zstd frame (level 3)."""
+
+def zstd_decompress(data: bytes) -> bytes:
+    """The data of a zstd frame; MapperDeserialisationError if corrupt."""
+
+@final
+class AesGcm:
+    """AES-GCM (key of 16, 24 or 32 bytes) in eventsourcing's layout:
+    ``nonce(12) || tag(16) || ciphertext``, a fresh OS-random nonce each time.
+
+    ``old_keys`` only decrypt (tried in order after ``key``). Wrong key sizes
+    raise CipherKeyError; keys are never shown.
+    """
+
+    def __new__(cls, key: bytes, old_keys: Sequence[bytes] = ()) -> AesGcm: ...
+    @property
+    def key_size(self) -> int: ...
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        """MapperDeserialisationError if damaged or encrypted with another key."""
 
 class MemoryRecorder:
     """In-memory application, tracking and process recorder; thread-safe."""
@@ -248,3 +287,29 @@ class SqliteRecorder:
         """Block (GIL released) until that tracking id is recorded or timeout."""
     def close(self) -> None:
         """Stop using the recorder; closes the database if it opened it."""
+
+# replay
+
+def project_aggregate(aggregate: Any, events: Iterable[Any]) -> Any:
+    """Apply domain events in order to ``aggregate`` (None before the first).
+
+    The same result and errors as calling ``event.mutate(aggregate)`` for
+    each event; esox's own ``mutate`` and ``apply`` are done in Rust.
+    """
+
+def replay(
+    mapper: Any,
+    recorder: Any,
+    originator_id: UUID | str,
+    *,
+    gt: int | None = None,
+    lte: int | None = None,
+    initial: Any = None,
+) -> Any:
+    """Select, decode and apply one aggregate's events in one call.
+
+    ``recorder.select_events(originator_id, gt=gt, lte=lte, desc=False,
+    limit=None)`` then ``mapper.to_domain_events``, then ``project_aggregate``
+    from ``initial``: an aggregate, a ``Snapshot`` (mutated first; ``gt``
+    defaults to its version) or None. Returns None if there is nothing.
+    """

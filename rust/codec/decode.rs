@@ -13,10 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString};
 
 use super::error::DecodeError;
+use super::generic::{decode_dataclass, decode_enum};
 use super::keys::{cached_key, new_str, try_lock_keys, KeyCache, MAX_CACHED_KEY};
-use super::native::decode_native;
+use super::native::{decode_native, decode_native_text};
 use super::scan::plain_prefix;
-use super::{builtins, Builtins, Handling, Native, Registry, MAX_DEPTH};
+use super::{builtins, Builtins, Generic, Handling, Native, Registry, MAX_DEPTH};
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
@@ -69,6 +70,20 @@ impl Cursor<'_> {
     }
 }
 
+/// The error of making a str of `input[start..end]`: invalid UTF-8 (with
+/// its position) if the text is not UTF-8, else the Python error.
+#[cold]
+fn str_error(err: PyErr, input: &[u8], start: usize, end: usize, ascii: bool) -> DecodeError {
+    if !ascii {
+        if let Err(e) = std::str::from_utf8(&input[start..end]) {
+            return DecodeError::Utf8 {
+                at: start + e.valid_up_to(),
+            };
+        }
+    }
+    DecodeError::Python(err)
+}
+
 /// Parses JSON for one batch; reuse it for every document in the batch.
 pub struct Decoder<'py> {
     py: Python<'py>,
@@ -77,6 +92,70 @@ pub struct Decoder<'py> {
     scratch: Vec<u8>,
     /// The shared key cache, if no other thread is using it.
     keys: Option<MutexGuard<'static, KeyCache>>,
+    /// The keys of the previous document, in the order they came: events of
+    /// one class repeat them, so each key is first compared with the one at
+    /// its position last time, which is cheaper than any lookup.
+    predicted: Vec<(Box<[u8]>, Bound<'py, PyString>)>,
+    next_key: usize,
+    /// Whether every value of the last document's top-level object is
+    /// atomic (see `is_atomic`).
+    pub atomic: bool,
+    /// Whether the last document's top-level object has a `class_version`.
+    pub class_version: bool,
+    /// How many members the last top-level object with more than two had.
+    top_members: usize,
+}
+
+/// True for a value that cannot refer to other objects: any of a type the
+/// cycle collector ignores (str, int, float, datetime, Decimal, bytes...),
+/// or an untracked UUID (as the decoder makes them).
+///
+/// # Safety
+/// `obj` must be alive and `uuid_type` the `uuid.UUID` type.
+#[inline(always)]
+pub unsafe fn is_atomic(obj: *mut ffi::PyObject, uuid_type: *mut ffi::PyObject) -> bool {
+    let ty = ffi::Py_TYPE(obj);
+    (*ty).tp_flags & ffi::Py_TPFLAGS_HAVE_GC == 0
+        || (ty as *mut ffi::PyObject == uuid_type && ffi::PyObject_GC_IsTracked(obj) == 0)
+}
+
+/// Keys predicted per document (past this, only the cache is used).
+const MAX_PREDICTED: usize = 64;
+
+/// `a == b`, inlined for the short byte strings that keys are.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // SAFETY: every read is within both slices (both are n bytes).
+    unsafe {
+        let word = |s: &[u8], at: usize| std::ptr::read_unaligned(s.as_ptr().add(at) as *const u64);
+        let half = |s: &[u8], at: usize| std::ptr::read_unaligned(s.as_ptr().add(at) as *const u32);
+        match n {
+            0 => true,
+            1..=3 => a == b,
+            4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+            8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+            _ => a == b,
+        }
+    }
+}
+
+/// `dict[key] = value`.
+#[inline]
+pub fn set_item(
+    dict: &Bound<'_, PyDict>,
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    // SAFETY: all three objects are alive.
+    if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(PyErr::fetch(dict.py()))
+    }
 }
 
 impl<'py> Decoder<'py> {
@@ -89,16 +168,23 @@ impl<'py> Decoder<'py> {
             registry: Registry::new(transcoder),
             scratch: Vec::new(),
             keys,
+            predicted: Vec::new(),
+            next_key: 0,
+            atomic: true,
+            class_version: false,
+            top_members: 0,
         })
     }
 
     /// Parses one JSON document.
+    ///
+    /// UTF-8 is checked where it matters, not up front: the text of strings
+    /// that are not all ASCII is validated as it becomes a Python str, and
+    /// any other non-ASCII byte is a syntax error anyway.
     pub fn decode(&mut self, input: &[u8]) -> Result<Bound<'py, PyAny>> {
-        if let Err(e) = std::str::from_utf8(input) {
-            return Err(DecodeError::Utf8 {
-                at: e.valid_up_to(),
-            });
-        }
+        self.next_key = 0;
+        self.atomic = true;
+        self.class_version = false;
         let mut cursor = Cursor { input, pos: 0 };
         let value = self.value(&mut cursor, 0)?;
         cursor.skip_ws();
@@ -224,12 +310,31 @@ impl<'py> Decoder<'py> {
         }
         c.pos = i + 1;
         let bytes = &input[start..i];
-        if is_key && bytes.len() <= MAX_CACHED_KEY {
-            if let Some(keys) = self.keys.as_mut() {
-                return Ok(cached_key(self.py, keys, bytes, ascii)?);
+        if !is_key {
+            return new_str(self.py, bytes, ascii)
+                .map_err(|e| str_error(e, input, start, i, ascii));
+        }
+        let slot = self.next_key;
+        self.next_key += 1;
+        if let Some((predicted, key)) = self.predicted.get(slot) {
+            if same_bytes(predicted, bytes) {
+                return Ok(key.clone());
             }
         }
-        Ok(new_str(self.py, bytes, ascii)?)
+        let made = match self.keys.as_mut() {
+            Some(keys) if bytes.len() <= MAX_CACHED_KEY => cached_key(self.py, keys, bytes, ascii),
+            _ => new_str(self.py, bytes, ascii),
+        };
+        let key = made.map_err(|e| str_error(e, input, start, i, ascii))?;
+        if bytes.len() <= MAX_CACHED_KEY && slot < MAX_PREDICTED {
+            let entry = (Box::<[u8]>::from(bytes), key.clone());
+            if slot < self.predicted.len() {
+                self.predicted[slot] = entry;
+            } else if slot == self.predicted.len() {
+                self.predicted.push(entry);
+            }
+        }
+        Ok(key)
     }
 
     /// The slow path of `string`: from the first backslash on, unescaping
@@ -284,11 +389,13 @@ impl<'py> Decoder<'py> {
                     self.scratch.len() as ffi::Py_ssize_t,
                     c"surrogatepass".as_ptr(),
                 );
-                return Ok(Bound::from_owned_ptr_or_err(self.py, ptr)?.cast_into_unchecked());
+                return Bound::from_owned_ptr_or_err(self.py, ptr)
+                    .map(|s| s.cast_into_unchecked())
+                    .map_err(|e| str_error(e, input, start, c.pos, false));
             }
         }
         let ascii = self.scratch.is_ascii();
-        Ok(new_str(self.py, &self.scratch, ascii)?)
+        new_str(self.py, &self.scratch, ascii).map_err(|e| str_error(e, input, start, c.pos, ascii))
     }
 
     /// `\uXXXX` (or a surrogate pair of them) at `c.pos`, appended as UTF-8.
@@ -362,6 +469,9 @@ impl<'py> Decoder<'py> {
             return Err(DecodeError::TooDeep { at: c.pos });
         }
         c.pos += 1;
+        if let Some(value) = self.tagged_native(c)? {
+            return Ok(value);
+        }
         c.skip_ws();
         if c.peek() == Some(b'}') {
             c.pos += 1;
@@ -382,16 +492,21 @@ impl<'py> Decoder<'py> {
             };
         }
         let mut tags = first.1 | second.1;
-        let dict = PyDict::new(self.py);
-        dict.set_item(first.0, first.2)?;
-        dict.set_item(second.0, second.2)?;
+        let dict = self.new_dict(depth)?;
+        set_item(&dict, &first.0, &first.2)?;
+        set_item(&dict, &second.0, &second.2)?;
+        let mut members = 2;
         loop {
             let (key, tag, value) = self.member(c, depth)?;
             tags |= tag;
-            dict.set_item(key, value)?;
+            set_item(&dict, &key, &value)?;
+            members += 1;
             if !self.another_member(c)? {
                 break;
             }
+        }
+        if depth == 0 {
+            self.top_members = members;
         }
         // As Python's json: duplicate keys may leave exactly the two.
         if tags == TAG_TYPE | TAG_DATA && dict.len() == 2 {
@@ -404,6 +519,57 @@ impl<'py> Decoder<'py> {
             }
         }
         Ok(dict.into_any())
+    }
+
+    /// The common case of a transcoded value, `{"_type_":"<native name>",
+    /// "_data_":"<text>"}` written compactly (as esox and eventsourcing
+    /// write it), decoded from the bytes without making Python strings of
+    /// the keys, the name or the text. `None` (nothing consumed) otherwise.
+    #[inline]
+    fn tagged_native(&mut self, c: &mut Cursor<'_>) -> Result<Option<Bound<'py, PyAny>>> {
+        const TYPE: &[u8] = b"\"_type_\":\"";
+        const DATA: &[u8] = b"\",\"_data_\":\"";
+        let input = c.input;
+        if !input[c.pos..].starts_with(TYPE) {
+            return Ok(None);
+        }
+        let name_start = c.pos + TYPE.len();
+        // Native names are 8 to 12 bytes long.
+        let rest = &input[name_start..];
+        let Some(name_len) = (8..=12).find(|&n| rest.get(n) == Some(&b'"')) else {
+            return Ok(None);
+        };
+        let Some(native) = Native::from_name(&input[name_start..name_start + name_len]) else {
+            return Ok(None);
+        };
+        let data_at = name_start + name_len;
+        if !input[data_at..].starts_with(DATA) {
+            return Ok(None);
+        }
+        let text_start = data_at + DATA.len();
+        let (len, ascii) = plain_prefix(&input[text_start..]);
+        let text_end = text_start + len;
+        if input.get(text_end..text_end + 2) != Some(b"\"}") {
+            return Ok(None);
+        }
+        if !matches!(
+            self.registry.decoding(native, self.builtins)?,
+            Handling::Native
+        ) {
+            return Ok(None);
+        }
+        let text = &input[text_start..text_end];
+        let py = self.py;
+        let value = match decode_native_text(py, self.builtins, native, text) {
+            Some(value) => value,
+            None => new_str(py, text, ascii).and_then(|s| decode_native(self.builtins, native, &s)),
+        }
+        .map_err(|err| DecodeError::Transcoding {
+            name: native.name().to_owned(),
+            err,
+        })?;
+        c.pos = text_end + 2;
+        Ok(Some(value))
     }
 
     /// `"key": value`, with a tag saying whether the key is `_type_` or `_data_`.
@@ -419,6 +585,10 @@ impl<'py> Decoder<'py> {
         let tag = match &c.input[key_start..c.pos - 1] {
             b"_type_" => TAG_TYPE,
             b"_data_" => TAG_DATA,
+            b"class_version" if depth == 0 => {
+                self.class_version = true;
+                0
+            }
             _ => 0,
         };
         c.skip_ws();
@@ -426,15 +596,36 @@ impl<'py> Decoder<'py> {
             return c.syntax("expected ':'");
         }
         c.pos += 1;
-        Ok((key, tag, self.value(c, depth + 1)?))
+        let value = self.value(c, depth + 1)?;
+        if depth == 0 {
+            // SAFETY: `value` is alive; the UUID type is the codec's.
+            self.atomic &= unsafe { is_atomic(value.as_ptr(), self.builtins.uuid_type.as_ptr()) };
+        }
+        Ok((key, tag, value))
     }
 
     fn dict_of<const N: usize>(&self, members: [Member<'py>; N]) -> Result<Bound<'py, PyAny>> {
         let dict = PyDict::new(self.py);
         for (key, _, value) in members {
-            dict.set_item(key, value)?;
+            set_item(&dict, &key, &value)?;
         }
         Ok(dict.into_any())
+    }
+
+    /// A dict for an object of more than two members; the top-level one
+    /// sized for as many as the last document's had, and the two ids the
+    /// mapper adds, so that it is not resized while it fills.
+    fn new_dict(&self, depth: usize) -> Result<Bound<'py, PyDict>> {
+        match self.builtins.dict_presized {
+            Some(presized) if depth == 0 && self.top_members > 3 => {
+                // SAFETY: `_PyDict_NewPresized` returns a new reference (or NULL).
+                unsafe {
+                    let ptr = presized((self.top_members + 2) as ffi::Py_ssize_t);
+                    Ok(Bound::from_owned_ptr_or_err(self.py, ptr)?.cast_into_unchecked())
+                }
+            }
+            _ => Ok(PyDict::new(self.py)),
+        }
     }
 
     /// Consumes `,` (true: another member follows) or `}` (false).
@@ -461,11 +652,34 @@ impl<'py> Decoder<'py> {
         data: Bound<'py, PyAny>,
     ) -> Result<Bound<'py, PyAny>> {
         let py = self.py;
-        let native = name.cast::<PyString>().ok().and_then(|n| {
-            n.to_str()
-                .ok()
-                .and_then(|s| Native::from_name(s.as_bytes()))
-        });
+        let text = name.cast::<PyString>().ok().and_then(|n| n.to_str().ok());
+        let native = text.and_then(|s| Native::from_name(s.as_bytes()));
+        if let Some(generic) = text.and_then(|s| Generic::from_name(s.as_bytes())) {
+            let transcoding = match self.registry.generic(generic)? {
+                Handling::Native => {
+                    let decoded = match generic {
+                        Generic::Enum => decode_enum(&data),
+                        Generic::Dataclass => decode_dataclass(&data),
+                    };
+                    return decoded.map_err(|err| DecodeError::Transcoding {
+                        name: generic.name().to_owned(),
+                        err,
+                    });
+                }
+                Handling::Transcoding(t) => t,
+                Handling::Missing => {
+                    return Err(DecodeError::Unregistered {
+                        name: generic.name().to_owned(),
+                    })
+                }
+            };
+            return transcoding
+                .call_method1(pyo3::intern!(py, "decode"), (data,))
+                .map_err(|err| DecodeError::Transcoding {
+                    name: generic.name().to_owned(),
+                    err,
+                });
+        }
         let transcoding = match native {
             Some(native) => match self.registry.decoding(native, self.builtins)? {
                 Handling::Native => {

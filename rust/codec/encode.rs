@@ -10,11 +10,15 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use base64::Engine as _;
+
 use super::error::{key_step, too_deep, EncodeError, Problem, Step};
+use super::generic::{type_facts, TypeKind};
+use super::native::BASE64;
 use super::text::{
-    write_float, write_iso_datetime, write_json_str, write_uuid_hex, DateTimeFields,
+    write_float, write_iso_date, write_iso_datetime, write_json_str, write_uuid_hex, DateTimeFields,
 };
-use super::{builtins, Builtins, Handling, IntLayout, Native, Registry, MAX_DEPTH};
+use super::{builtins, Builtins, Generic, Handling, IntLayout, Native, Registry, MAX_DEPTH};
 
 type Result<T> = std::result::Result<T, EncodeError>;
 
@@ -443,6 +447,10 @@ impl<'py> Encoder<'py> {
             Some(Native::DateTime)
         } else if ty_obj == builtins.decimal_type.as_ptr() {
             Some(Native::Decimal)
+        } else if ty_obj == builtins.date_type.as_ptr() {
+            Some(Native::Date)
+        } else if ty == &raw mut ffi::PyBytes_Type {
+            Some(Native::Bytes)
         } else {
             None
         };
@@ -461,25 +469,98 @@ impl<'py> Encoder<'py> {
         // Like json: subclasses of the JSON types are written as their base.
         let ptr = obj.as_ptr();
         if ffi::PyUnicode_Check(ptr) != 0 {
-            self.str(ptr)
+            return self.str(ptr);
         } else if ffi::PyLong_Check(ptr) != 0 {
-            self.any_int(ptr)
+            return self.any_int(ptr);
         } else if ffi::PyFloat_Check(ptr) != 0 {
             write_float(&mut self.buf, ffi::PyFloat_AS_DOUBLE(ptr));
-            Ok(())
+            return Ok(());
         } else if ffi::PyList_Check(ptr) != 0 {
-            self.list(ptr, depth)
+            return self.list(ptr, depth);
         } else if ffi::PyTuple_Check(ptr) != 0 {
-            self.tuple(ptr, depth)
+            return self.tuple(ptr, depth);
         } else if ffi::PyDict_Check(ptr) != 0 {
-            self.dict_items(ptr, depth)
-        } else {
-            Err(Problem::Unserializable {
-                type_repr: obj.get_type().repr()?.to_string(),
-                path: Vec::new(),
-            }
-            .into())
+            return self.dict_items(ptr, depth);
         }
+        self.by_topic(&obj, depth)
+    }
+
+    /// Enum members and frozen dataclasses, stored by their class's topic.
+    fn by_topic(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<()> {
+        let cls = obj.get_type();
+        let facts = type_facts(&cls, self.builtins)?;
+        let (generic, hint) = match facts.kind {
+            TypeKind::Enum => (Some(Generic::Enum), ""),
+            TypeKind::Dataclass(_) => (Some(Generic::Dataclass), ""),
+            TypeKind::MutableDataclass => (None, " (or make the dataclass frozen)"),
+            TypeKind::Other => (None, ""),
+        };
+        if let Some(generic) = generic {
+            match self.registry.generic(generic)? {
+                Handling::Native => return self.native_generic(obj, &facts, depth),
+                Handling::Transcoding(t) => return self.transcoded(&t, obj, depth),
+                Handling::Missing => {}
+            }
+        }
+        Err(Problem::Unserializable {
+            type_repr: cls.repr()?.to_string(),
+            hint,
+            path: Vec::new(),
+        }
+        .into())
+    }
+
+    /// `{"_type_":"enum","_data_":{"topic":T,"value":V}}` or
+    /// `{"_type_":"dataclass","_data_":{"topic":T,"fields":{...}}}`.
+    fn native_generic(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        facts: &super::generic::TypeFacts,
+        depth: usize,
+    ) -> Result<()> {
+        if depth + 3 >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        let py = self.py;
+        let Some(topic) = &facts.topic else {
+            return Err(pyo3::exceptions::PyTypeError::new_err("no topic").into());
+        };
+        let name = match facts.kind {
+            TypeKind::Enum => Generic::Enum.name(),
+            _ => Generic::Dataclass.name(),
+        };
+        self.buf.extend_from_slice(b"{\"_type_\":\"");
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\",\"_data_\":{\"topic\":");
+        // SAFETY: the topic is a live str.
+        unsafe { self.str(topic.as_ptr())? };
+        match &facts.kind {
+            TypeKind::Enum => {
+                self.buf.extend_from_slice(b",\"value\":");
+                let value = obj.getattr(pyo3::intern!(py, "_value_"))?;
+                self.value(value.as_ptr(), depth + 2)
+                    .map_err(|e| e.at(|| Step::Key("value".to_owned())))?;
+            }
+            TypeKind::Dataclass(fields) => {
+                self.buf.extend_from_slice(b",\"fields\":{");
+                for (i, field) in fields.iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(b',');
+                    }
+                    let field = field.bind(py);
+                    // SAFETY: the field name is a live str.
+                    unsafe { self.str(field.as_ptr())? };
+                    self.buf.push(b':');
+                    let value = obj.getattr(field)?;
+                    self.value(value.as_ptr(), depth + 3)
+                        .map_err(|e| e.at(|| Step::Key(field.to_string())))?;
+                }
+                self.buf.push(b'}');
+            }
+            _ => {}
+        }
+        self.buf.extend_from_slice(b"}}");
+        Ok(())
     }
 
     /// `{"_type_": transcoding.name, "_data_": <transcoding.encode(obj)>}`,
@@ -522,6 +603,32 @@ impl<'py> Encoder<'py> {
                 unsafe { self.str(text.as_ptr())? };
             }
             Native::DateTime => self.datetime(obj)?,
+            Native::Date => {
+                let ptr = obj.as_ptr();
+                self.buf.push(b'"');
+                // SAFETY: `obj` is exactly a date and the datetime C API is loaded.
+                unsafe {
+                    write_iso_date(
+                        &mut self.buf,
+                        ffi::PyDateTime_GET_YEAR(ptr),
+                        ffi::PyDateTime_GET_MONTH(ptr) as u8,
+                        ffi::PyDateTime_GET_DAY(ptr) as u8,
+                    );
+                }
+                self.buf.push(b'"');
+            }
+            Native::Bytes => {
+                let bytes = obj.cast::<pyo3::types::PyBytes>().map_err(PyErr::from)?;
+                let data = bytes.as_bytes();
+                let start = self.buf.len();
+                self.buf.push(b'"');
+                self.buf.resize(start + 1 + data.len().div_ceil(3) * 4, 0);
+                let written = BASE64
+                    .encode_slice(data, &mut self.buf[start + 1..])
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+                self.buf.truncate(start + 1 + written);
+                self.buf.push(b'"');
+            }
         }
         self.buf.push(b'}');
         Ok(())

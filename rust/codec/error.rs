@@ -21,9 +21,18 @@ pub enum Step {
 pub struct EncodeError(Box<Problem>);
 
 pub enum Problem {
-    Unserializable { type_repr: String, path: Vec<Step> },
-    BadKey { type_name: String, path: Vec<Step> },
-    TooDeep { path: Vec<Step> },
+    Unserializable {
+        type_repr: String,
+        hint: &'static str,
+        path: Vec<Step>,
+    },
+    BadKey {
+        type_name: String,
+        path: Vec<Step>,
+    },
+    TooDeep {
+        path: Vec<Step>,
+    },
     Python(PyErr),
 }
 
@@ -69,11 +78,16 @@ impl EncodeError {
     pub fn into_pyerr(self, py: Python<'_>, subject: &str, context: &str) -> PyErr {
         let (kind, path, problem) = match *self.0 {
             Problem::Python(err) => return err,
-            Problem::Unserializable { type_repr, path } => (
+            Problem::Unserializable {
+                type_repr,
+                hint,
+                path,
+            } => (
                 ErrorKind::TranscodingNotRegistered,
                 path,
                 format!(
-                    "object of type {type_repr} is not serializable; register a Transcoding for it"
+                    "object of type {type_repr} is not serializable; \
+                     register a Transcoding for it{hint}"
                 ),
             ),
             Problem::BadKey { type_name, path } => (

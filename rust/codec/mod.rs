@@ -4,13 +4,18 @@
 //!
 //! UUID, Decimal and datetime are handled natively as `uuid_hex`,
 //! `decimal_str` and `datetime_iso` (as long as the transcoder registers
-//! those names for those types); any other type is looked up in the
+//! those names for those types), and so are date (`date_iso`) and bytes
+//! (`bytes_base64`) while esox's own transcodings for them are registered.
+//! Enum members and frozen dataclass instances whose exact type has no
+//! transcoding of its own are stored generically, by topic (`enum`,
+//! `dataclass`; see `generic`). Any other type is looked up in the
 //! transcoder's `types` (encoding) or `names` (decoding) and its Python
 //! `Transcoding` is called.
 
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod generic;
 mod keys;
 pub mod native;
 pub mod scan;
@@ -31,9 +36,18 @@ pub struct Builtins {
     pub uuid_type: Py<PyType>,
     pub decimal_type: Py<PyType>,
     pub datetime_type: Py<PyType>,
+    pub date_type: Py<PyType>,
+    pub bytes_type: Py<PyType>,
+    pub enum_type: Py<PyType>,
+    pub date_fromisoformat: Py<PyAny>,
     pub safe_uuid_unknown: Py<PyAny>,
     /// `UUID.__new__ is object.__new__`, so UUIDs can be built directly.
     pub uuid_uses_object_new: bool,
+    /// Where a UUID keeps its `int` and `is_safe` (offsets of its slots),
+    /// when both are plain object slots, so a new one is filled directly.
+    pub uuid_slots: Option<(isize, isize)>,
+    /// CPython's `_PyDict_NewPresized`, if this interpreter exports it.
+    pub dict_presized: Option<unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject>,
     pub fromisoformat: Py<PyAny>,
     pub empty_tuple: Py<PyTuple>,
     pub int_layout: IntLayout,
@@ -65,6 +79,54 @@ fn int_layout(py: Python<'_>) -> PyResult<IntLayout> {
     })
 }
 
+/// The offsets of UUID's `int` and `is_safe` slots, if both are member
+/// descriptors of object slots (as in every CPython so far).
+fn uuid_slots(uuid_type: &Bound<'_, PyType>) -> Option<(isize, isize)> {
+    let py = uuid_type.py();
+    let slot = |name: &str| -> Option<isize> {
+        let descr = uuid_type.getattr(name).ok()?;
+        // SAFETY: the object is checked to be a member descriptor before its
+        // struct is read; it stays alive (held by the type).
+        unsafe {
+            let ty = ffi::Py_TYPE(descr.as_ptr());
+            if ty != &raw mut ffi::PyMemberDescr_Type {
+                return None;
+            }
+            let member = (*(descr.as_ptr() as *mut ffi::PyMemberDescrObject)).d_member;
+            // T_OBJECT_EX (16): a plain object reference, NULL until set.
+            ((*member).type_code == 16 && (*member).flags == 0).then_some((*member).offset)
+        }
+    };
+    let _ = py;
+    Some((slot("int")?, slot("is_safe")?))
+}
+
+/// `_PyDict_NewPresized` found at run time (through ctypes), so that a
+/// build still loads on an interpreter that stops exporting it.
+fn dict_presized(
+    py: Python<'_>,
+) -> Option<unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject> {
+    let address = (|| -> PyResult<usize> {
+        let ctypes = py.import("ctypes")?;
+        let function = ctypes
+            .getattr("pythonapi")?
+            .getattr("_PyDict_NewPresized")?;
+        ctypes
+            .getattr("cast")?
+            .call1((function, ctypes.getattr("c_void_p")?))?
+            .getattr("value")?
+            .extract()
+    })()
+    .ok()?;
+    // SAFETY: the address is that of CPython's exported function of this
+    // signature: `PyObject *_PyDict_NewPresized(Py_ssize_t)`.
+    (address != 0).then(|| unsafe {
+        std::mem::transmute::<usize, unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject>(
+            address,
+        )
+    })
+}
+
 static BUILTINS: PyOnceLock<Builtins> = PyOnceLock::new();
 
 /// The codec's cached Python objects (imports `uuid`, `decimal`, `datetime`).
@@ -81,10 +143,13 @@ pub fn builtins(py: Python<'_>) -> PyResult<&'static Builtins> {
             }
         }
         let datetime_type = datetime.getattr("datetime")?.cast_into::<PyType>()?;
+        let date_type = datetime.getattr("date")?.cast_into::<PyType>()?;
         let uuid_type = uuid.getattr("UUID")?.cast_into::<PyType>()?;
         let object_new = py.get_type::<PyAny>().getattr("__new__")?;
         Ok(Builtins {
             uuid_uses_object_new: uuid_type.getattr("__new__")?.is(&object_new),
+            uuid_slots: uuid_slots(&uuid_type),
+            dict_presized: dict_presized(py),
             uuid_type: uuid_type.unbind(),
             decimal_type: py
                 .import("decimal")?
@@ -94,35 +159,85 @@ pub fn builtins(py: Python<'_>) -> PyResult<&'static Builtins> {
             safe_uuid_unknown: uuid.getattr("SafeUUID")?.getattr("unknown")?.unbind(),
             fromisoformat: datetime_type.getattr("fromisoformat")?.unbind(),
             datetime_type: datetime_type.unbind(),
+            date_fromisoformat: date_type.getattr("fromisoformat")?.unbind(),
+            date_type: date_type.unbind(),
+            bytes_type: py.get_type::<pyo3::types::PyBytes>().unbind(),
+            enum_type: py
+                .import("enum")?
+                .getattr("Enum")?
+                .cast_into::<PyType>()?
+                .unbind(),
             empty_tuple: PyTuple::empty(py).unbind(),
             int_layout: int_layout(py)?,
         })
     })
 }
 
-/// The types stored natively under their eventsourcing names.
+/// esox's own transcoding classes, whose registration enables the native
+/// handling of date, bytes, enum members and frozen dataclasses.
+pub struct EsoxTranscodings {
+    pub date: Py<PyType>,
+    pub bytes: Py<PyType>,
+    pub enum_: Py<PyType>,
+    pub dataclass: Py<PyType>,
+}
+
+static ESOX_TRANSCODINGS: PyOnceLock<EsoxTranscodings> = PyOnceLock::new();
+
+pub fn esox_transcodings(py: Python<'_>) -> PyResult<&'static EsoxTranscodings> {
+    ESOX_TRANSCODINGS.get_or_try_init(py, || {
+        let module = py.import("esox.persistence.transcoding")?;
+        let class = |name: &str| -> PyResult<Py<PyType>> {
+            Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
+        };
+        Ok(EsoxTranscodings {
+            date: class("DateAsISO")?,
+            bytes: class("BytesAsBase64")?,
+            enum_: class("EnumAsTopicValue")?,
+            dataclass: class("DataclassAsTopicFields")?,
+        })
+    })
+}
+
+/// The types stored natively under their names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Native {
     Uuid,
     Decimal,
     DateTime,
+    Date,
+    Bytes,
 }
 
 impl Native {
-    pub const ALL: [Native; 3] = [Native::Uuid, Native::Decimal, Native::DateTime];
+    pub const ALL: [Native; 5] = [
+        Native::Uuid,
+        Native::Decimal,
+        Native::DateTime,
+        Native::Date,
+        Native::Bytes,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Native::Uuid => "uuid_hex",
             Native::Decimal => "decimal_str",
             Native::DateTime => "datetime_iso",
+            Native::Date => "date_iso",
+            Native::Bytes => "bytes_base64",
         }
     }
 
+    #[inline]
     pub fn from_name(name: &[u8]) -> Option<Native> {
-        Native::ALL
-            .into_iter()
-            .find(|n| n.name().as_bytes() == name)
+        match name {
+            b"uuid_hex" => Some(Native::Uuid),
+            b"decimal_str" => Some(Native::Decimal),
+            b"datetime_iso" => Some(Native::DateTime),
+            b"date_iso" => Some(Native::Date),
+            b"bytes_base64" => Some(Native::Bytes),
+            _ => None,
+        }
     }
 
     fn python_type(self, builtins: &Builtins) -> &Py<PyType> {
@@ -130,7 +245,53 @@ impl Native {
             Native::Uuid => &builtins.uuid_type,
             Native::Decimal => &builtins.decimal_type,
             Native::DateTime => &builtins.datetime_type,
+            Native::Date => &builtins.date_type,
+            Native::Bytes => &builtins.bytes_type,
         }
+    }
+
+    /// For eventsourcing's own types, any transcoding with the right name
+    /// and type is taken to be eventsourcing's (or esox's); for the types
+    /// eventsourcing lacks, only esox's own transcoding class is.
+    fn esox_class(self, py: Python<'_>) -> PyResult<Option<&'static Py<PyType>>> {
+        Ok(match self {
+            Native::Date => Some(&esox_transcodings(py)?.date),
+            Native::Bytes => Some(&esox_transcodings(py)?.bytes),
+            _ => None,
+        })
+    }
+}
+
+/// The kinds of value stored generically by topic, under a fixed name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generic {
+    Enum,
+    Dataclass,
+}
+
+impl Generic {
+    pub fn name(self) -> &'static str {
+        match self {
+            Generic::Enum => "enum",
+            Generic::Dataclass => "dataclass",
+        }
+    }
+
+    #[inline]
+    pub fn from_name(name: &[u8]) -> Option<Generic> {
+        match name {
+            b"enum" => Some(Generic::Enum),
+            b"dataclass" => Some(Generic::Dataclass),
+            _ => None,
+        }
+    }
+
+    fn esox_class(self, py: Python<'_>) -> PyResult<&'static Py<PyType>> {
+        let classes = esox_transcodings(py)?;
+        Ok(match self {
+            Generic::Enum => &classes.enum_,
+            Generic::Dataclass => &classes.dataclass,
+        })
     }
 }
 
@@ -145,13 +306,16 @@ pub enum Handling<'py> {
     Missing,
 }
 
+const NATIVES: usize = Native::ALL.len();
+
 /// A transcoder's `types` and `names` registries, read once per batch.
 pub struct Registry<'py> {
     transcoder: Bound<'py, PyAny>,
     types: Option<Bound<'py, PyDict>>,
     names: Option<Bound<'py, PyDict>>,
-    by_type: [Option<Handling<'py>>; 3],
-    by_name: [Option<Handling<'py>>; 3],
+    by_type: [Option<Handling<'py>>; NATIVES],
+    by_name: [Option<Handling<'py>>; NATIVES],
+    generic: [Option<Handling<'py>>; 2],
 }
 
 impl<'py> Registry<'py> {
@@ -160,8 +324,9 @@ impl<'py> Registry<'py> {
             transcoder: transcoder.clone(),
             types: None,
             names: None,
-            by_type: [None, None, None],
-            by_name: [None, None, None],
+            by_type: Default::default(),
+            by_name: Default::default(),
+            generic: Default::default(),
         }
     }
 
@@ -194,7 +359,7 @@ impl<'py> Registry<'py> {
     }
 
     /// How to encode a value of the native type: natively if the transcoding
-    /// registered for that type uses the eventsourcing name.
+    /// registered for that type is the built-in one.
     pub fn encoding(&mut self, native: Native, builtins: &Builtins) -> PyResult<Handling<'py>> {
         if let Some(handling) = &self.by_type[native as usize] {
             return Ok(handling.clone());
@@ -204,8 +369,14 @@ impl<'py> Registry<'py> {
         let handling = match self.types()?.get_item(key)? {
             None => Handling::Missing,
             Some(transcoding) => {
-                let name = transcoding.getattr(pyo3::intern!(py, "name"))?;
-                if name.cast::<PyString>().is_ok_and(|n| n == native.name()) {
+                let is_builtin = match native.esox_class(py)? {
+                    Some(class) => transcoding.get_type().is(class.bind(py)),
+                    None => {
+                        let name = transcoding.getattr(pyo3::intern!(py, "name"))?;
+                        name.cast::<PyString>().is_ok_and(|n| n == native.name())
+                    }
+                };
+                if is_builtin {
                     Handling::Native
                 } else {
                     Handling::Transcoding(transcoding)
@@ -217,7 +388,7 @@ impl<'py> Registry<'py> {
     }
 
     /// How to decode data stored under a native name: natively if the
-    /// transcoding registered under that name is for the native type.
+    /// transcoding registered under that name is the built-in one.
     pub fn decoding(&mut self, native: Native, builtins: &Builtins) -> PyResult<Handling<'py>> {
         if let Some(handling) = &self.by_name[native as usize] {
             return Ok(handling.clone());
@@ -226,8 +397,14 @@ impl<'py> Registry<'py> {
         let handling = match self.names()?.get_item(native.name())? {
             None => Handling::Missing,
             Some(transcoding) => {
-                let registered = transcoding.getattr(pyo3::intern!(py, "type"))?;
-                if registered.is(native.python_type(builtins).bind(py)) {
+                let is_builtin = match native.esox_class(py)? {
+                    Some(class) => transcoding.get_type().is(class.bind(py)),
+                    None => {
+                        let registered = transcoding.getattr(pyo3::intern!(py, "type"))?;
+                        registered.is(native.python_type(builtins).bind(py))
+                    }
+                };
+                if is_builtin {
                     Handling::Native
                 } else {
                     Handling::Transcoding(transcoding)
@@ -235,6 +412,25 @@ impl<'py> Registry<'py> {
             }
         };
         self.by_name[native as usize] = Some(handling.clone());
+        Ok(handling)
+    }
+
+    /// How enum members or frozen dataclasses are stored (and read): by the
+    /// transcoding registered under the generic name, natively if it is
+    /// esox's own.
+    pub fn generic(&mut self, generic: Generic) -> PyResult<Handling<'py>> {
+        if let Some(handling) = &self.generic[generic as usize] {
+            return Ok(handling.clone());
+        }
+        let py = self.transcoder.py();
+        let handling = match self.names()?.get_item(generic.name())? {
+            None => Handling::Missing,
+            Some(transcoding) if transcoding.get_type().is(generic.esox_class(py)?.bind(py)) => {
+                Handling::Native
+            }
+            Some(transcoding) => Handling::Transcoding(transcoding),
+        };
+        self.generic[generic as usize] = Some(handling.clone());
         Ok(handling)
     }
 }

@@ -265,6 +265,13 @@ fn digits_at(text: &[u8], at: usize, width: usize) -> Option<u32> {
     })
 }
 
+/// The two ASCII digits at `at` (which must be in bounds) as a number.
+#[inline(always)]
+fn two_digits(text: &[u8], at: usize) -> Option<u32> {
+    let (a, b) = (text[at].wrapping_sub(b'0'), text[at + 1].wrapping_sub(b'0'));
+    (a < 10 && b < 10).then(|| u32::from(a) * 10 + u32::from(b))
+}
+
 fn byte_is(text: &[u8], at: usize, expected: u8) -> bool {
     text.get(at) == Some(&expected)
 }
@@ -274,24 +281,38 @@ fn byte_is(text: &[u8], at: usize, expected: u8) -> bool {
 /// layouts that `fromisoformat` accepts) gives `None`, for the caller to hand
 /// to Python. Ranges are checked by whoever builds the datetime.
 pub fn parse_iso_datetime(text: &[u8]) -> Option<DateTimeFields> {
-    let date_ok = byte_is(text, 4, b'-') && byte_is(text, 7, b'-') && byte_is(text, 10, b'T');
-    if !(date_ok && byte_is(text, 13, b':') && byte_is(text, 16, b':')) {
+    let head: &[u8; 19] = text.get(..19)?.try_into().ok()?;
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || head[10] != b'T'
+        || head[13] != b':'
+        || head[16] != b':'
+    {
         return None;
     }
     let mut dt = DateTimeFields {
-        year: digits_at(text, 0, 4)? as i32,
-        month: digits_at(text, 5, 2)? as u8,
-        day: digits_at(text, 8, 2)? as u8,
-        hour: digits_at(text, 11, 2)? as u8,
-        minute: digits_at(text, 14, 2)? as u8,
-        second: digits_at(text, 17, 2)? as u8,
+        year: (two_digits(head, 0)? * 100 + two_digits(head, 2)?) as i32,
+        month: two_digits(head, 5)? as u8,
+        day: two_digits(head, 8)? as u8,
+        hour: two_digits(head, 11)? as u8,
+        minute: two_digits(head, 14)? as u8,
+        second: two_digits(head, 17)? as u8,
         microsecond: 0,
         offset: None,
     };
     let mut at = 19;
     if byte_is(text, at, b'.') {
-        dt.microsecond = digits_at(text, at + 1, 6)?;
+        let micros = text.get(at + 1..at + 7)?;
+        dt.microsecond =
+            two_digits(micros, 0)? * 10_000 + two_digits(micros, 2)? * 100 + two_digits(micros, 4)?;
         at += 7;
+    }
+    // The offset of every UTC timestamp (eventsourcing's and esox's).
+    if let Ok(tail) = <[u8; 6]>::try_from(&text[at..]) {
+        if tail == *b"+00:00" {
+            dt.offset = Some(0);
+            return Some(dt);
+        }
     }
     match text.get(at) {
         None => return Some(dt),
@@ -330,6 +351,28 @@ pub fn parse_iso_datetime(text: &[u8]) -> Option<DateTimeFields> {
     }
     dt.offset = Some(sign * (((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros));
     Some(dt)
+}
+
+/// Appends `date.isoformat()`: `YYYY-MM-DD`.
+pub fn write_iso_date(buf: &mut Vec<u8>, year: i32, month: u8, day: u8) {
+    push_padded(buf, year.unsigned_abs(), 4);
+    buf.push(b'-');
+    push_padded(buf, month.into(), 2);
+    buf.push(b'-');
+    push_padded(buf, day.into(), 2);
+}
+
+/// Parses exactly `YYYY-MM-DD` (what `date.isoformat()` writes) into year,
+/// month and day; `None` for anything else.
+pub fn parse_iso_date(text: &[u8]) -> Option<(i32, u8, u8)> {
+    if text.len() != 10 || !byte_is(text, 4, b'-') || !byte_is(text, 7, b'-') {
+        return None;
+    }
+    Some((
+        digits_at(text, 0, 4)? as i32,
+        digits_at(text, 5, 2)? as u8,
+        digits_at(text, 8, 2)? as u8,
+    ))
 }
 
 /// Appends the 32 lowercase hex digits of a UUID's 128-bit value (`UUID.hex`).
@@ -485,6 +528,17 @@ mod tests {
             "x",
         ] {
             assert_eq!(parse_iso_datetime(other.as_bytes()), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn dates_round_trip_as_isoformat() {
+        let mut buf = Vec::new();
+        write_iso_date(&mut buf, 7, 3, 1);
+        assert_eq!(buf, b"0007-03-01");
+        assert_eq!(parse_iso_date(&buf), Some((7, 3, 1)));
+        for other in ["2024-1-01", "2024-01-01T00", "20240101", "2024-01-0x"] {
+            assert_eq!(parse_iso_date(other.as_bytes()), None, "{other}");
         }
     }
 

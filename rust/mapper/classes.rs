@@ -31,6 +31,8 @@ pub struct DecodeClass {
     pub class_version: i64,
     /// The stored id is a str but the class wants a `uuid.UUID`.
     pub id_is_uuid: bool,
+    /// The class is a frozen dataclass (as esox's domain events are).
+    pub frozen: bool,
 }
 
 /// Per-batch memory of the last class seen, so a batch of events of one
@@ -177,10 +179,18 @@ fn resolve_class(topic: &Bound<'_, PyString>) -> Result<DecodeClass, (&'static s
         Ok(None) => true,
         Err(e) => return Err(("its class has no readable originator_id_type", e)),
     };
+    let frozen = match cls.getattr_opt(intern!(py, "__dataclass_params__")) {
+        Ok(Some(params)) => params
+            .getattr(intern!(py, "frozen"))
+            .and_then(|f| f.is_truthy())
+            .unwrap_or(false),
+        _ => false,
+    };
     Ok(DecodeClass {
         class_version: class_version(&cls).map_err(|e| ("its class_version is not an int", e))?,
         cls: cls.unbind(),
         id_is_uuid,
+        frozen,
     })
 }
 

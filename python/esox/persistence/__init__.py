@@ -1,7 +1,10 @@
 """Persistence: transcoding, the mapper, recorders, the event store, factories."""
 
 from esox._core import Mapper, Notification, StoredEvent, Tracking
+from esox.persistence.cipher import AESCipher
+from esox.persistence.compression import ZstdCompressor
 from esox.persistence.errors import (
+    CipherKeyError,
     DatabaseError,
     DataError,
     InfrastructureFactoryError,
@@ -28,8 +31,12 @@ from esox.persistence.recorders import (
     TrackingRecorder,
 )
 from esox.persistence.transcoding import (
+    BytesAsBase64,
+    DataclassAsTopicFields,
+    DateAsISO,
     DatetimeAsISO,
     DecimalAsStr,
+    EnumAsTopicValue,
     JSONTranscoder,
     Transcoder,
     Transcoding,
@@ -37,12 +44,18 @@ from esox.persistence.transcoding import (
 )
 
 __all__ = [
+    "AESCipher",
     "AggregateRecorder",
     "ApplicationRecorder",
+    "BytesAsBase64",
+    "CipherKeyError",
     "DataError",
     "DatabaseError",
+    "DataclassAsTopicFields",
+    "DateAsISO",
     "DatetimeAsISO",
     "DecimalAsStr",
+    "EnumAsTopicValue",
     "EventStore",
     "InfrastructureFactory",
     "InfrastructureFactoryError",
@@ -71,4 +84,5 @@ __all__ = [
     "UUIDAsHex",
     "WaitInterruptedError",
     "ZlibCompressor",
+    "ZstdCompressor",
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
 from abc import ABC, abstractmethod
 from types import ModuleType, TracebackType
 from typing import Any, Self
 
 from esox._core import Mapper
+from esox.persistence.cipher import AESCipher
+from esox.persistence.compression import ZlibCompressor, ZstdCompressor
 from esox.persistence.errors import InfrastructureFactoryError
 from esox.persistence.eventstore import EventStore
 from esox.persistence.recorders import (
@@ -31,21 +32,23 @@ PERSISTENCE_ALIASES = {
 }
 
 
-class ZlibCompressor:
-    """zlib compression (eventsourcing's ``COMPRESSOR_TOPIC=zlib``)."""
-
-    name = "zlib"
-
-    def compress(self, data: bytes) -> bytes:
-        return zlib.compress(data)
-
-    def decompress(self, data: bytes) -> bytes:
-        return zlib.decompress(data)
-
-
+# COMPRESSOR_TOPIC values that select esox's native compressors (the
+# eventsourcing topic included, so its configuration keeps working).
 COMPRESSORS: dict[str, type[Any]] = {
     "zlib": ZlibCompressor,
     "eventsourcing.compressor:ZlibCompressor": ZlibCompressor,
+    "esox.persistence.compression:ZlibCompressor": ZlibCompressor,
+    "esox.persistence:ZlibCompressor": ZlibCompressor,
+    "zstd": ZstdCompressor,
+    "esox.persistence.compression:ZstdCompressor": ZstdCompressor,
+    "esox.persistence:ZstdCompressor": ZstdCompressor,
+}
+
+# CIPHER_TOPIC values that select esox's native AES-GCM cipher.
+CIPHERS: dict[str, type[Any]] = {
+    "eventsourcing.cipher:AESCipher": AESCipher,
+    "esox.persistence.cipher:AESCipher": AESCipher,
+    "esox.persistence:AESCipher": AESCipher,
 }
 
 
@@ -115,7 +118,13 @@ class InfrastructureFactory(ABC):
         return transcoder_cls()
 
     def compressor(self) -> Any:
-        """The compressor named by ``COMPRESSOR_TOPIC``, or None."""
+        """The compressor named by ``COMPRESSOR_TOPIC``, or None.
+
+        ``zlib`` (or eventsourcing's ``eventsourcing.compressor:ZlibCompressor``)
+        and ``zstd`` select esox's native compressors; any other value is a
+        topic of a class (instantiated without arguments) or an object with
+        ``compress`` and ``decompress`` methods.
+        """
         topic = self.env.get(self.COMPRESSOR_TOPIC)
         if not topic:
             return None
@@ -124,19 +133,31 @@ class InfrastructureFactory(ABC):
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
-            msg = f"COMPRESSOR_TOPIC {topic!r} does not resolve: {e}"
+            msg = (
+                f"COMPRESSOR_TOPIC {topic!r} does not resolve: {e}. "
+                "Use 'zlib', 'zstd' or a 'module:Class' topic."
+            )
             raise InfrastructureFactoryError(msg) from None
         return obj() if isinstance(obj, type) else obj
 
     def cipher(self) -> Any:
-        """The cipher (``CIPHER_TOPIC``; AES-GCM when ``CIPHER_KEY`` is set)."""
+        """The cipher: esox's AES-GCM ``AESCipher`` when ``CIPHER_KEY`` is set.
+
+        ``CIPHER_TOPIC`` may name another cipher class (constructed with the
+        environment); eventsourcing's ``eventsourcing.cipher:AESCipher`` maps
+        to esox's, which reads and writes the same bytes. Key problems raise
+        CipherKeyError.
+        """
         topic = self.env.get(self.CIPHER_TOPIC)
-        if not topic and not self.env.get(self.CIPHER_KEY):
-            return None
         if not topic:
-            msg = "CIPHER_KEY is set, but this build of esox has no AES cipher yet"
-            raise InfrastructureFactoryError(msg)
-        cipher_cls = resolve_topic(topic)
+            return AESCipher(self.env) if self.env.get(self.CIPHER_KEY) else None
+        cipher_cls = CIPHERS.get(topic)
+        if cipher_cls is None:
+            try:
+                cipher_cls = resolve_topic(topic)
+            except TopicError as e:
+                msg = f"CIPHER_TOPIC {topic!r} does not resolve: {e}"
+                raise InfrastructureFactoryError(msg) from None
         return cipher_cls(self.env)
 
     def mapper(

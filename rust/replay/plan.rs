@@ -1,0 +1,297 @@
+//! What replay needs to know about a class: whether an event class's
+//! `mutate` and `apply` are esox's own (so Rust may do what they do) and
+//! whether an aggregate class reads and writes its attributes through its
+//! instance `__dict__`.
+//!
+//! Event class plans are cached across replays and keyed by the class and
+//! its type version tag, which CPython changes whenever the class or one of
+//! its bases is modified: a patched `apply` or `mutate` is seen at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyFunction, PyString, PyTuple, PyType};
+
+extern "C" {
+    // CPython's lookup of a name along a type's MRO, as attribute access
+    // does it: no descriptor is called and no error is set. Exported (and
+    // used by Cython) in every CPython 3.x, though not in the limited API.
+    fn _PyType_Lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// The functions and classes of `esox.domain` that replay compares with.
+pub struct Known {
+    pub can_mutate_mutate: Py<PyAny>,
+    pub created_mutate: Py<PyAny>,
+    pub base_apply: Py<PyAny>,
+    pub decorated_apply: Py<PyAny>,
+    pub decorated_caller: Py<PyType>,
+    pub snapshot: Py<PyType>,
+    pub id_error: Py<PyAny>,
+    pub version_error: Py<PyAny>,
+    pub resolve_topic: Py<PyAny>,
+    pub uuid: Py<PyType>,
+}
+
+static KNOWN: PyOnceLock<Known> = PyOnceLock::new();
+
+impl Known {
+    pub fn get(py: Python<'_>) -> PyResult<&'static Known> {
+        KNOWN.get_or_try_init(py, || {
+            let events = py.import("esox.domain.events")?;
+            let aggregate = py.import("esox.domain.aggregate")?;
+            let can_mutate = events.getattr("CanMutateAggregate")?;
+            let created = events.getattr("AggregateCreated")?;
+            let caller = aggregate.getattr("DecoratedFuncCaller")?;
+            Ok::<_, PyErr>(Known {
+                can_mutate_mutate: can_mutate.getattr("mutate")?.unbind(),
+                created_mutate: created.getattr("mutate")?.unbind(),
+                base_apply: can_mutate.getattr("apply")?.unbind(),
+                decorated_apply: caller.getattr("apply")?.unbind(),
+                decorated_caller: caller.cast_into::<PyType>()?.unbind(),
+                snapshot: events.getattr("Snapshot")?.cast_into::<PyType>()?.unbind(),
+                id_error: events.getattr("OriginatorIDError")?.unbind(),
+                version_error: events.getattr("OriginatorVersionError")?.unbind(),
+                resolve_topic: py.import("esox.utils")?.getattr("resolve_topic")?.unbind(),
+                uuid: py.import("uuid")?.getattr("UUID")?.cast_into()?.unbind(),
+            })
+        })
+    }
+}
+
+/// `name` as found along the MRO of `cls` (the raw class attribute).
+pub fn lookup<'py>(
+    cls: &Bound<'py, PyType>,
+    name: &Bound<'py, PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: both pointers are alive; the result is borrowed from the
+    // class's dict and becomes a strong reference straight away.
+    unsafe {
+        Bound::from_borrowed_ptr_or_opt(cls.py(), _PyType_Lookup(cls.as_type_ptr(), name.as_ptr()))
+    }
+}
+
+/// Whether instances of `cls` get (and, if `setting`, set) the named
+/// attributes from their `__dict__` as `object` does: no `__getattr__`,
+/// `__getattribute__` or `__setattr__` of its own and no data descriptor of
+/// those names, so reading or writing the instance dict is what Python does.
+pub fn plain_attributes(
+    cls: &Bound<'_, PyType>,
+    names: &[&Bound<'_, PyString>],
+    setting: bool,
+) -> bool {
+    let ty = cls.as_type_ptr();
+    let get_generic = ffi::PyObject_GenericGetAttr as *const () as usize;
+    let set_generic = ffi::PyObject_GenericSetAttr as *const () as usize;
+    // SAFETY: `ty` is a live type object; its slots are read, not called.
+    let generic = unsafe {
+        (*ty).tp_getattro.map(|f| f as usize) == Some(get_generic)
+            && (!setting || (*ty).tp_setattro.map(|f| f as usize) == Some(set_generic))
+    };
+    generic
+        && names.iter().all(|name| {
+            lookup(cls, name).is_none_or(|attr| {
+                // SAFETY: `attr` is alive; its type's slot is read, not called.
+                unsafe { (*ffi::Py_TYPE(attr.as_ptr())).tp_descr_set.is_none() }
+            })
+        })
+}
+
+/// What an event's `apply(aggregate)` does.
+pub enum Apply {
+    /// `CanMutateAggregate.apply`: nothing.
+    Nothing,
+    /// `DecoratedFuncCaller.apply`: the decorated method, called with these
+    /// names of the event's attributes as keyword arguments, then the next
+    /// `apply` along the MRO (`super().apply`) if that does anything.
+    Decorated {
+        func: Py<PyAny>,
+        names: Py<PyTuple>,
+        then: Option<Py<PyAny>>,
+    },
+    /// Anything else: call `event.apply(aggregate)`.
+    Method,
+}
+
+/// What an event's `mutate(aggregate)` does.
+pub enum Mutate {
+    /// `CanMutateAggregate.mutate`: check, apply, advance the version.
+    Evolve(Apply),
+    /// `AggregateCreated.mutate`: construct the aggregate, apply.
+    Create(Apply),
+    /// Anything else (or a class Rust cannot read plainly): call it.
+    Python,
+}
+
+/// Cached plans: class address → (type version tag, plan).
+type Plans = HashMap<usize, (u32, Arc<Mutate>)>;
+
+static PLANS: LazyLock<Mutex<Plans>> = LazyLock::new(Mutex::default);
+
+/// Plans of classes that no longer exist are replaced when their address is
+/// reused; past this many, the cache starts again.
+const MAX_CACHED_PLANS: usize = 4096;
+
+fn plans() -> MutexGuard<'static, Plans> {
+    // Nothing panics while holding this lock; recover if it ever did.
+    PLANS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The type version tag of `cls`; 0 if it has none (then nothing is cached).
+fn version_tag(cls: &Bound<'_, PyType>) -> u32 {
+    // SAFETY: reads a field of a live type object.
+    unsafe { (*cls.as_type_ptr()).tp_version_tag }
+}
+
+impl Mutate {
+    /// The plan for events of class `cls`, cached while the class is unchanged.
+    pub fn of(cls: &Bound<'_, PyType>, known: &Known) -> PyResult<Arc<Mutate>> {
+        let key = cls.as_ptr() as usize;
+        let tag = version_tag(cls);
+        if tag != 0 {
+            if let Some((cached_tag, plan)) = plans().get(&key) {
+                if *cached_tag == tag {
+                    return Ok(plan.clone());
+                }
+            }
+        }
+        let plan = Arc::new(Mutate::work_out(cls, known)?);
+        // Working it out looked the class up, which gives it a tag if it had none.
+        let tag = version_tag(cls);
+        if tag != 0 {
+            // Whatever is dropped here may run Python code: not under the lock.
+            let (replaced, cleared) = {
+                let mut cached = plans();
+                let cleared = if cached.len() >= MAX_CACHED_PLANS {
+                    std::mem::take(&mut *cached)
+                } else {
+                    Plans::new()
+                };
+                (cached.insert(key, (tag, plan.clone())), cleared)
+            };
+            drop((replaced, cleared));
+        }
+        Ok(plan)
+    }
+
+    fn work_out(cls: &Bound<'_, PyType>, known: &Known) -> PyResult<Mutate> {
+        let py = cls.py();
+        let Some(mutate) = lookup(cls, intern!(py, "mutate")) else {
+            return Ok(Mutate::Python);
+        };
+        let create = if mutate.is(&known.created_mutate) {
+            true
+        } else if mutate.is(&known.can_mutate_mutate) {
+            false
+        } else {
+            return Ok(Mutate::Python);
+        };
+        let reads = [
+            intern!(py, "originator_id"),
+            intern!(py, "originator_version"),
+            intern!(py, "timestamp"),
+            intern!(py, "originator_topic"),
+        ];
+        if !plain_attributes(cls, &reads[..if create { 4 } else { 3 }], false) {
+            return Ok(Mutate::Python);
+        }
+        let apply = Apply::of(cls, known)?;
+        Ok(if create {
+            Mutate::Create(apply)
+        } else {
+            Mutate::Evolve(apply)
+        })
+    }
+}
+
+impl Apply {
+    fn of(cls: &Bound<'_, PyType>, known: &Known) -> PyResult<Self> {
+        let py = cls.py();
+        let Some(apply) = lookup(cls, intern!(py, "apply")) else {
+            return Ok(Apply::Method);
+        };
+        if apply.is(&known.base_apply) {
+            return Ok(Apply::Nothing);
+        }
+        if !apply.is(&known.decorated_apply) {
+            return Ok(Apply::Method);
+        }
+        // Anything unexpected is left to DecoratedFuncCaller.apply itself,
+        // which then fails (or not) exactly as it would.
+        let Ok(Some(spec)) = cls.getattr_opt(intern!(py, "_decorated_spec_")) else {
+            return Ok(Apply::Method);
+        };
+        let (Ok(func), Ok(names)) = (
+            spec.getattr(intern!(py, "func")),
+            spec.getattr(intern!(py, "names")),
+        ) else {
+            return Ok(Apply::Method);
+        };
+        let Ok(names) = names.cast_into_exact::<PyTuple>() else {
+            return Ok(Apply::Method);
+        };
+        if !names.iter().all(|n| n.is_exact_instance_of::<PyString>()) {
+            return Ok(Apply::Method);
+        }
+        match super_apply(cls, known)? {
+            Some(then) => Ok(Apply::Decorated {
+                func: func.unbind(),
+                names: names.unbind(),
+                then: then.map(Bound::unbind),
+            }),
+            None => Ok(Apply::Method),
+        }
+    }
+}
+
+/// What `super().apply` inside `DecoratedFuncCaller.apply` finds for `cls`:
+/// `Some(None)` if it does nothing, `Some(Some(function))` if a plain
+/// function, `None` if anything else.
+fn super_apply<'py>(
+    cls: &Bound<'py, PyType>,
+    known: &Known,
+) -> PyResult<Option<Option<Bound<'py, PyAny>>>> {
+    let py = cls.py();
+    let mro = cls.mro();
+    let caller = known.decorated_caller.bind(py);
+    let Some(at) = mro.iter().position(|c| c.is(caller)) else {
+        return Ok(None);
+    };
+    for base in mro.iter().skip(at + 1) {
+        let namespace = base.getattr(intern!(py, "__dict__"))?;
+        let name = intern!(py, "apply");
+        if !namespace.contains(name)? {
+            continue;
+        }
+        let found = namespace.get_item(name)?;
+        return Ok(if found.is(&known.base_apply) {
+            Some(None)
+        } else if found.is_exact_instance_of::<PyFunction>() {
+            Some(Some(found))
+        } else {
+            None
+        });
+    }
+    Ok(None)
+}
+
+/// `obj.__dict__`, or None if it has none.
+pub fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyDict>> {
+    let py = obj.py();
+    // SAFETY: `obj` is alive; PyObject_GenericGetDict returns a new reference
+    // or sets an error, which is taken (and dropped) here.
+    let dict = unsafe { ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()) };
+    if dict.is_null() {
+        drop(PyErr::take(py));
+        return None;
+    }
+    // SAFETY: non-null new reference.
+    let dict = unsafe { Bound::from_owned_ptr(py, dict) };
+    dict.cast_into::<PyDict>().ok()
+}
