@@ -11,6 +11,8 @@ from uuid import UUID
 from esox.application.cache import Cache, LRUCache
 from esox.domain import EventSourcingError
 from esox.persistence import EventStore
+from esox.persistence.replay import project_aggregate as fast_project_aggregate
+from esox.persistence.replay import replay_aggregate
 
 __all__ = ["AggregateNotFoundError", "Repository", "project_aggregate"]
 
@@ -127,7 +129,12 @@ class Repository(Generic[TAggregateID]):
                         aggregate_id, gt=aggregate.version
                     )
                     if new_events:
-                        aggregate = projector_func(aggregate, new_events)
+                        project = (
+                            fast_project_aggregate
+                            if projector_func is project_aggregate
+                            else projector_func
+                        )
+                        aggregate = project(aggregate, new_events)
                         self.cache.put(aggregate_id, aggregate)
             return self._copy(aggregate, deepcopy_from_cache)
         finally:
@@ -164,8 +171,14 @@ class Repository(Generic[TAggregateID]):
             if snapshots:
                 initial = snapshots[0].mutate(None)
                 gt = snapshots[0].originator_version
-        events = self.event_store.get(aggregate_id, gt=gt, lte=version)
-        aggregate = projector_func(initial, events)
+        if projector_func is project_aggregate:
+            # One Rust call: select, decode and apply the whole stream.
+            aggregate = replay_aggregate(
+                self.event_store, aggregate_id, initial=initial, gt=gt, lte=version
+            )
+        else:
+            events = self.event_store.get(aggregate_id, gt=gt, lte=version)
+            aggregate = projector_func(initial, events)
         if aggregate is None:
             msg = f"Aggregate {aggregate_id!r} version {version!r} not found."
             raise AggregateNotFoundError(msg)
