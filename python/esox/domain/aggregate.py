@@ -38,6 +38,32 @@ class DecoratedFuncCaller(CanMutateAggregate):
 
 
 _fast_fields: dict[type, tuple[str, ...] | None] = {}
+_direct_apply: dict[type, Callable[..., Any] | None] = {}
+
+
+def _direct_apply_func(event_class: type[Any]) -> Callable[..., Any] | None:
+    """The decorated method to call for an event whose mutate and apply are the
+    standard ones (so calling it is all that applying the event does)."""
+    try:
+        return _direct_apply[event_class]
+    except KeyError:
+        pass
+    func = None
+    own_applies = [
+        base
+        for base in event_class.__mro__
+        if "apply" in base.__dict__
+        and base not in (DecoratedFuncCaller, CanMutateAggregate)
+    ]
+    if (
+        event_class.mutate is CanMutateAggregate.mutate
+        and event_class.apply is DecoratedFuncCaller.apply
+        and "_decorated_spec_" in event_class.__dict__
+        and not own_applies
+    ):
+        func = event_class._decorated_spec_.func
+    _direct_apply[event_class] = func
+    return func
 
 
 def construct_event(event_class: type[Any], values: dict[str, Any]) -> Any:
@@ -239,14 +265,23 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
         self, event_class: type[CanMutateAggregate], kwargs: dict[str, Any]
     ) -> None:
         """Trigger the event of a decorated method (``kwargs`` already checked)."""
+        timestamp = event_class.create_timestamp()
         values = {
             "originator_id": self._id,
             "originator_version": self._version + 1,
-            "timestamp": event_class.create_timestamp(),
+            "timestamp": timestamp,
             **kwargs,
         }
         new_event = construct_event(event_class, values)
-        new_event.mutate(self)
+        func = _direct_apply_func(event_class)
+        if func is None:
+            new_event.mutate(self)
+        else:
+            # What mutate() and apply() would do, without their frames: the
+            # event was just made for this aggregate's next version.
+            func(self, **kwargs)
+            self._version = values["originator_version"]
+            self._modified_on = timestamp
         self._pending_events.append(new_event)
 
     def collect_events(self) -> Sequence[CanMutateAggregate]:

@@ -22,7 +22,7 @@ _EMPTY = inspect.Parameter.empty
 class MethodSpec:
     """What a decorated method accepts, worked out once instead of per call."""
 
-    __slots__ = ("defaults", "factories", "func", "names", "qualname")
+    __slots__ = ("accepts_id", "defaults", "factories", "func", "names", "qualname")
 
     def __init__(self, func: Callable[..., Any], *, skip_id: bool = False) -> None:
         params = list(inspect.signature(func).parameters.values())[1:]
@@ -42,6 +42,7 @@ class MethodSpec:
         if skip_id:
             params = [p for p in params if p.name != "id"]
         self.func = func
+        self.accepts_id = skip_id
         self.qualname = func.__qualname__
         self.names: tuple[str, ...] = tuple(p.name for p in params)
         self.defaults: dict[str, Any] = {
@@ -54,6 +55,8 @@ class MethodSpec:
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Turn a call's arguments into keyword arguments, with defaults applied."""
         names = self.names
+        if not kwargs and len(args) == len(names):
+            return dict(zip(names, args, strict=True))
         if len(args) > len(names):
             msg = (
                 f"{self.qualname}() takes {len(names)} positional arguments "
@@ -65,7 +68,7 @@ class MethodSpec:
             if key in bound:
                 msg = f"{self.qualname}() got multiple values for argument {key!r}"
                 raise TypeError(msg)
-            if key not in names and key != "id":
+            if key not in names and not (key == "id" and self.accepts_id):
                 msg = f"{self.qualname}() got an unexpected keyword argument {key!r}"
                 raise TypeError(msg)
             bound[key] = value
