@@ -122,6 +122,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench(args: argparse.Namespace) -> int:
+    """Compare esox with eventsourcing 9.x and the practical limits."""
+    from pathlib import Path
+
+    from esox.bench import Options, run_bench
+    from esox.bench.plan import KINDS
+
+    kinds = tuple(k.strip() for k in args.persistence.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        print(
+            f"esox bench: --persistence {args.persistence!r}: expected a "
+            f"comma-separated list of {', '.join(KINDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.scale is not None and args.scale < 100:
+        print("esox bench: --scale must be at least 100", file=sys.stderr)
+        return 2
+    run_bench(
+        Options(
+            quick=args.quick,
+            compare=args.compare,
+            persistence=kinds,
+            out=Path(args.out),
+            scale=args.scale,
+            only=tuple(args.only),
+            profile=not args.no_profile,
+        )
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``esox`` console script."""
     parser = argparse.ArgumentParser(
@@ -189,6 +222,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds between pulls when no notification arrives (default 5)",
     )
     run_parser.set_defaults(func=run)
+    bench_parser = commands.add_parser(
+        "bench", help="compare esox with eventsourcing 9.x on this machine"
+    )
+    bench_parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small scales and few repeats: about a minute (the full run: ~10)",
+    )
+    bench_parser.add_argument(
+        "--compare",
+        choices=["eventsourcing", "none"],
+        default="eventsourcing",
+        help="the library to compare with (default eventsourcing, if installed)",
+    )
+    bench_parser.add_argument(
+        "--persistence",
+        default="memory,sqlite,postgres",
+        metavar="KINDS",
+        help="comma-separated: memory, sqlite, postgres (default all; postgres "
+        "from POSTGRES_* or ESOX_BENCH_POSTGRES_* variables, skipped if "
+        "unreachable)",
+    )
+    bench_parser.add_argument(
+        "--out", default="bench-out", help="where results.json and chart.png go"
+    )
+    bench_parser.add_argument(
+        "--scale",
+        type=int,
+        metavar="EVENTS",
+        help="one scale instead of 1,000/10,000/100,000 (small ones for smoke tests)",
+    )
+    bench_parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="FAMILY",
+        help="only the workloads whose name starts with FAMILY (repeatable), "
+        "e.g. 'mapper', 'recorder insert', 'command latency'",
+    )
+    bench_parser.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="do not profile the workloads of missed goals",
+    )
+    bench_parser.set_defaults(func=bench)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -1,0 +1,11 @@
+"""esox's benchmark: esox against eventsourcing 9.x and the practical limits.
+
+``esox bench`` (see :func:`esox.bench.run.run_bench`) runs every workload in
+one process and reports rates, ratios and the performance goals. The
+workloads in ``esox.bench.workloads`` are also what the pytest-benchmark
+suites in ``benches/`` time, so each is defined once.
+"""
+
+from esox.bench.run import Options, run_bench
+
+__all__ = ["Options", "run_bench"]

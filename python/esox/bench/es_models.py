@@ -1,0 +1,78 @@
+"""The workloads' domain model and system for eventsourcing 9.x (twins of
+``esox.bench.models``), and its SQLite persistence with ``synchronous=NORMAL``.
+
+Imported only when eventsourcing is installed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.system import ProcessApplication, System
+from eventsourcing.utils import Environment, EnvType
+
+__all__ = ["Copier", "Dog", "Items", "SQLiteNormalFactory", "system"]
+
+
+class Dog(Aggregate):
+    @event("Registered")
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tricks: list[str] = []
+
+    @event("TrickAdded")
+    def add_trick(self, trick: str) -> None:
+        self.tricks.append(trick)
+
+
+class Item(Aggregate):
+    @event("Created")
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+
+class Items(Application[UUID]):
+    def create(self, labels: list[str]) -> None:
+        self.save(*[Item(label) for label in labels])
+
+
+class Copy(Aggregate):
+    @event("Made")
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+
+class Copier(ProcessApplication[UUID]):
+    @singledispatchmethod
+    def policy(self, domain_event: Any, processing_event: Any) -> None:
+        processing_event.collect_events(Copy(domain_event.label))
+
+
+system = System(pipes=[[Items, Copier]])
+
+
+class SQLiteNormalFactory(SQLiteFactory):
+    """eventsourcing's SQLite persistence with ``PRAGMA synchronous=NORMAL``.
+
+    eventsourcing has no setting for it; the benchmark sets it on each new
+    connection so that both libraries run at the same durability.
+    """
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        pool: Any = self.datastore.pool
+        create = pool._create_connection
+
+        def create_normal() -> Any:
+            connection = create()
+            raw: sqlite3.Connection = connection._sqlite_conn
+            raw.execute("PRAGMA synchronous=NORMAL")
+            return connection
+
+        pool._create_connection = create_normal

@@ -1,0 +1,29 @@
+"""The workloads of ``esox bench``: one definition each, shared with the
+pytest-benchmark suites in ``benches/``."""
+
+from __future__ import annotations
+
+from esox.bench.harness import Workload
+from esox.bench.plan import Plan
+from esox.bench.workloads import application, mapper, recorders
+
+__all__ = ["FAMILIES", "all_workloads"]
+
+FAMILIES = (
+    "mapper encode",
+    "mapper decode",
+    "recorder insert",
+    "recorder select",
+    "notification select",
+    "application save",
+    "repository get",
+    "follower processing",
+)
+
+
+def all_workloads(plan: Plan) -> list[Workload]:
+    """Every workload of the plan, in the order of ``FAMILIES``."""
+    found = mapper.workloads(plan) + recorders.workloads(plan)
+    found += application.workloads(plan)
+    order = {family: i for i, family in enumerate(FAMILIES)}
+    return sorted(found, key=lambda w: order[w.family])

@@ -1,0 +1,148 @@
+"""``esox bench``: a tiny run writes its table, results.json and chart; no
+timing is asserted."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from esox.bench import Options, run_bench
+from esox.bench.workloads import FAMILIES
+from esox.cli import main
+
+pytest.importorskip("eventsourcing")
+pytest.importorskip("matplotlib")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
+    """Every workload at 200 events, once each, on memory and SQLite."""
+    out_dir = tmp_path_factory.mktemp("bench-out")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    run_bench(
+        Options(
+            scale=200,
+            repeats=1,
+            persistence=("memory", "sqlite"),
+            out=out_dir,
+            profile=False,
+        ),
+        stdout=stdout,
+        stderr=stderr,
+    )
+    return stdout.getvalue(), stderr.getvalue(), out_dir
+
+
+def test_a_tiny_run_writes_results_json_and_a_png_chart(tiny_run):
+    _, _, out_dir = tiny_run
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["plan"]["scales"] == [200]
+    assert results["machine"]["nproc"] >= 1
+    assert (out_dir / "chart.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_every_workload_family_is_measured_on_both_sides(tiny_run):
+    _, _, out_dir = tiny_run
+    results = json.loads((out_dir / "results.json").read_text())
+    families = {w["family"] for w in results["workloads"]}
+    assert families == set(FAMILIES)
+    for workload in results["workloads"]:
+        assert not workload["error"], workload["key"]
+        assert workload["sides"]["esox"]["median_ns"] > 0
+        if workload["variant"] != "zstd":
+            assert workload["ratio_eventsourcing"] > 0, workload["key"]
+    limits = {w["key"] for w in results["workloads"] if w["ratio_limit"]}
+    assert "recorder insert, SQLite FULL, batch 10 @ 200" in limits
+    assert "mapper encode, plain @ 200" in limits
+
+
+def test_the_table_shows_the_workloads_latency_and_goals(tiny_run):
+    table, _, _ = tiny_run
+    for family in FAMILIES:
+        assert f"-- {family}" in table
+    for variant in ("SQLite FULL, batch 100", "SQLite NORMAL, batch 1", "zlib+AES"):
+        assert variant in table
+    assert "command latency" in table
+    assert "p99.9" in table
+    assert "Goals (esox against eventsourcing 9.x" in table
+    assert "mapper JSON encode and decode >= 10x" in table
+
+
+def test_progress_is_one_line_per_workload_when_not_a_terminal(tiny_run):
+    _, progress, out_dir = tiny_run
+    results = json.loads((out_dir / "results.json").read_text())
+    count = len(results["workloads"]) + len(results["latency"])
+    lines = [line for line in progress.splitlines() if line.startswith("[")]
+    assert len(lines) == count
+    assert lines[-1].startswith(f"[{count}/{count}]")
+
+
+def test_goals_are_judged_met_missed_or_not_measured(tiny_run):
+    _, _, out_dir = tiny_run
+    goals = json.loads((out_dir / "results.json").read_text())["goals"]
+    assert {g["status"] for g in goals} <= {"met", "missed", "not measured"}
+    titles = [g["title"] for g in goals]
+    assert any("notification select (PostgreSQL)" in t for t in titles)
+    assert any("per-command overhead" in t for t in titles)
+
+
+def test_without_eventsourcing_only_esox_numbers_are_shown(tmp_path: Path):
+    stdout = io.StringIO()
+    results = run_bench(
+        Options(
+            compare="none",
+            scale=200,
+            repeats=1,
+            persistence=("memory",),
+            only=("mapper encode",),
+            latency=False,
+            out=tmp_path,
+        ),
+        stdout=stdout,
+        stderr=io.StringIO(),
+    )
+    assert results["goals"] == []
+    assert {w["family"] for w in results["workloads"]} == {"mapper encode"}
+    assert all(w["ratio_eventsourcing"] is None for w in results["workloads"])
+    assert "Goals: not evaluated" in stdout.getvalue()
+    assert (tmp_path / "results.json").exists()
+
+
+def test_bench_rejects_an_unknown_persistence_kind(capsys: pytest.CaptureFixture[str]):
+    assert main(["bench", "--persistence", "memory,oracle"]) == 2
+    assert "expected a comma-separated list" in capsys.readouterr().err
+
+
+def test_esox_bench_runs_as_a_command(tmp_path: Path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "esox",
+            "bench",
+            "--scale",
+            "200",
+            "--persistence",
+            "memory",
+            "--only",
+            "mapper decode",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mapper decode" in result.stdout
+    assert "[5/5] mapper decode, zlib+AES @ 200" in result.stderr
+    assert (tmp_path / "results.json").exists()
+    assert (tmp_path / "chart.png").exists()
