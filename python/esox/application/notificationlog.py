@@ -56,7 +56,14 @@ def parse_section_id(section_id: str) -> tuple[int, int]:
     except ValueError:
         msg = f"Invalid section id {section_id!r}: expected 'first,last' integers"
         raise ValueError(msg) from None
+    if not (-MAX_ID <= first <= MAX_ID and -MAX_ID <= last <= MAX_ID):
+        msg = f"Invalid section id {section_id!r}: ids must fit in 64 bits"
+        raise ValueError(msg)
     return first, last
+
+
+MAX_ID = 2**63 - 1
+"""The largest notification id any recorder can hold (a signed 64-bit integer)."""
 
 
 class LocalNotificationLog(NotificationLog):

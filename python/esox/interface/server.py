@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import importlib
 import logging
+import math
 import os
 import re
 import socket
@@ -52,6 +53,38 @@ logger = logging.getLogger(__name__)
 
 #: The environment variable that holds the bearer token, when one is required.
 TOKEN_ENV = "ESOX_HTTP_TOKEN"
+RATE_LIMIT_ENV = "ESOX_HTTP_RATE_LIMIT"
+MAX_QUERY_LENGTH = 4096
+"""Longest query string accepted (414 beyond): the API needs far less."""
+MAX_BODY_LENGTH = 0
+"""The API is GET-only: a request with a body is refused (413)."""
+
+
+class _RateLimiter:
+    """A token bucket per client address: ``rate`` requests a second, with
+    bursts of up to twice that."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, 2 * rate)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_time(self, client: str) -> float:
+        """0 if the request may go ahead now, else seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[client] = (tokens - 1, now)
+                if len(self._buckets) > 10_000:  # forget idle clients
+                    self._buckets = {client: self._buckets[client]}
+                return 0.0
+            self._buckets[client] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
 #: The largest ``limit`` a selection may ask for, unless ``create_app`` says otherwise.
 MAX_LIMIT = 10_000
 
@@ -132,8 +165,13 @@ class _NotificationLogService:
     """The endpoints, over one application's recorder."""
 
     def __init__(
-        self, application: Application[Any], token: str | None, max_limit: int
+        self,
+        application: Application[Any],
+        token: str | None,
+        max_limit: int,
+        rate_limit: float | None = None,
     ) -> None:
+        self.rate_limiter = _RateLimiter(rate_limit) if rate_limit else None
         self.recorder = application.recorder
         # Sections keep the application's own section size, so a remote reader
         # sees exactly the sections a local one does; selections may be larger
@@ -154,10 +192,13 @@ class _NotificationLogService:
     def endpoint(
         self, handler: Callable[[Request], Any], *, public: bool = False
     ) -> Callable[[Request], Response]:
-        """A sync endpoint (run in a worker thread): auth, then handler, then JSON."""
+        """A sync endpoint (run in a worker thread): limits, auth, handler, JSON."""
 
         def run(request: Request) -> Response:
             try:
+                refused = self.refuse(request)
+                if refused is not None:
+                    return refused
                 if not public and not self.authorized(request):
                     return _unauthorized()
                 return _json(handler(request))
@@ -169,6 +210,23 @@ class _NotificationLogService:
 
         run.__name__ = handler.__name__
         return run
+
+    def refuse(self, request: Request) -> Response | None:
+        """A 4xx response for an oversized or too frequent request, else None."""
+        if len(request.url.query) > MAX_QUERY_LENGTH:
+            message = f"Query string longer than {MAX_QUERY_LENGTH} characters"
+            return _json({"error": message}, 414)
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY_LENGTH:
+            return _json({"error": "Request bodies are not accepted"}, 413)
+        if self.rate_limiter is not None:
+            client = request.client.host if request.client else "unknown"
+            wait = self.rate_limiter.wait_time(client)
+            if wait > 0:
+                retry_after = str(max(1, math.ceil(wait)))
+                message = "Too many requests: slow down and retry later"
+                return _json({"error": message}, 429, {"Retry-After": retry_after})
+        return None
 
     def section(self, request: Request) -> dict[str, Any]:
         first, last = _section_id(request.path_params["section_id"])
@@ -262,6 +320,7 @@ def create_app(
     *,
     token: str | None = None,
     max_limit: int = MAX_LIMIT,
+    rate_limit: float | None = None,
 ) -> Starlette:
     """An ASGI app serving ``application``'s notification log as JSON.
 
@@ -269,14 +328,27 @@ def create_app(
     start=&limit=&stop=&topics=a,b&inclusive_of_start=`` (a selection, ``limit``
     at most ``max_limit``) and ``GET /health``. With a ``token`` (default: the
     ``ESOX_HTTP_TOKEN`` environment variable), every path but ``/health`` needs
-    ``Authorization: Bearer <token>``.
+    ``Authorization: Bearer <token>``. With a ``rate_limit`` (default: the
+    ``ESOX_HTTP_RATE_LIMIT`` environment variable, requests per second per
+    client address), faster clients get 429 with ``Retry-After``. Query strings
+    over 4 KiB get 414 and request bodies 413.
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV)
     if max_limit < 1:
         msg = f"max_limit must be at least 1, got {max_limit}"
         raise ValueError(msg)
-    service = _NotificationLogService(application, token, max_limit)
+    if rate_limit is None and os.environ.get(RATE_LIMIT_ENV):
+        value = os.environ[RATE_LIMIT_ENV]
+        try:
+            rate_limit = float(value)
+        except ValueError:
+            msg = f"{RATE_LIMIT_ENV} must be requests per second, not {value!r}"
+            raise ValueError(msg) from None
+    if rate_limit is not None and not rate_limit > 0:
+        msg = f"rate_limit must be positive, got {rate_limit}"
+        raise ValueError(msg)
+    service = _NotificationLogService(application, token, max_limit, rate_limit)
     routes = [
         Route("/notifications", service.endpoint(service.select), methods=["GET"]),
         Route(
