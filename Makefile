@@ -29,15 +29,16 @@ build: $(EXT_STAMP)
 demo: build
 	$(BIN)/esox demo
 
+# Rust unit tests first, so that pytest's summary is the run's closing line.
 test: build
+	cargo test --quiet --lib
 	$(BIN)/python -m pytest
-	cargo test --quiet
 
 test-python: build
 	$(BIN)/python -m pytest
 
 test-rust:
-	cargo test --quiet
+	cargo test --quiet --lib
 
 format: $(STAMP_DEPS)
 	$(BIN)/ruff format python tests benches
