@@ -22,11 +22,11 @@ from esox.dropin.recorders import (
     AggregateRecorder,
     ApplicationRecorder,
     ProcessRecorder,
+    TableRecorder,
     TrackingRecorder,
 )
 from esox.persistence.errors import InfrastructureFactoryError
 from esox.postgres import PostgresDatastore
-from esox.postgres.recorders import PostgresRecorder
 from esox.utils import Environment as EsoxEnvironment
 
 __all__ = [
@@ -39,14 +39,7 @@ __all__ = [
 ]
 
 
-def _create_table(recorder: PostgresRecorder) -> None:
-    try:
-        recorder.create_table()
-    except EsoxError as e:
-        reraise(e)
-
-
-class PostgresAggregateRecorder(AggregateRecorder):
+class PostgresAggregateRecorder(TableRecorder, AggregateRecorder):
     """Stored events of one kind of aggregate record (snapshots)."""
 
     core: esox.postgres.PostgresAggregateRecorder
@@ -64,12 +57,8 @@ class PostgresAggregateRecorder(AggregateRecorder):
         self.datastore = datastore
         self.events_table_name = events_table_name
 
-    def create_table(self) -> None:
-        """Create the schema and table if they are missing."""
-        _create_table(self.core)
 
-
-class PostgresApplicationRecorder(ApplicationRecorder):
+class PostgresApplicationRecorder(TableRecorder, ApplicationRecorder):
     """Stored events, numbered as notifications that followers never skip."""
 
     core: esox.postgres.PostgresApplicationRecorder
@@ -87,12 +76,8 @@ class PostgresApplicationRecorder(ApplicationRecorder):
         self.datastore = datastore
         self.events_table_name = events_table_name
 
-    def create_table(self) -> None:
-        """Create the schema and table if they are missing."""
-        _create_table(self.core)
 
-
-class PostgresTrackingRecorder(TrackingRecorder):
+class PostgresTrackingRecorder(TableRecorder, TrackingRecorder):
     """Tracking positions, one row per upstream application."""
 
     core: esox.postgres.PostgresTrackingRecorder
@@ -113,12 +98,8 @@ class PostgresTrackingRecorder(TrackingRecorder):
         self.datastore = datastore
         self.tracking_table_name = tracking_table_name
 
-    def create_table(self) -> None:
-        """Create the schema and table if they are missing."""
-        _create_table(self.core)
 
-
-class PostgresProcessRecorder(ProcessRecorder):
+class PostgresProcessRecorder(TableRecorder, ProcessRecorder):
     """Stored events and the tracking position they came from, in one transaction."""
 
     core: esox.postgres.PostgresProcessRecorder
@@ -142,10 +123,6 @@ class PostgresProcessRecorder(ProcessRecorder):
         self.datastore = datastore
         self.events_table_name = events_table_name
         self.tracking_table_name = tracking_table_name
-
-    def create_table(self) -> None:
-        """Create the schema and tables if they are missing."""
-        _create_table(self.core)
 
 
 class PostgresFactory(DropinFactory[PostgresTrackingRecorder]):

@@ -34,6 +34,7 @@ __all__ = [
     "ProcessRecorder",
     "Recorder",
     "Subscription",
+    "TableRecorder",
     "TrackingRecorder",
 ]
 
@@ -45,6 +46,17 @@ class Recorder:
 
     def __init__(self, core: esox.Recorder) -> None:
         self.core = core
+
+
+class TableRecorder(Recorder):
+    """A drop-in over a database recorder: its tables are created on request."""
+
+    def create_table(self) -> None:
+        """Create the tables (and schema) if they are missing."""
+        try:
+            self.core.create_table()  # type: ignore[attr-defined]
+        except EsoxError as e:
+            reraise(e)
 
 
 class AggregateRecorder(Recorder, es.AggregateRecorder):

@@ -25,13 +25,14 @@ from typing import Literal
 from eventsourcing.utils import Environment, EnvType, strtobool
 
 import esox.sqlite
-from esox._core import SqliteDatabase, SqliteRecorder
+from esox._core import SqliteDatabase
 from esox.dropin.boundary import EsoxError, reraise
 from esox.dropin.factory import DropinFactory
 from esox.dropin.recorders import (
     AggregateRecorder,
     ApplicationRecorder,
     ProcessRecorder,
+    TableRecorder,
     TrackingRecorder,
 )
 
@@ -47,14 +48,7 @@ __all__ = [
 OriginatorIdType = Literal["uuid", "text"]
 
 
-def _create_table(recorder: SqliteRecorder) -> None:
-    try:
-        recorder.create_table()
-    except EsoxError as e:
-        reraise(e)
-
-
-class SQLiteAggregateRecorder(AggregateRecorder):
+class SQLiteAggregateRecorder(TableRecorder, AggregateRecorder):
     """Stored events of one kind of aggregate record (snapshots), WITHOUT ROWID."""
 
     core: esox.sqlite.SQLiteAggregateRecorder
@@ -79,12 +73,8 @@ class SQLiteAggregateRecorder(AggregateRecorder):
         self.database = database
         self.events_table_name = events_table_name
 
-    def create_table(self) -> None:
-        """Create the table if it is missing."""
-        _create_table(self.core)
 
-
-class SQLiteApplicationRecorder(ApplicationRecorder):
+class SQLiteApplicationRecorder(TableRecorder, ApplicationRecorder):
     """Stored events, numbered as notifications (the table's rowids)."""
 
     core: esox.sqlite.SQLiteApplicationRecorder
@@ -109,12 +99,8 @@ class SQLiteApplicationRecorder(ApplicationRecorder):
         self.database = database
         self.events_table_name = events_table_name
 
-    def create_table(self) -> None:
-        """Create the table if it is missing."""
-        _create_table(self.core)
 
-
-class SQLiteTrackingRecorder(TrackingRecorder):
+class SQLiteTrackingRecorder(TableRecorder, TrackingRecorder):
     """Tracking positions, in the ``tracking`` table."""
 
     core: esox.sqlite.SQLiteTrackingRecorder
@@ -127,12 +113,8 @@ class SQLiteTrackingRecorder(TrackingRecorder):
         super().__init__(recorder)
         self.database = database
 
-    def create_table(self) -> None:
-        """Create the table if it is missing."""
-        _create_table(self.core)
 
-
-class SQLiteProcessRecorder(ProcessRecorder):
+class SQLiteProcessRecorder(TableRecorder, ProcessRecorder):
     """Stored events and the tracking position they came from, in one transaction."""
 
     core: esox.sqlite.SQLiteProcessRecorder
@@ -156,10 +138,6 @@ class SQLiteProcessRecorder(ProcessRecorder):
         super().__init__(recorder)
         self.database = database
         self.events_table_name = events_table_name
-
-    def create_table(self) -> None:
-        """Create the tables if they are missing."""
-        _create_table(self.core)
 
 
 class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
