@@ -19,6 +19,7 @@ use pyo3::sync::{MutexExt, PyOnceLock};
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::errors::{error, ErrorKind};
+use crate::records::topics_arg;
 use crate::records::{Notification, StoredEvent, Tracking};
 
 /// How often a blocked waiter wakes to let Python handle signals (Ctrl-C).
@@ -460,23 +461,7 @@ impl MemoryRecorder {
         inclusive_of_start: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let limit = non_negative(Some(limit), "limit")?.unwrap_or(0);
-        let topics: Vec<Bound<'py, PyString>> = match topics {
-            None => Vec::new(),
-            Some(t) if t.is_instance_of::<PyString>() => {
-                return Err(PyTypeError::new_err(
-                    "topics must be a sequence of str, not a str",
-                ))
-            }
-            Some(t) => t
-                .try_iter()
-                .map_err(|_| PyTypeError::new_err("topics must be a sequence of str"))?
-                .map(|item| {
-                    item?
-                        .cast_into::<PyString>()
-                        .map_err(|_| PyTypeError::new_err("topics must contain only str"))
-                })
-                .collect::<PyResult<_>>()?,
-        };
+        let topics = topics_arg(topics)?;
         let topics = topics
             .iter()
             .map(|t| t.to_str())

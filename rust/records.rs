@@ -4,6 +4,7 @@
 //! create them without calling into Python.
 
 use pyo3::basic::CompareOp;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple, PyType};
 
@@ -308,5 +309,25 @@ impl Tracking {
             slf.get_type(),
             (t.application_name.clone(), t.notification_id),
         ))
+    }
+}
+
+/// The `topics` argument of `select_notifications`: a sequence of str (a bare
+/// str is refused, not matched character by character); `None` means all.
+pub fn topics_arg<'py>(topics: Option<&Bound<'py, PyAny>>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    match topics {
+        None => Ok(Vec::new()),
+        Some(t) if t.is_instance_of::<PyString>() => Err(PyTypeError::new_err(
+            "topics must be a sequence of str, not a str",
+        )),
+        Some(t) => t
+            .try_iter()
+            .map_err(|_| PyTypeError::new_err("topics must be a sequence of str"))?
+            .map(|item| {
+                item?
+                    .cast_into::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("topics must contain only str"))
+            })
+            .collect(),
     }
 }

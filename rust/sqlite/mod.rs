@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::errors::{error, ErrorKind};
+use crate::records::topics_arg;
 use crate::records::{StoredEvent, Tracking};
 use database::{Database, DbResult, Synchronous};
 use store::{IdType, NewEvent, Schema};
@@ -413,23 +414,7 @@ impl SqliteRecorder {
                 "limit must not be negative, got {limit}"
             )));
         }
-        let topics: Vec<Bound<'py, PyString>> = match topics {
-            None => Vec::new(),
-            Some(t) if t.is_instance_of::<PyString>() => {
-                return Err(PyTypeError::new_err(
-                    "topics must be a sequence of str, not a str",
-                ))
-            }
-            Some(t) => t
-                .try_iter()
-                .map_err(|_| PyTypeError::new_err("topics must be a sequence of str"))?
-                .map(|item| {
-                    item?
-                        .cast_into::<PyString>()
-                        .map_err(|_| PyTypeError::new_err("topics must contain only str"))
-                })
-                .collect::<PyResult<_>>()?,
-        };
+        let topics = topics_arg(topics)?;
         let topics = topics
             .iter()
             .map(|t| t.to_str())
