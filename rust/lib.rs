@@ -20,6 +20,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::StoredEvent>()?;
     m.add_class::<records::Notification>()?;
     m.add_class::<records::Tracking>()?;
+    m.add_class::<records::Recording>()?;
+    m.add_function(wrap_pyfunction!(records::recordings, m)?)?;
     m.add_class::<mapper::Mapper>()?;
     m.add_function(wrap_pyfunction!(mapper::encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(mapper::decode_json, m)?)?;

@@ -279,3 +279,44 @@ def test_snapshots_of_string_id_aggregates_keep_string_ids(tmp_path):
         (snapshot,) = notes.snapshots.get(note_id)
         assert snapshot.originator_id == note_id
         assert notes.repository.get(note_id).id == note_id
+
+
+def test_save_returns_recordings_pairing_each_event_with_its_notification():
+    import gc
+    import pickle
+
+    from esox.persistence import Notification, Recording
+    from esox.persistence.eventstore import recordings
+
+    bank = Bank()
+    a, b = Account("a"), Account("b")
+    events = [*a.pending_events, *b.pending_events]
+    saved = bank.save(a, b)
+    assert [r.domain_event for r in saved] == events
+    assert [r.notification.id for r in saved] == [1, 2]
+    stored = bank.recorder.select_notifications(1, 10)
+    assert [r.notification for r in saved] == stored
+    first = saved[0]
+    assert first == Recording(events[0], stored[0]) and first != saved[1]
+    assert hash(first) == hash(Recording(events[0], stored[0]))
+    assert pickle.loads(pickle.dumps(first)) == first
+    assert repr(first).startswith("Recording(domain_event=")
+    assert Recording[UUID] is not None  # generic, as eventsourcing's
+    # Made in Rust and untracked by the cycle collector (nothing to traverse).
+    assert not gc.is_tracked(first) and not gc.is_tracked(first.notification)
+    note = Notification(a.id, 1, "t", b"{}", 7)
+    with pytest.raises(ValueError, match="2 domain events, 1 stored events"):
+        recordings(events, [note], [7])
+
+
+def test_processing_event_aggregates_by_id_keep_the_last_collected():
+    from esox.application import ProcessingEvent
+
+    a = Account("a")
+    copy = Account("b")
+    copy._id = a.id  # a second object of the same aggregate
+    processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+    processing_event.collect_events(a, None, copy, something="kept")
+    assert processing_event.aggregates == {a.id: copy}
+    assert len(processing_event.events) == 2
+    assert processing_event.saved_kwargs == {"something": "kept"}

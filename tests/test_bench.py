@@ -146,3 +146,15 @@ def test_esox_bench_runs_as_a_command(tmp_path: Path):
     assert "[5/5] mapper decode, zlib+AES @ 200" in result.stderr
     assert (tmp_path / "results.json").exists()
     assert (tmp_path / "chart.png").exists()
+
+
+def test_concurrent_insert_checks_notification_ids_are_exactly_1_to_n() -> None:
+    from esox.bench.workloads.concurrent import check_no_skip, stored_batches
+    from esox.memory import MemoryApplicationRecorder
+
+    recorder = MemoryApplicationRecorder()
+    for batch in stored_batches("esox", 30):
+        recorder.insert_events(batch)
+    check_no_skip(recorder, 30)
+    with pytest.raises(AssertionError, match="30 notifications of 40 written"):
+        check_no_skip(recorder, 40)

@@ -2,10 +2,12 @@
 Rust and Python. Only esox.persistence (and the replay helper) import it."""
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Self, final
+from typing import Any, Generic, Self, TypeVar, final
 from uuid import UUID
 
 __version__: str
+
+TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 class StoredEvent:
     """An event as stored: originator id and version, topic, state bytes.
@@ -56,6 +58,33 @@ class Tracking:
     def notification_id(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
+
+@final
+class Recording(Generic[TAggregateID]):
+    """A domain event and the notification it was recorded as.
+
+    Immutable, hashable, compared by value (as eventsourcing's Recording).
+    """
+
+    def __new__(
+        cls, domain_event: Any, notification: Notification
+    ) -> Recording[TAggregateID]: ...
+    @property
+    def domain_event(self) -> Any: ...
+    @property
+    def notification(self) -> Notification: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def recordings(
+    domain_events: Iterable[Any],
+    stored_events: Iterable[StoredEvent],
+    notification_ids: Sequence[int],
+) -> list[Recording[Any]]:
+    """Each domain event with the notification its stored event became.
+
+    Raises ValueError if the three do not have the same length.
+    """
 
 class Mapper:
     """Converts domain events to stored events and back, a batch per call.

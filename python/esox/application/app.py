@@ -34,22 +34,31 @@ class ProcessingEvent(Generic[TAggregateID]):
     def __init__(self, tracking: Tracking | None = None) -> None:
         self.tracking = tracking
         self.events: list[Any] = []
-        self.aggregates: dict[Any, BaseAggregate[Any]] = {}
         self.saved_kwargs: dict[str, Any] = {}
+        # In collection order; a dict by id is made only when asked for
+        # (hashing every UUID on every save is most of what a dict costs).
+        self._aggregates: list[BaseAggregate[Any]] = []
+
+    @property
+    def aggregates(self) -> dict[Any, BaseAggregate[Any]]:
+        """The aggregates collected, by id (the last one collected of an id)."""
+        return {aggregate.id: aggregate for aggregate in self._aggregates}
 
     def collect_events(
         self, *objs: BaseAggregate[Any] | DomainEvent | None, **kwargs: Any
     ) -> None:
         """Collect the pending events of aggregates (or take events as given)."""
+        events, aggregates = self.events, self._aggregates
         for obj in objs:
             if obj is None:
                 continue
             if isinstance(obj, DomainEvent):
-                self.events.append(obj)
+                events.append(obj)
             else:
-                self.events.extend(obj.collect_events())
-                self.aggregates[obj.id] = obj
-        self.saved_kwargs.update(kwargs)
+                events.extend(obj.collect_events())
+                aggregates.append(obj)
+        if kwargs:
+            self.saved_kwargs.update(kwargs)
 
 
 class Application(Generic[TAggregateID]):
@@ -184,14 +193,15 @@ class Application(Generic[TAggregateID]):
             tracking=processing_event.tracking,
             **processing_event.saved_kwargs,
         )
-        self.repository.cache_saved(processing_event.aggregates.values())
+        self.repository.cache_saved(processing_event._aggregates)
         return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[TAggregateID]) -> None:
         if self.snapshots is None or not self.snapshotting_intervals:
             return
+        aggregates = processing_event.aggregates
         for event in processing_event.events:
-            aggregate = processing_event.aggregates.get(event.originator_id)
+            aggregate = aggregates.get(event.originator_id)
             if aggregate is None or not isinstance(event, CanMutateAggregate):
                 continue
             interval = self.snapshotting_intervals.get(type(aggregate))

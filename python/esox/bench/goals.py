@@ -141,6 +141,14 @@ def ratio_goals(repository_scale: int) -> list[Goal]:
         ),
         *(
             Goal(
+                f"PostgreSQL concurrent insert, 4 writer {writers} >= 2x",
+                2,
+                _is("concurrent insert", f"PostgreSQL, 4 writer {writers}"),
+            )
+            for writers in ("processes", "threads")
+        ),
+        *(
+            Goal(
                 f"notification select ({kind}) >= 3x",
                 3,
                 _is("notification select", kind),

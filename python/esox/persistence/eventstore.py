@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from esox._core import Mapper, Notification
+from esox._core import Mapper, Recording, recordings
 from esox.persistence.recorders import AggregateRecorder
 
 __all__ = ["EventStore", "Recording"]
 
 TAggregateID = TypeVar("TAggregateID", UUID, str)
-
-
-@dataclass(frozen=True)
-class Recording(Generic[TAggregateID]):
-    """A domain event and the notification it was recorded as."""
-
-    domain_event: Any
-    notification: Notification
 
 
 class EventStore(Generic[TAggregateID]):
@@ -36,17 +27,7 @@ class EventStore(Generic[TAggregateID]):
         notification_ids = self.recorder.insert_events(stored_events, **kwargs)
         if not notification_ids:
             return []
-        return [
-            Recording(
-                domain_event,
-                Notification(
-                    s.originator_id, s.originator_version, s.topic, s.state, n_id
-                ),
-            )
-            for domain_event, s, n_id in zip(
-                domain_events, stored_events, notification_ids, strict=True
-            )
-        ]
+        return recordings(domain_events, stored_events, notification_ids)
 
     def get(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from esox.bench.harness import Workload
 from esox.bench.plan import Plan
-from esox.bench.workloads import application, mapper, recorders
+from esox.bench.workloads import application, concurrent, mapper, recorders
 
 __all__ = ["FAMILIES", "all_workloads"]
 
@@ -13,6 +13,7 @@ FAMILIES = (
     "mapper encode",
     "mapper decode",
     "recorder insert",
+    "concurrent insert",
     "recorder select",
     "notification select",
     "application save",
@@ -24,6 +25,7 @@ FAMILIES = (
 def all_workloads(plan: Plan) -> list[Workload]:
     """Every workload of the plan, in the order of ``FAMILIES``."""
     found = mapper.workloads(plan) + recorders.workloads(plan)
+    found += concurrent.workloads(plan)
     found += application.workloads(plan)
     order = {family: i for i, family in enumerate(FAMILIES)}
     return sorted(found, key=lambda w: order[w.family])
