@@ -1,5 +1,7 @@
 //! Compression of stored-event state: zlib (the format eventsourcing writes
-//! with Python's `zlib.compress`) and zstd (esox's faster option).
+//! with Python's `zlib.compress`) and zstd (esox's option for large states:
+//! from a few KiB up it compresses about 4x faster than zlib and smaller;
+//! below that its per-frame set-up makes it slower than `fixed`).
 //!
 //! zlib is done with libdeflate, which compresses a whole buffer at once and
 //! has no per-stream state to clear: on event-sized states it is several

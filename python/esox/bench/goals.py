@@ -141,6 +141,14 @@ def ratio_goals(repository_scale: int) -> list[Goal]:
         ),
         *(
             Goal(
+                f"SQLite {mode} batched insert (100, 1,000) >= 5x",
+                5,
+                _batched_sqlite_insert(mode),
+            )
+            for mode in ("FULL", "NORMAL")
+        ),
+        *(
+            Goal(
                 f"PostgreSQL concurrent insert, 4 writer {writers} >= 2x",
                 2,
                 _is("concurrent insert", f"PostgreSQL, 4 writer {writers}"),
