@@ -8,36 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import eventsourcing.domain as es_domain
 import eventsourcing.persistence as es_persistence
 import pytest
 
-import esox
+from esox.bench.es_models import Dog as EsDog
+from esox.bench.models import Dog
 from esox.persistence import JSONTranscoder, Mapper
 
 N_EVENTS = 1000
-
-
-class Dog(esox.Aggregate):
-    @esox.event("Registered")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tricks: list[str] = []
-
-    @esox.event("TrickAdded")
-    def add_trick(self, trick: str) -> None:
-        self.tricks.append(trick)
-
-
-class EsDog(es_domain.Aggregate):
-    @es_domain.event("Registered")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tricks: list[str] = []
-
-    @es_domain.event("TrickAdded")
-    def add_trick(self, trick: str) -> None:
-        self.tricks.append(trick)
 
 
 def esox_mapper() -> Mapper:

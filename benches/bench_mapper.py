@@ -34,6 +34,8 @@ from eventsourcing.compressor import ZlibCompressor as EsZlibCompressor
 from eventsourcing.utils import Environment
 
 import esox
+from esox.bench.es_models import Dog as EsDog
+from esox.bench.models import Dog
 from esox.persistence import (
     AESCipher,
     JSONTranscoder,
@@ -45,28 +47,6 @@ from esox.persistence import (
 N_EVENTS = 10_000
 CONFIGS = ["plain", "zlib", "zstd", "aes", "zlib+aes"]
 KEY = AESCipher.create_key(32)
-
-
-class Dog(esox.Aggregate):
-    @esox.event("Registered")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tricks: list[str] = []
-
-    @esox.event("TrickAdded")
-    def add_trick(self, trick: str) -> None:
-        self.tricks.append(trick)
-
-
-class EsDog(es_domain.Aggregate):
-    @es_domain.event("Registered")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tricks: list[str] = []
-
-    @es_domain.event("TrickAdded")
-    def add_trick(self, trick: str) -> None:
-        self.tricks.append(trick)
 
 
 class Order(esox.Aggregate):

@@ -15,35 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import eventsourcing.application as es_application
-import eventsourcing.domain as es_domain
 import pytest
 
 import esox
+from esox.bench.es_models import Dog as EsDog
+from esox.bench.models import Dog
 from esox.persistence.replay import replay_aggregate
 
 GROUP = "replay"
-
-
-class Dog(esox.Aggregate):
-    @esox.event("Registered")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tricks: list[str] = []
-
-    @esox.event("TrickAdded")
-    def add_trick(self, trick: str) -> None:
-        self.tricks.append(trick)
-
-
-class EsDog(es_domain.Aggregate):
-    @es_domain.event("Registered")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tricks: list[str] = []
-
-    @es_domain.event("TrickAdded")
-    def add_trick(self, trick: str) -> None:
-        self.tricks.append(trick)
 
 
 def saved_dog(app: Any, dog_cls: Any, n_events: int) -> Any:

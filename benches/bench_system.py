@@ -20,92 +20,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-import eventsourcing.application as es_application
-import eventsourcing.dispatch as es_dispatch
-import eventsourcing.domain as es_domain
 import eventsourcing.system as es_system
 import pytest
 from tests.persistence_envs import POSTGRES, postgres_schema
 
-from esox import Aggregate, Application, event
-from esox.application import ProcessingEvent
+from esox.bench.es_models import Copier as EsCopier
+from esox.bench.es_models import Items as EsItems
+from esox.bench.es_models import system as es_system_def
+from esox.bench.models import Copier, Items, system
 from esox.system import (
     MultiProcessRunner,
     MultiThreadedRunner,
-    ProcessApplication,
-    System,
-    singledispatchmethod,
 )
 
 N_EVENTS = 1000
 BATCH = 10  # events per command: the follower's work dominates
 ROUNDS = 3
-
-
-# The system, for esox.
-
-
-class Item(Aggregate):
-    @event("Created")
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-
-class Items(Application[UUID]):
-    def create(self, labels: list[str]) -> None:
-        self.save(*[Item(label) for label in labels])
-
-
-class Copy(Aggregate):
-    @event("Made")
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-
-class Copier(ProcessApplication[UUID]):
-    @singledispatchmethod
-    def policy(
-        self, domain_event: Any, processing_event: ProcessingEvent[UUID]
-    ) -> None:
-        processing_event.collect_events(Copy(domain_event.label))
-
-
-system = System(pipes=[[Items, Copier]])
-
-
-# The same system, for eventsourcing.
-
-
-class EsItem(es_domain.Aggregate):
-    @es_domain.event("Created")
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-
-class EsItems(es_application.Application[UUID]):
-    name = "Items"
-
-    def create(self, labels: list[str]) -> None:
-        self.save(*[EsItem(label) for label in labels])
-
-
-class EsCopy(es_domain.Aggregate):
-    @es_domain.event("Made")
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-
-class EsCopier(es_system.ProcessApplication[UUID]):
-    name = "Copier"
-
-    @es_dispatch.singledispatchmethod
-    def policy(self, domain_event: Any, processing_event: Any) -> None:
-        processing_event.collect_events(EsCopy(domain_event.label))
-
-
-es_system_def = es_system.System(pipes=[[EsItems, EsCopier]])
 
 
 def sqlite_env(tmp_path: Path, prefix: str) -> dict[str, str]:

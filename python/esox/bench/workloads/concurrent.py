@@ -181,6 +181,9 @@ def writer_process(library: str, kind: Kind, commands: Any, replies: Any) -> Non
                 database, share = argument
                 recorder = new_recorder(kind, library, database, create_table=False)
                 events = stored_batches(library, share)
+                # Connected and warm before the clock starts (pools connect
+                # lazily, in the background).
+                recorder.max_notification_id()
                 replies.put("ready")
             elif command == "go":
                 insert = recorder.insert_events
@@ -270,6 +273,7 @@ def _thread_twin(plan: Plan, kind: Kind, library: str, scale: int) -> Twin:
 
     def prepare() -> Callable[[], object]:
         repeat.next()
+        repeat.recorder.max_notification_id()  # connected, as the processes are
         insert = repeat.recorder.insert_events
         work = [stored_batches(library, share) for share in shares]
         failures: list[BaseException] = []
