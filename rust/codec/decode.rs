@@ -6,6 +6,8 @@
 //! transcoding decodes, as eventsourcing's `JSONTranscoder` does. Dict keys
 //! are interned and cached across calls, so events of one class share them.
 
+mod tagged;
+
 use std::sync::MutexGuard;
 
 use pyo3::ffi;
@@ -13,11 +15,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString};
 
 use super::error::DecodeError;
-use super::generic::{decode_dataclass, decode_enum};
 use super::keys::{cached_key, new_str, try_lock_keys, KeyCache, MAX_CACHED_KEY};
-use super::native::{decode_native, decode_native_text};
 use super::scan::plain_prefix;
-use super::{builtins, Builtins, Generic, Handling, Native, Registry, MAX_DEPTH};
+use super::{builtins, Builtins, Registry, MAX_DEPTH};
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
@@ -521,57 +521,6 @@ impl<'py> Decoder<'py> {
         Ok(dict.into_any())
     }
 
-    /// The common case of a transcoded value, `{"_type_":"<native name>",
-    /// "_data_":"<text>"}` written compactly (as esox and eventsourcing
-    /// write it), decoded from the bytes without making Python strings of
-    /// the keys, the name or the text. `None` (nothing consumed) otherwise.
-    #[inline]
-    fn tagged_native(&mut self, c: &mut Cursor<'_>) -> Result<Option<Bound<'py, PyAny>>> {
-        const TYPE: &[u8] = b"\"_type_\":\"";
-        const DATA: &[u8] = b"\",\"_data_\":\"";
-        let input = c.input;
-        if !input[c.pos..].starts_with(TYPE) {
-            return Ok(None);
-        }
-        let name_start = c.pos + TYPE.len();
-        // Native names are 8 to 12 bytes long.
-        let rest = &input[name_start..];
-        let Some(name_len) = (8..=12).find(|&n| rest.get(n) == Some(&b'"')) else {
-            return Ok(None);
-        };
-        let Some(native) = Native::from_name(&input[name_start..name_start + name_len]) else {
-            return Ok(None);
-        };
-        let data_at = name_start + name_len;
-        if !input[data_at..].starts_with(DATA) {
-            return Ok(None);
-        }
-        let text_start = data_at + DATA.len();
-        let (len, ascii) = plain_prefix(&input[text_start..]);
-        let text_end = text_start + len;
-        if input.get(text_end..text_end + 2) != Some(b"\"}") {
-            return Ok(None);
-        }
-        if !matches!(
-            self.registry.decoding(native, self.builtins)?,
-            Handling::Native
-        ) {
-            return Ok(None);
-        }
-        let text = &input[text_start..text_end];
-        let py = self.py;
-        let value = match decode_native_text(py, self.builtins, native, text) {
-            Some(value) => value,
-            None => new_str(py, text, ascii).and_then(|s| decode_native(self.builtins, native, &s)),
-        }
-        .map_err(|err| DecodeError::Transcoding {
-            name: native.name().to_owned(),
-            err,
-        })?;
-        c.pos = text_end + 2;
-        Ok(Some(value))
-    }
-
     /// `"key": value`, with a tag saying whether the key is `_type_` or `_data_`.
     fn member(&mut self, c: &mut Cursor<'_>, depth: usize) -> Result<Member<'py>> {
         c.skip_ws();
@@ -643,68 +592,5 @@ impl<'py> Decoder<'py> {
             None => c.syntax("unexpected end of input"),
             Some(_) => c.syntax("expected ',' or '}'"),
         }
-    }
-
-    /// The value of `{"_type_": name, "_data_": data}`.
-    fn transcoded(
-        &mut self,
-        name: Bound<'py, PyAny>,
-        data: Bound<'py, PyAny>,
-    ) -> Result<Bound<'py, PyAny>> {
-        let py = self.py;
-        let text = name.cast::<PyString>().ok().and_then(|n| n.to_str().ok());
-        let native = text.and_then(|s| Native::from_name(s.as_bytes()));
-        if let Some(generic) = text.and_then(|s| Generic::from_name(s.as_bytes())) {
-            let transcoding = match self.registry.generic(generic)? {
-                Handling::Native => {
-                    let decoded = match generic {
-                        Generic::Enum => decode_enum(&data),
-                        Generic::Dataclass => decode_dataclass(&data),
-                    };
-                    return decoded.map_err(|err| DecodeError::Transcoding {
-                        name: generic.name().to_owned(),
-                        err,
-                    });
-                }
-                Handling::Transcoding(t) => t,
-                Handling::Missing => {
-                    return Err(DecodeError::Unregistered {
-                        name: generic.name().to_owned(),
-                    })
-                }
-            };
-            return transcoding
-                .call_method1(pyo3::intern!(py, "decode"), (data,))
-                .map_err(|err| DecodeError::Transcoding {
-                    name: generic.name().to_owned(),
-                    err,
-                });
-        }
-        let transcoding = match native {
-            Some(native) => match self.registry.decoding(native, self.builtins)? {
-                Handling::Native => {
-                    return decode_native(self.builtins, native, &data).map_err(|err| {
-                        DecodeError::Transcoding {
-                            name: native.name().to_owned(),
-                            err,
-                        }
-                    });
-                }
-                Handling::Transcoding(t) => Some(t),
-                Handling::Missing => None,
-            },
-            None => self.registry.names()?.get_item(&name)?,
-        };
-        let Some(transcoding) = transcoding else {
-            return Err(DecodeError::Unregistered {
-                name: name.to_string(),
-            });
-        };
-        transcoding
-            .call_method1(pyo3::intern!(py, "decode"), (data,))
-            .map_err(|err| DecodeError::Transcoding {
-                name: name.to_string(),
-                err,
-            })
     }
 }
