@@ -34,7 +34,11 @@ from esox.examples.cargoshipping.domainmodel import (
     UnknownVoyageError,
     find_routes,
 )
-from esox.examples.cargoshipping.interface import BookingService, CargoDetails
+from esox.examples.cargoshipping.interface import (
+    BookingService,
+    CargoDetails,
+    ItineraryDetails,
+)
 
 from .persistence_envs import persistence_env
 
@@ -103,6 +107,47 @@ def check(
         assert details["estimated_time_of_arrival"] == eta
 
 
+Handling = tuple[str, str | None, str]
+"""A handling event: its activity, voyage number and location, as strings."""
+
+
+def no_step(tracking_id: str) -> None:
+    """Nothing to do between the steps of a scenario."""
+
+
+@dataclasses.dataclass
+class TrackedCargo:
+    """A booked cargo, handled and checked through the booking service."""
+
+    service: BookingService
+    tracking_id: str
+    after_each_step: Step = no_step
+
+    @classmethod
+    def book(cls, service: BookingService) -> TrackedCargo:
+        """Book a cargo from Hongkong to Stockholm, due in 40 days."""
+        return cls(service, service.book_new_cargo("CNHKG", "SESTO", in_days(40)))
+
+    def assign_preferred_route(self) -> ItineraryDetails:
+        """Assign the first route on offer (the earliest arrival), and return it."""
+        route = self.service.request_possible_routes_for_cargo(self.tracking_id)[0]
+        self.service.assign_route(self.tracking_id, route)
+        return route
+
+    def handle(self, *events: Handling) -> None:
+        """Register handling events, in order."""
+        for activity, voyage, location in events:
+            self.service.register_handling_event(
+                self.tracking_id, voyage, location, activity
+            )
+
+    def check_delivery(self, *, routing: str = "ROUTED", **expected: Any) -> None:
+        """Check the cargo's delivery status (see ``check``), which ends a step."""
+        details = self.service.get_cargo_details(self.tracking_id)
+        check(details, routing=routing, **expected)
+        self.after_each_step(self.tracking_id)
+
+
 def hongkong_to_stockholm(service: BookingService, after_each_step: Step) -> str:
     """The DDD sample's cargo lifecycle, misdirection and rerouting included."""
     deadline = in_days(40)
@@ -141,110 +186,71 @@ def hongkong_to_stockholm(service: BookingService, after_each_step: Step) -> str
     )
     after_each_step(tracking_id)
 
+    cargo = TrackedCargo(service, tracking_id, after_each_step)
     # Received in Hongkong, loaded there on V1.
-    service.register_handling_event(tracking_id, None, "CNHKG", "RECEIVE")
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=("LOAD", "CNHKG", "V1"),
-        last_known="CNHKG",
+    cargo.handle(("RECEIVE", None, "CNHKG"))
+    cargo.check_delivery(
+        transport="IN_PORT", next_expected=("LOAD", "CNHKG", "V1"), last_known="CNHKG"
     )
-    after_each_step(tracking_id)
-    service.register_handling_event(tracking_id, "V1", "CNHKG", "LOAD")
-    check(
-        service.get_cargo_details(tracking_id),
+    cargo.handle(("LOAD", "V1", "CNHKG"))
+    cargo.check_delivery(
         transport="ONBOARD_CARRIER",
-        routing="ROUTED",
         next_expected=("UNLOAD", "USNYC", "V1"),
         last_known="CNHKG",
         voyage="V1",
     )
-    after_each_step(tracking_id)
 
     # Unloaded in New York, as the route says: not misdirected.
-    service.register_handling_event(tracking_id, "V1", "USNYC", "UNLOAD")
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=("LOAD", "USNYC", "V2"),
-        last_known="USNYC",
+    cargo.handle(("UNLOAD", "V1", "USNYC"))
+    cargo.check_delivery(
+        transport="IN_PORT", next_expected=("LOAD", "USNYC", "V2"), last_known="USNYC"
     )
-    after_each_step(tracking_id)
-    service.register_handling_event(tracking_id, "V2", "USNYC", "LOAD")
-    check(
-        service.get_cargo_details(tracking_id),
+    cargo.handle(("LOAD", "V2", "USNYC"))
+    cargo.check_delivery(
         transport="ONBOARD_CARRIER",
-        routing="ROUTED",
         next_expected=("UNLOAD", "SESTO", "V2"),
         last_known="USNYC",
         voyage="V2",
     )
-    after_each_step(tracking_id)
 
     # Unloaded in Hamburg, where V2 calls on its way: misdirected.
-    service.register_handling_event(tracking_id, "V2", "DEHAM", "UNLOAD")
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=None,
-        last_known="DEHAM",
-        misdirected=True,
+    cargo.handle(("UNLOAD", "V2", "DEHAM"))
+    cargo.check_delivery(
+        transport="IN_PORT", next_expected=None, last_known="DEHAM", misdirected=True
     )
-    after_each_step(tracking_id)
 
     # Rerouted from Hamburg: back on track.
     routes = service.request_possible_routes_for_cargo(tracking_id)
     assert {route["origin"] for route in routes} == {"DEHAM"}
     assert [voyages(route) for route in routes] == [["V5"], ["V2"]]
     service.assign_route(tracking_id, routes[0])
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=("LOAD", "DEHAM", "V5"),
-        last_known="DEHAM",
+    cargo.check_delivery(
+        transport="IN_PORT", next_expected=("LOAD", "DEHAM", "V5"), last_known="DEHAM"
     )
-    after_each_step(tracking_id)
 
-    service.register_handling_event(tracking_id, "V5", "DEHAM", "LOAD")
-    check(
-        service.get_cargo_details(tracking_id),
+    cargo.handle(("LOAD", "V5", "DEHAM"))
+    cargo.check_delivery(
         transport="ONBOARD_CARRIER",
-        routing="ROUTED",
         next_expected=("UNLOAD", "SESTO", "V5"),
         last_known="DEHAM",
         voyage="V5",
     )
-    after_each_step(tracking_id)
-    service.register_handling_event(tracking_id, "V5", "SESTO", "UNLOAD")
-    check(
-        service.get_cargo_details(tracking_id),
+    cargo.handle(("UNLOAD", "V5", "SESTO"))
+    cargo.check_delivery(
         transport="IN_PORT",
-        routing="ROUTED",
         next_expected=("CLAIM", "SESTO", None),
         last_known="SESTO",
         unloaded_at_destination=True,
     )
-    after_each_step(tracking_id)
 
     # Claimed in Stockholm.
-    service.register_handling_event(tracking_id, None, "SESTO", "CLAIM")
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="CLAIMED",
-        routing="ROUTED",
-        next_expected=None,
-        last_known="SESTO",
-    )
-    after_each_step(tracking_id)
+    cargo.handle(("CLAIM", None, "SESTO"))
+    cargo.check_delivery(transport="CLAIMED", next_expected=None, last_known="SESTO")
     return tracking_id
 
 
 def test_hongkong_to_stockholm(service: BookingService, app: BookingApplication):
-    tracking_id = hongkong_to_stockholm(service, lambda _: None)
+    tracking_id = hongkong_to_stockholm(service, no_step)
     cargo = app.get_cargo(UUID(tracking_id))
     assert cargo.version == 11
     assert cargo.transport_status is TransportStatus.CLAIMED
@@ -259,7 +265,7 @@ def test_hongkong_to_stockholm(service: BookingService, app: BookingApplication)
 def test_hongkong_to_stockholm_survives_reopening(kind: str, tmp_path: Path):
     with persistence_env(kind, tmp_path, "cargoshipping") as env:
         with BookingApplication(env=env) as app:
-            tracking_id = hongkong_to_stockholm(BookingService(app), lambda _: None)
+            tracking_id = hongkong_to_stockholm(BookingService(app), no_step)
             before = app.get_cargo(UUID(tracking_id))
         with BookingApplication(env=env) as reopened:
             after = reopened.get_cargo(UUID(tracking_id))
@@ -291,13 +297,12 @@ def test_hongkong_to_stockholm_from_snapshots(env: dict[str, str]):
 def test_changing_destination_misroutes_until_a_new_route_is_assigned(
     service: BookingService,
 ):
-    tracking_id = service.book_new_cargo("CNHKG", "SESTO", in_days(40))
-    service.assign_route(
-        tracking_id, service.request_possible_routes_for_cargo(tracking_id)[0]
+    cargo = TrackedCargo.book(service)
+    tracking_id = cargo.tracking_id
+    cargo.assign_preferred_route()
+    cargo.handle(
+        ("RECEIVE", None, "CNHKG"), ("LOAD", "V1", "CNHKG"), ("UNLOAD", "V1", "USNYC")
     )
-    service.register_handling_event(tracking_id, None, "CNHKG", "RECEIVE")
-    service.register_handling_event(tracking_id, "V1", "CNHKG", "LOAD")
-    service.register_handling_event(tracking_id, "V1", "USNYC", "UNLOAD")
 
     service.change_destination(tracking_id, "FIHEL")
     details = service.get_cargo_details(tracking_id)
@@ -311,12 +316,8 @@ def test_changing_destination_misroutes_until_a_new_route_is_assigned(
     )
     # Changing it back makes the old route good again.
     service.change_destination(tracking_id, "SESTO")
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=("LOAD", "USNYC", "V2"),
-        last_known="USNYC",
+    cargo.check_delivery(
+        transport="IN_PORT", next_expected=("LOAD", "USNYC", "V2"), last_known="USNYC"
     )
     service.change_destination(tracking_id, "FIHEL")
 
@@ -324,33 +325,18 @@ def test_changing_destination_misroutes_until_a_new_route_is_assigned(
     assert [voyages(route) for route in routes] == [["V2", "V5"], ["V2", "V5"]]
     assert routes[0]["legs"][0]["unload_location"] == "DEHAM"
     service.assign_route(tracking_id, routes[0])
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=("LOAD", "USNYC", "V2"),
-        last_known="USNYC",
+    cargo.check_delivery(
+        transport="IN_PORT", next_expected=("LOAD", "USNYC", "V2"), last_known="USNYC"
     )
     # Unloading from V2 in Hamburg is now what the route expects.
-    service.register_handling_event(tracking_id, "V2", "USNYC", "LOAD")
-    service.register_handling_event(tracking_id, "V2", "DEHAM", "UNLOAD")
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=("LOAD", "DEHAM", "V5"),
-        last_known="DEHAM",
+    cargo.handle(("LOAD", "V2", "USNYC"), ("UNLOAD", "V2", "DEHAM"))
+    cargo.check_delivery(
+        transport="IN_PORT", next_expected=("LOAD", "DEHAM", "V5"), last_known="DEHAM"
     )
-    service.register_handling_event(tracking_id, "V5", "DEHAM", "LOAD")
-    service.register_handling_event(tracking_id, "V5", "FIHEL", "UNLOAD")
-    service.register_handling_event(tracking_id, None, "FIHEL", "CLAIM")
-    check(
-        service.get_cargo_details(tracking_id),
-        transport="CLAIMED",
-        routing="ROUTED",
-        next_expected=None,
-        last_known="FIHEL",
+    cargo.handle(
+        ("LOAD", "V5", "DEHAM"), ("UNLOAD", "V5", "FIHEL"), ("CLAIM", None, "FIHEL")
     )
+    cargo.check_delivery(transport="CLAIMED", next_expected=None, last_known="FIHEL")
     with pytest.raises(RoutingError, match="claimed"):
         service.change_destination(tracking_id, "SESTO")
 
@@ -358,31 +344,25 @@ def test_changing_destination_misroutes_until_a_new_route_is_assigned(
 def test_cargo_received_where_the_route_doesnt_start_is_misdirected(
     service: BookingService,
 ):
-    tracking_id = service.book_new_cargo("CNHKG", "SESTO", in_days(40))
-    service.register_handling_event(tracking_id, None, "CNSHA", "RECEIVE")
+    cargo = TrackedCargo.book(service)
+    cargo.handle(("RECEIVE", None, "CNSHA"))
     # Not routed yet: nothing to be misdirected from.
-    check(
-        service.get_cargo_details(tracking_id),
+    cargo.check_delivery(
         transport="IN_PORT",
         routing="NOT_ROUTED",
         next_expected=None,
         last_known="CNSHA",
     )
     # A route must start where the cargo is.
-    routes = service.request_possible_routes_for_cargo(tracking_id)
+    routes = service.request_possible_routes_for_cargo(cargo.tracking_id)
     assert routes and {route["origin"] for route in routes} == {"CNSHA"}
     assert voyages(routes[0]) == ["V4", "V1", "V2"]
 
-    other = service.book_new_cargo("CNHKG", "SESTO", in_days(40))
-    service.assign_route(other, service.request_possible_routes_for_cargo(other)[0])
-    service.register_handling_event(other, None, "CNSHA", "RECEIVE")
-    check(
-        service.get_cargo_details(other),
-        transport="IN_PORT",
-        routing="ROUTED",
-        next_expected=None,
-        last_known="CNSHA",
-        misdirected=True,
+    other = TrackedCargo.book(service)
+    other.assign_preferred_route()
+    other.handle(("RECEIVE", None, "CNSHA"))
+    other.check_delivery(
+        transport="IN_PORT", next_expected=None, last_known="CNSHA", misdirected=True
     )
 
 
@@ -468,7 +448,7 @@ def test_a_route_that_doesnt_satisfy_the_route_specification_is_refused(
 
 
 def test_disconnected_legs_are_not_an_itinerary(service: BookingService):
-    tracking_id = service.book_new_cargo("CNHKG", "SESTO", in_days(40))
+    tracking_id = TrackedCargo.book(service).tracking_id
     route = service.request_possible_routes_for_cargo(tracking_id)[0]
     route["legs"][1]["load_location"] = "DEHAM"
     with pytest.raises(RoutingError, match="loads at DEHAM, not at USNYC"):
@@ -476,15 +456,13 @@ def test_disconnected_legs_are_not_an_itinerary(service: BookingService):
 
 
 def test_a_cargo_on_board_cant_be_rerouted(service: BookingService):
-    tracking_id = service.book_new_cargo("CNHKG", "SESTO", in_days(40))
-    route = service.request_possible_routes_for_cargo(tracking_id)[0]
-    service.assign_route(tracking_id, route)
-    service.register_handling_event(tracking_id, None, "CNHKG", "RECEIVE")
-    service.register_handling_event(tracking_id, "V1", "CNHKG", "LOAD")
+    cargo = TrackedCargo.book(service)
+    route = cargo.assign_preferred_route()
+    cargo.handle(("RECEIVE", None, "CNHKG"), ("LOAD", "V1", "CNHKG"))
     with pytest.raises(RoutingError, match="on board voyage V1"):
-        service.request_possible_routes_for_cargo(tracking_id)
+        service.request_possible_routes_for_cargo(cargo.tracking_id)
     with pytest.raises(RoutingError, match="on board voyage V1"):
-        service.assign_route(tracking_id, route)
+        service.assign_route(cargo.tracking_id, route)
 
 
 def test_unknown_location_codes_are_refused(service: BookingService):
@@ -563,30 +541,26 @@ def test_bookings_are_checked(service: BookingService):
 )
 def test_handling_events_that_contradict_the_cargo_are_refused(
     app: BookingApplication,
-    steps: list[tuple[str, str | None, str]],
+    steps: list[Handling],
     voyage: str | None,
     location: str,
     activity: str,
     error: str,
 ):
-    service = BookingService(app)
-    tracking_id = service.book_new_cargo("CNHKG", "SESTO", in_days(40))
-    for step_activity, step_voyage, step_location in steps:
-        service.register_handling_event(
-            tracking_id, step_voyage, step_location, step_activity
-        )
+    cargo = TrackedCargo.book(BookingService(app))
+    cargo.handle(*steps)
     with pytest.raises(HandlingEventError, match=error):
-        service.register_handling_event(tracking_id, voyage, location, activity)
-    assert app.get_cargo(UUID(tracking_id)).version == 1 + len(steps)
+        cargo.handle((activity, voyage, location))
+    assert app.get_cargo(UUID(cargo.tracking_id)).version == 1 + len(steps)
 
 
 def test_unknown_voyages_and_activities_are_refused(service: BookingService):
-    tracking_id = service.book_new_cargo("CNHKG", "SESTO", in_days(40))
-    service.register_handling_event(tracking_id, None, "CNHKG", "RECEIVE")
+    cargo = TrackedCargo.book(service)
+    cargo.handle(("RECEIVE", None, "CNHKG"))
     with pytest.raises(UnknownVoyageError, match=r"'V99'.*V1, V2"):
-        service.register_handling_event(tracking_id, "V99", "CNHKG", "LOAD")
+        cargo.handle(("LOAD", "V99", "CNHKG"))
     with pytest.raises(ValueError, match="'SHIP': one of RECEIVE, LOAD"):
-        service.register_handling_event(tracking_id, "V1", "CNHKG", "SHIP")
+        cargo.handle(("SHIP", "V1", "CNHKG"))
 
 
 def test_route_finding_over_the_timetable():
