@@ -113,9 +113,71 @@ fn put_match(bits: &mut Bits, len: usize, dist: usize) {
 }
 
 #[inline(always)]
-fn hash(data: &[u8], at: usize) -> usize {
-    let word = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+fn word_at(data: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
+}
+
+#[inline(always)]
+fn hash(word: u32) -> usize {
     (word.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
+}
+
+/// The reversed 8-bit fixed code of each byte below 144 (0 above: those
+/// take 9 bits and go through `Bits::symbol`).
+const LITERAL8: [u8; 256] = literal8();
+
+const fn literal8() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 144 {
+        table[byte] = LITERALS[byte].0 as u8;
+        byte += 1;
+    }
+    table
+}
+
+/// Writes `run` as literals: four 8-bit codes at a time while the bytes are
+/// below 144 (all of ASCII, so nearly all of a JSON state).
+#[inline]
+fn put_literals(bits: &mut Bits, run: &[u8]) {
+    let mut chunks = run.chunks_exact(4);
+    for chunk in &mut chunks {
+        if chunk.iter().all(|&b| b < 144) {
+            let codes = u32::from_le_bytes([
+                LITERAL8[usize::from(chunk[0])],
+                LITERAL8[usize::from(chunk[1])],
+                LITERAL8[usize::from(chunk[2])],
+                LITERAL8[usize::from(chunk[3])],
+            ]);
+            bits.put(codes, 32);
+        } else {
+            for &b in chunk {
+                bits.symbol(b.into());
+            }
+        }
+    }
+    for &b in chunks.remainder() {
+        bits.symbol(b.into());
+    }
+}
+
+/// How many bytes from `a` and `b` on are equal, up to `limit`.
+#[inline]
+fn match_length(data: &[u8], a: usize, b: usize, limit: usize) -> usize {
+    let mut len = 0;
+    while len + 8 <= limit {
+        let x = u64::from_le_bytes(data[a + len..a + len + 8].try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(data[b + len..b + len + 8].try_into().unwrap_or([0; 8]));
+        let diff = x ^ y;
+        if diff != 0 {
+            return len + (diff.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    while len < limit && data[a + len] == data[b + len] {
+        len += 1;
+    }
+    len
 }
 
 /// `data` as a zlib stream (header, one fixed-code block, Adler-32).
@@ -131,31 +193,33 @@ pub fn zlib_fixed(data: &[u8]) -> Vec<u8> {
     bits.put(1, 2); // fixed Huffman codes
     TABLE.with(|table| {
         let mut table = table.borrow_mut();
+        // Literals from `pending` to `i` are written when a match (or the
+        // end) comes, as one run.
+        let mut pending = 0;
         let mut i = 0;
         while i + MIN_MATCH <= data.len() {
-            let h = hash(data, i);
+            let word = word_at(data, i);
+            let h = hash(word);
             let candidate = table[h] as usize;
             table[h] = i as u32;
-            if candidate < i
-                && i - candidate <= WINDOW
-                && data[candidate..candidate + MIN_MATCH] == data[i..i + MIN_MATCH]
-            {
+            if candidate < i && i - candidate <= WINDOW && word_at(data, candidate) == word {
                 let limit = (data.len() - i).min(MAX_MATCH);
-                let mut len = MIN_MATCH;
-                while len < limit && data[candidate + len] == data[i + len] {
-                    len += 1;
-                }
+                let len = MIN_MATCH
+                    + match_length(
+                        data,
+                        candidate + MIN_MATCH,
+                        i + MIN_MATCH,
+                        limit - MIN_MATCH,
+                    );
+                put_literals(&mut bits, &data[pending..i]);
                 put_match(&mut bits, len, i - candidate);
                 i += len;
+                pending = i;
             } else {
-                bits.symbol(data[i].into());
                 i += 1;
             }
         }
-        while i < data.len() {
-            bits.symbol(data[i].into());
-            i += 1;
-        }
+        put_literals(&mut bits, &data[pending..]);
     });
     bits.symbol(256); // end of block
     let mut out = bits.finish();
