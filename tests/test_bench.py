@@ -13,6 +13,7 @@ import pytest
 
 from esox.bench import Options, run_bench
 from esox.bench.workloads import FAMILIES
+from esox.bench.workloads.storage import Kind
 from esox.cli import main
 
 pytest.importorskip("eventsourcing")
@@ -149,12 +150,97 @@ def test_esox_bench_runs_as_a_command(tmp_path: Path):
 
 
 def test_concurrent_insert_checks_notification_ids_are_exactly_1_to_n() -> None:
-    from esox.bench.workloads.concurrent import check_no_skip, stored_batches
+    from esox.bench.workloads.concurrent import check_complete, stored_batches
     from esox.memory import MemoryApplicationRecorder
 
     recorder = MemoryApplicationRecorder()
     for batch in stored_batches("esox", 30):
         recorder.insert_events(batch)
-    check_no_skip(recorder, 30)
+    check_complete(recorder, 30)
     with pytest.raises(AssertionError, match="30 notifications of 40 written"):
-        check_no_skip(recorder, 40)
+        check_complete(recorder, 40)
+
+
+def _sqlite_kind() -> Kind:
+    return Kind("SQLite FULL", "sqlite", "FULL")
+
+
+def _sqlite_database(tmp_path: Path) -> str:
+    from esox.bench.workloads.concurrent import new_recorder
+
+    path = str(tmp_path / "writers.sqlite")
+    new_recorder(_sqlite_kind(), "esox", path).close()
+    return path
+
+
+def test_a_writer_process_that_dies_fails_the_block_at_once(tmp_path: Path) -> None:
+    import time
+
+    from esox.bench.workloads.concurrent import WRITERS, _Writers
+
+    writers = _Writers("esox", _sqlite_kind())
+    try:
+        path = _sqlite_database(tmp_path)
+        writers.send([("attach", (path, 20))] * WRITERS, "ready")
+        writers.procs[0].kill()
+        writers.procs[0].join()
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="a writer process exited"):
+            writers.send([("go", None)] * WRITERS, "done")
+        assert time.monotonic() - started < 30
+    finally:
+        writers.close()
+
+
+def test_a_writer_error_is_reported_after_every_reply(tmp_path: Path) -> None:
+    from esox.bench.workloads.concurrent import WRITERS, _Writers
+
+    writers = _Writers("esox", _sqlite_kind())
+    try:
+        path = _sqlite_database(tmp_path)
+        bad = [("attach", (str(tmp_path / "no" / "such.sqlite"), 20))]
+        with pytest.raises(RuntimeError, match="a writer process failed"):
+            writers.send(bad + [("attach", (path, 20))] * (WRITERS - 1), "ready")
+        # Every reply was taken: the next exchange reads its own.
+        writers.send([("attach", (path, 20))] * WRITERS, "ready")
+        writers.send([("go", None)] * WRITERS, "done")
+    finally:
+        writers.close()
+
+
+def _orphan_writers(path: str, pids_file: str) -> None:
+    """Start writers, note their pids, and die without stopping them."""
+    import os
+
+    from esox.bench.workloads.concurrent import WRITERS, _Writers
+
+    writers = _Writers("esox", _sqlite_kind())
+    writers.send([("attach", (path, 10))] * WRITERS, "ready")
+    Path(pids_file).write_text(" ".join(str(p.pid) for p in writers.procs))
+    os._exit(0)
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # a zombie has exited
+
+
+def test_writer_processes_end_when_their_parent_dies(tmp_path: Path) -> None:
+    import multiprocessing
+    import time
+
+    path, pids_file = _sqlite_database(tmp_path), tmp_path / "pids"
+    parent = multiprocessing.get_context("spawn").Process(
+        target=_orphan_writers, args=(path, str(pids_file))
+    )
+    parent.start()
+    parent.join(timeout=120)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 4
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(pid) for pid in pids)

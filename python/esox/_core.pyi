@@ -59,12 +59,14 @@ class Tracking:
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
 
-@final
 class Recording(Generic[TAggregateID]):
     """A domain event and the notification it was recorded as.
 
-    Immutable, hashable, compared by value (as eventsourcing's Recording).
+    Immutable, hashable, compared by value and matched by position (as
+    eventsourcing's Recording, a frozen dataclass).
     """
+
+    __match_args__ = ("domain_event", "notification")
 
     def __new__(
         cls, domain_event: Any, notification: Notification

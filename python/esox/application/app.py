@@ -35,20 +35,30 @@ class ProcessingEvent(Generic[TAggregateID]):
         self.tracking = tracking
         self.events: list[Any] = []
         self.saved_kwargs: dict[str, Any] = {}
-        # In collection order; a dict by id is made only when asked for
-        # (hashing every UUID on every save is most of what a dict costs).
-        self._aggregates: list[BaseAggregate[Any]] = []
+        # The aggregates collected, in order, until someone asks for them by
+        # id: then a dict, kept from there on. Saving does not ask unless it
+        # caches or snapshots, so most saves hash no id.
+        self._collected: list[BaseAggregate[Any]] = []
+        self._by_id: dict[Any, BaseAggregate[Any]] | None = None
 
     @property
     def aggregates(self) -> dict[Any, BaseAggregate[Any]]:
-        """The aggregates collected, by id (the last one collected of an id)."""
-        return {aggregate.id: aggregate for aggregate in self._aggregates}
+        """The aggregates collected, by id (the last one collected of an id);
+        a dict that later collections update, as eventsourcing's."""
+        if self._by_id is None:
+            self._by_id = {aggregate.id: aggregate for aggregate in self._collected}
+            self._collected = []
+        return self._by_id
+
+    @aggregates.setter
+    def aggregates(self, aggregates: dict[Any, BaseAggregate[Any]]) -> None:
+        self._by_id, self._collected = aggregates, []
 
     def collect_events(
         self, *objs: BaseAggregate[Any] | DomainEvent | None, **kwargs: Any
     ) -> None:
         """Collect the pending events of aggregates (or take events as given)."""
-        events, aggregates = self.events, self._aggregates
+        events, by_id = self.events, self._by_id
         for obj in objs:
             if obj is None:
                 continue
@@ -56,7 +66,10 @@ class ProcessingEvent(Generic[TAggregateID]):
                 events.append(obj)
             else:
                 events.extend(obj.collect_events())
-                aggregates.append(obj)
+                if by_id is None:
+                    self._collected.append(obj)
+                else:
+                    by_id[obj.id] = obj
         if kwargs:
             self.saved_kwargs.update(kwargs)
 
@@ -193,7 +206,9 @@ class Application(Generic[TAggregateID]):
             tracking=processing_event.tracking,
             **processing_event.saved_kwargs,
         )
-        self.repository.cache_saved(processing_event._aggregates)
+        repository = self.repository
+        if repository.cache is not None and not repository.fastforward:
+            repository.cache_saved(processing_event.aggregates.values())
         return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[TAggregateID]) -> None:

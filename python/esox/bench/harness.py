@@ -20,7 +20,7 @@ import pstats
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -31,6 +31,7 @@ __all__ = [
     "Progress",
     "Twin",
     "Workload",
+    "close_all",
     "measure",
     "profile_side",
     "summarise",
@@ -182,8 +183,19 @@ def built(workload: Workload) -> Iterator[Mapping[str, Twin]]:
     try:
         yield twins
     finally:
-        for twin in twins.values():
+        close_all(twins.values())
+
+
+def close_all(twins: Iterable[Twin]) -> None:
+    """Close every twin, even when one fails to; then raise the first error."""
+    errors: list[BaseException] = []
+    for twin in twins:
+        try:
             twin.close()
+        except BaseException as e:  # kept, raised below
+            errors.append(e)
+    if errors:
+        raise errors[0]
 
 
 def measure(workload: Workload) -> Measurement:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from esox.bench.harness import WARM_UP_BELOW, Workload
+from esox.bench.harness import WARM_UP_BELOW, Workload, close_all
 from esox.bench.plan import Plan, eventsourcing_installed, postgres_unreachable
 
 __all__ = ["bench_side", "plan_at", "workloads_at"]
@@ -65,5 +65,4 @@ def bench_side(benchmark: Any, workload: Workload, side: str) -> None:
             mean = benchmark.stats.stats.mean
             benchmark.extra_info["per_second"] = round(workload.units / mean)
     finally:
-        for made in twins.values():
-            made.close()
+        close_all(twins.values())
