@@ -13,10 +13,12 @@ upstream application) and ``POSTGRES_ENABLE_DB_FUNCTIONS`` has no effect.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 from eventsourcing.utils import Environment, EnvType, strtobool
 
 import esox.postgres
-from esox.dropin.boundary import EsoxError, reraise
 from esox.dropin.factory import DropinFactory
 from esox.dropin.recorders import (
     AggregateRecorder,
@@ -39,42 +41,34 @@ __all__ = [
 ]
 
 
-class PostgresAggregateRecorder(TableRecorder, AggregateRecorder):
+class _EventsTableRecorder(TableRecorder):
+    """What the aggregate and application recorders share: eventsourcing's
+    constructor, over the esox recorder class ``core_class``."""
+
+    core_class: ClassVar[Callable[..., esox.postgres.PostgresAggregateRecorder]]
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(
+            lambda: self.core_class(datastore, events_table_name=events_table_name)
+        )
+        self.datastore = datastore
+        self.events_table_name = events_table_name
+
+
+class PostgresAggregateRecorder(_EventsTableRecorder, AggregateRecorder):
     """Stored events of one kind of aggregate record (snapshots)."""
 
     core: esox.postgres.PostgresAggregateRecorder
-
-    def __init__(
-        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
-    ) -> None:
-        try:
-            recorder = esox.postgres.PostgresAggregateRecorder(
-                datastore, events_table_name=events_table_name
-            )
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
-        self.datastore = datastore
-        self.events_table_name = events_table_name
+    core_class = esox.postgres.PostgresAggregateRecorder
 
 
-class PostgresApplicationRecorder(TableRecorder, ApplicationRecorder):
+class PostgresApplicationRecorder(_EventsTableRecorder, ApplicationRecorder):
     """Stored events, numbered as notifications that followers never skip."""
 
     core: esox.postgres.PostgresApplicationRecorder
-
-    def __init__(
-        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
-    ) -> None:
-        try:
-            recorder = esox.postgres.PostgresApplicationRecorder(
-                datastore, events_table_name=events_table_name
-            )
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
-        self.datastore = datastore
-        self.events_table_name = events_table_name
+    core_class = esox.postgres.PostgresApplicationRecorder
 
 
 class PostgresTrackingRecorder(TableRecorder, TrackingRecorder):
@@ -88,13 +82,11 @@ class PostgresTrackingRecorder(TableRecorder, TrackingRecorder):
         *,
         tracking_table_name: str = "notification_tracking",
     ) -> None:
-        try:
-            recorder = esox.postgres.PostgresTrackingRecorder(
+        super().__init__(
+            lambda: esox.postgres.PostgresTrackingRecorder(
                 datastore, tracking_table_name=tracking_table_name
             )
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
+        )
         self.datastore = datastore
         self.tracking_table_name = tracking_table_name
 
@@ -111,15 +103,13 @@ class PostgresProcessRecorder(TableRecorder, ProcessRecorder):
         events_table_name: str = "stored_events",
         tracking_table_name: str = "notification_tracking",
     ) -> None:
-        try:
-            recorder = esox.postgres.PostgresProcessRecorder(
+        super().__init__(
+            lambda: esox.postgres.PostgresProcessRecorder(
                 datastore,
                 events_table_name=events_table_name,
                 tracking_table_name=tracking_table_name,
             )
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
+        )
         self.datastore = datastore
         self.events_table_name = events_table_name
         self.tracking_table_name = tracking_table_name

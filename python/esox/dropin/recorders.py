@@ -9,7 +9,7 @@ altogether with ``insert_records`` and ``select_records``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from threading import Event
 from typing import Any
 from uuid import UUID
@@ -50,6 +50,14 @@ class Recorder:
 
 class TableRecorder(Recorder):
     """A drop-in over a database recorder: its tables are created on request."""
+
+    def __init__(self, make_core: Callable[[], esox.Recorder]) -> None:
+        """Make the esox recorder; its errors are raised as eventsourcing's."""
+        try:
+            core = make_core()
+        except EsoxError as e:
+            reraise(e)
+        super().__init__(core)
 
     def create_table(self) -> None:
         """Create the tables (and schema) if they are missing."""

@@ -20,10 +20,12 @@ once (in separate processes, as usual, they may).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Callable
+from typing import ClassVar, Literal
 
 from eventsourcing.utils import Environment, EnvType, strtobool
 
+import esox.persistence.recorders
 import esox.sqlite
 from esox._core import SqliteDatabase
 from esox.dropin.boundary import EsoxError, reraise
@@ -48,56 +50,43 @@ __all__ = [
 OriginatorIdType = Literal["uuid", "text"]
 
 
-class SQLiteAggregateRecorder(TableRecorder, AggregateRecorder):
+class _EventsTableRecorder(TableRecorder):
+    """What the recorders of an events table share: eventsourcing's
+    constructor, over the esox recorder class ``core_class``."""
+
+    core_class: ClassVar[Callable[..., esox.persistence.recorders.Recorder]]
+
+    def __init__(
+        self,
+        database: SqliteDatabase,
+        events_table_name: str = "stored_events",
+        *,
+        originator_id_type: OriginatorIdType = "uuid",
+    ) -> None:
+        super().__init__(
+            lambda: self.core_class(
+                database,
+                events_table_name,
+                originator_id_type=originator_id_type,
+                create_table=False,
+            )
+        )
+        self.database = database
+        self.events_table_name = events_table_name
+
+
+class SQLiteAggregateRecorder(_EventsTableRecorder, AggregateRecorder):
     """Stored events of one kind of aggregate record (snapshots), WITHOUT ROWID."""
 
     core: esox.sqlite.SQLiteAggregateRecorder
-
-    def __init__(
-        self,
-        database: SqliteDatabase,
-        events_table_name: str = "stored_events",
-        *,
-        originator_id_type: OriginatorIdType = "uuid",
-    ) -> None:
-        try:
-            recorder = esox.sqlite.SQLiteAggregateRecorder(
-                database,
-                events_table_name,
-                originator_id_type=originator_id_type,
-                create_table=False,
-            )
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
-        self.database = database
-        self.events_table_name = events_table_name
+    core_class = esox.sqlite.SQLiteAggregateRecorder
 
 
-class SQLiteApplicationRecorder(TableRecorder, ApplicationRecorder):
+class SQLiteApplicationRecorder(_EventsTableRecorder, ApplicationRecorder):
     """Stored events, numbered as notifications (the table's rowids)."""
 
     core: esox.sqlite.SQLiteApplicationRecorder
-
-    def __init__(
-        self,
-        database: SqliteDatabase,
-        events_table_name: str = "stored_events",
-        *,
-        originator_id_type: OriginatorIdType = "uuid",
-    ) -> None:
-        try:
-            recorder = esox.sqlite.SQLiteApplicationRecorder(
-                database,
-                events_table_name,
-                originator_id_type=originator_id_type,
-                create_table=False,
-            )
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
-        self.database = database
-        self.events_table_name = events_table_name
+    core_class = esox.sqlite.SQLiteApplicationRecorder
 
 
 class SQLiteTrackingRecorder(TableRecorder, TrackingRecorder):
@@ -106,38 +95,17 @@ class SQLiteTrackingRecorder(TableRecorder, TrackingRecorder):
     core: esox.sqlite.SQLiteTrackingRecorder
 
     def __init__(self, database: SqliteDatabase) -> None:
-        try:
-            recorder = esox.sqlite.SQLiteTrackingRecorder(database, create_table=False)
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
+        super().__init__(
+            lambda: esox.sqlite.SQLiteTrackingRecorder(database, create_table=False)
+        )
         self.database = database
 
 
-class SQLiteProcessRecorder(TableRecorder, ProcessRecorder):
+class SQLiteProcessRecorder(_EventsTableRecorder, ProcessRecorder):
     """Stored events and the tracking position they came from, in one transaction."""
 
     core: esox.sqlite.SQLiteProcessRecorder
-
-    def __init__(
-        self,
-        database: SqliteDatabase,
-        events_table_name: str = "stored_events",
-        *,
-        originator_id_type: OriginatorIdType = "uuid",
-    ) -> None:
-        try:
-            recorder = esox.sqlite.SQLiteProcessRecorder(
-                database,
-                events_table_name,
-                originator_id_type=originator_id_type,
-                create_table=False,
-            )
-        except EsoxError as e:
-            reraise(e)
-        super().__init__(recorder)
-        self.database = database
-        self.events_table_name = events_table_name
+    core_class = esox.sqlite.SQLiteProcessRecorder
 
 
 class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
