@@ -166,10 +166,12 @@ def _sqlite_kind() -> Kind:
 
 
 def _sqlite_database(tmp_path: Path) -> str:
-    from esox.bench.workloads.concurrent import new_recorder
+    from esox.bench.workloads.storage import Fresh, attach_recorder
 
     path = str(tmp_path / "writers.sqlite")
-    new_recorder(_sqlite_kind(), "esox", path).close()
+    fresh = Fresh()
+    attach_recorder(_sqlite_kind(), "esox", path, fresh)  # makes the tables
+    fresh.release()
     return path
 
 

@@ -28,8 +28,8 @@ from esox.bench.plan import Plan
 from esox.bench.workloads.storage import (
     Fresh,
     Kind,
+    attach_recorder,
     batches,
-    database_env,
     es_events,
     esox_events,
     kinds,
@@ -83,26 +83,6 @@ def build(plan: Plan, kind: Kind, writers: str, scale: int) -> dict[str, Twin]:
     return {library: make(plan, kind, library, scale) for library in libraries}
 
 
-def new_recorder(
-    kind: Kind, library: str, database: str, *, create_table: bool = True
-) -> Any:
-    """An application recorder of ``library`` on ``database`` (writers attach
-    with ``create_table=False``: the tables exist, and eventsourcing's
-    PostgreSQL DDL run by four processes at once fails with "tuple
-    concurrently updated")."""
-    env = database_env(kind, library, database)
-    if not create_table:
-        env["CREATE_TABLE"] = "false"
-    if library == "esox":
-        from esox.persistence import InfrastructureFactory
-
-        return InfrastructureFactory.construct(env).application_recorder()
-    from eventsourcing.persistence import InfrastructureFactory as EsFactory
-    from eventsourcing.utils import Environment
-
-    return EsFactory.construct(Environment(env=env)).application_recorder()
-
-
 def stored_batches(library: str, share: int) -> list[list[Any]]:
     """One writer's stored events: ``share`` new rows in batches of ``BATCH``."""
     make = esox_events if library == "esox" else es_events
@@ -145,31 +125,19 @@ class _Repeat:
     def next(self) -> str:
         self.finish()
         database = new_database(self.kind, self.plan, self.fresh)
-        self.recorder = new_recorder(self.kind, self.library, database)
+        self.recorder = attach_recorder(self.kind, self.library, database, self.fresh)
         return database
 
     def finish(self) -> None:
-        if self.recorder is not None:
-            recorder, self.recorder = self.recorder, None
-            written, self.written = self.written, False
-            try:
-                if written:
-                    check_complete(recorder, self.expected)
-            finally:
-                try:
-                    _close(recorder)
-                finally:
-                    self.fresh.release()
-        else:
+        """Check the last repeat's writes (if it ran), then close its recorder
+        and remove its database."""
+        recorder, self.recorder = self.recorder, None
+        written, self.written = self.written, False
+        try:
+            if written:
+                check_complete(recorder, self.expected)
+        finally:
             self.fresh.release()
-
-
-def _close(recorder: Any) -> None:
-    close = getattr(recorder, "close", None) or getattr(
-        getattr(recorder, "datastore", None), "close", None
-    )
-    if close is not None:
-        close()
 
 
 # Processes.
@@ -179,6 +147,7 @@ def writer_process(library: str, kind: Kind, commands: Any, replies: Any) -> Non
     """A writer process: ``("attach", (database, share))`` makes a recorder and
     the stored events, ``("go", None)`` inserts them, ``("stop", None)`` ends.
     Replies "ready", "done", or ("error", traceback)."""
+    attached = Fresh()  # the recorder of the database last attached to
     recorder: Any = None
     events: list[list[Any]] = []
     parent = multiprocessing.parent_process()
@@ -194,11 +163,12 @@ def writer_process(library: str, kind: Kind, commands: Any, replies: Any) -> Non
             if command == "stop":
                 break
             if command == "attach":
-                if recorder is not None:
-                    old, recorder, events = recorder, None, []
-                    _close(old)
+                recorder, events = None, []
+                attached.release()
                 database, share = argument
-                recorder = new_recorder(kind, library, database, create_table=False)
+                recorder = attach_recorder(
+                    kind, library, database, attached, create_table=False
+                )
                 events = stored_batches(library, share)
                 # Connected and warm before the clock starts (pools connect
                 # lazily, in the background).
@@ -211,8 +181,7 @@ def writer_process(library: str, kind: Kind, commands: Any, replies: Any) -> Non
                 replies.put("done")
         except BaseException:
             replies.put(("error", traceback.format_exc()))
-    if recorder is not None:
-        _close(recorder)
+    attached.release()
 
 
 class _Writers:

@@ -21,6 +21,7 @@ __all__ = [
     "Fresh",
     "Kind",
     "Row",
+    "attach_recorder",
     "copy_rows",
     "database_env",
     "es_recorder",
@@ -164,24 +165,38 @@ def database_env(kind: Kind, library: str, database: str) -> dict[str, str]:
     return {"PERSISTENCE_MODULE": module, "POSTGRES_SCHEMA": database} | POSTGRES_ENV
 
 
+def attach_recorder(
+    kind: Kind, library: str, database: str, fresh: Fresh, *, create_table: bool = True
+) -> Any:
+    """An application recorder of ``library`` on ``database`` of ``kind``,
+    closed at ``fresh``'s release. ``create_table=False`` for a database
+    whose tables exist: eventsourcing's PostgreSQL DDL, run by several
+    processes at once, fails with "tuple concurrently updated"."""
+    env = database_env(kind, library, database)
+    if not create_table:
+        env["CREATE_TABLE"] = "false"
+    if library == "esox":
+        factory: Any = InfrastructureFactory.construct(env)
+        fresh.on_release(getattr(factory, "close", lambda: None))
+    else:
+        from eventsourcing.persistence import InfrastructureFactory as EsFactory
+        from eventsourcing.utils import Environment
+
+        factory = EsFactory.construct(Environment(env=env))
+        fresh.on_release(factory.close)
+    return factory.application_recorder()
+
+
 def esox_recorder(kind: Kind, plan: Plan, fresh: Fresh) -> tuple[Any, str]:
     """A new esox application recorder of ``kind`` and its database."""
     database = new_database(kind, plan, fresh)
-    factory = InfrastructureFactory.construct(database_env(kind, "esox", database))
-    fresh.on_release(getattr(factory, "close", lambda: None))
-    return factory.application_recorder(), database
+    return attach_recorder(kind, "esox", database, fresh), database
 
 
 def es_recorder(kind: Kind, plan: Plan, fresh: Fresh) -> tuple[Any, str]:
     """A new eventsourcing application recorder of ``kind`` and its database."""
-    from eventsourcing.persistence import InfrastructureFactory as EsFactory
-    from eventsourcing.utils import Environment
-
     database = new_database(kind, plan, fresh)
-    env = Environment(env=database_env(kind, "eventsourcing", database))
-    factory = EsFactory.construct(env)
-    fresh.on_release(factory.close)
-    return factory.application_recorder(), database
+    return attach_recorder(kind, "eventsourcing", database, fresh), database
 
 
 def esox_events(batch: Sequence[Row]) -> list[StoredEvent]:
