@@ -206,9 +206,8 @@ class Application(Generic[TAggregateID]):
             tracking=processing_event.tracking,
             **processing_event.saved_kwargs,
         )
-        repository = self.repository
-        if repository.cache is not None and not repository.fastforward:
-            repository.cache_saved(processing_event.aggregates.values())
+        if self.repository.caches_saved:
+            self.repository.cache_saved(processing_event.aggregates.values())
         return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[TAggregateID]) -> None:

@@ -140,14 +140,21 @@ class Repository(Generic[TAggregateID]):
         finally:
             self._locks.release(aggregate_id)
 
+    @property
+    def caches_saved(self) -> bool:
+        """Whether saved aggregates go into the cache: there is one, and it
+        is not fast-forwarded from the store instead."""
+        return self.cache is not None and not self.fastforward
+
     def cache_saved(self, aggregates: Iterable[Any]) -> None:
         """Put just-saved aggregates in the cache (when not fast-forwarding)."""
-        if self.cache is None or self.fastforward:
+        cache = self.cache if self.caches_saved else None
+        if cache is None:
             return
         for aggregate in aggregates:
             self._locks.acquire(aggregate.id)
             try:
-                self.cache.put(aggregate.id, deepcopy(aggregate))
+                cache.put(aggregate.id, deepcopy(aggregate))
             finally:
                 self._locks.release(aggregate.id)
 
