@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-RUST_SOURCES := $(wildcard rust/*.rs rust/*/*.rs) Cargo.toml Cargo.lock
+RUST_SOURCES := $(shell find rust -name "*.rs") Cargo.toml Cargo.lock
 STAMP_DEPS := $(BIN)/.deps-installed
 EXT_STAMP := $(BIN)/.esox-built
 
