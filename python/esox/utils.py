@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import importlib
+import random
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from functools import wraps
+from inspect import isfunction
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "EnvType",
     "Environment",
     "TopicError",
     "clear_topic_cache",
+    "construct_topic",
+    "get_method_name",
     "get_topic",
     "register_topic",
     "resolve_topic",
+    "retry",
+    "reversed_keys",
     "strtobool",
 ]
 
@@ -27,6 +35,8 @@ class TopicError(Exception):
 _topics_by_object: dict[Any, str] = {}
 _objects_by_topic: dict[str, Any] = {}
 _lock = threading.Lock()
+_topic_cache = _objects_by_topic
+"""eventsourcing's name for the registry of resolved topics (tests delete from it)."""
 
 
 def get_topic(obj: type | ModuleType | Any, /) -> str:
@@ -35,12 +45,17 @@ def get_topic(obj: type | ModuleType | Any, /) -> str:
         return _topics_by_object[obj]
     except KeyError:
         pass
-    topic = obj.__dict__.get("TOPIC") if isinstance(obj, type) else None
-    if not topic:
-        topic = f"{obj.__module__}:{obj.__qualname__}"
+    topic = construct_topic(obj)
     register_topic(topic, obj)
     _topics_by_object[obj] = topic
     return topic
+
+
+def construct_topic(obj: type | ModuleType | Any, /) -> str:
+    """The topic of an object without caching it: its own ``TOPIC``, or
+    ``"module:QualName"``."""
+    topic = obj.__dict__.get("TOPIC") if isinstance(obj, type) else None
+    return topic or f"{obj.__module__}:{obj.__qualname__}"
 
 
 def resolve_topic(topic: str) -> Any:
@@ -97,7 +112,10 @@ def register_topic(topic: str, obj: Any) -> None:
     with _lock:
         registered = _objects_by_topic.setdefault(topic, obj)
     if registered is not obj and registered != obj:
-        msg = f"Topic {topic!r} is already registered for {registered!r}, not {obj!r}"
+        msg = (
+            f"Refusing to register {obj!r}: {registered!r} is already registered "
+            f"for topic {topic!r}"
+        )
         raise TopicError(msg)
 
 
@@ -110,13 +128,74 @@ def clear_topic_cache() -> None:
 
 def strtobool(value: str) -> bool:
     """Read a truth value from a string: y/yes/t/true/on/1 or n/no/f/false/off/0."""
+    if not isinstance(value, str):
+        msg = f"{value!r} is not a str"
+        raise TypeError(msg)
     lowered = value.strip().lower()
     if lowered in ("y", "yes", "t", "true", "on", "1"):
         return True
-    if lowered in ("n", "no", "f", "false", "off", "0", ""):
+    if lowered in ("n", "no", "f", "false", "off", "0"):
         return False
     msg = f"invalid truth value {value!r}"
     raise ValueError(msg)
+
+
+def get_method_name(method: Callable[..., Any]) -> str:
+    """The qualified name of a function or method."""
+    return method.__qualname__
+
+
+def reversed_keys(d: dict[Any, Any]) -> Iterator[Any]:
+    """The keys of a dict, last first."""
+    return reversed(d.keys())
+
+
+def retry(
+    exc: type[Exception] | tuple[type[Exception], ...] | Callable[..., Any] = Exception,
+    max_attempts: int = 1,
+    wait: float = 0,
+    stall: float = 0,
+) -> Any:
+    """Retry a function when it raises ``exc``: ``@retry``, or
+    ``@retry(ValueError, max_attempts=3, wait=0.1, stall=0)``.
+
+    ``max_attempts`` counts calls in all; ``wait`` seconds (jittered by 10%) pass
+    between them; ``stall`` seconds pass before the first.
+    """
+    if isfunction(exc):
+        return retry()(exc)
+    excs = exc if isinstance(exc, tuple | list) else (exc,)
+    for e in excs:
+        if not (isinstance(e, type) and issubclass(e, Exception)):
+            msg = f"not an exception class: {e!r}"
+            raise TypeError(msg)
+    if not isinstance(max_attempts, int):
+        msg = f"'max_attempts' must be an int: {max_attempts!r}"
+        raise TypeError(msg)
+    for name, value in (("wait", wait), ("stall", stall)):
+        if not isinstance(value, float | int):
+            msg = f"{name!r} must be a float: {value!r}"
+            raise TypeError(msg)
+    caught = cast(tuple[type[Exception], ...], tuple(excs))
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(func)
+        def retrying(*args: Any, **kwargs: Any) -> Any:
+            if stall:
+                time.sleep(stall)
+            attempts = 0
+            while True:
+                try:
+                    return func(*args, **kwargs)
+                except caught:
+                    attempts += 1
+                    if attempts >= max_attempts:
+                        raise
+                    time.sleep(wait * (1 + 0.1 * (random.random() - 0.5)))
+
+        return retrying
+
+    return decorator
 
 
 EnvType = Mapping[str, str]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
+import sys
 from abc import ABCMeta
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -15,17 +17,25 @@ from esox.domain.events import (
     AggregateCreated,
     AggregateEvent,
     CanMutateAggregate,
+    EsoxType,
+    ProgrammingError,
     Snapshot,
 )
 from esox.utils import get_topic
 
-__all__ = ["Aggregate", "BaseAggregate", "DecoratedFuncCaller", "aggregate"]
+__all__ = [
+    "Aggregate",
+    "BaseAggregate",
+    "DecoratedFuncCaller",
+    "MetaAggregate",
+    "aggregate",
+]
 
 TAggregateID = TypeVar("TAggregateID", UUID, str)
 TBaseAggregate = TypeVar("TBaseAggregate", bound="BaseAggregate[Any]")
 
 
-class DecoratedFuncCaller(CanMutateAggregate):
+class DecoratedFuncCaller(CanMutateAggregate[Any]):
     """Applies an event by calling the method that was decorated with ``@event``."""
 
     _decorated_spec_: ClassVar[MethodSpec]
@@ -105,7 +115,7 @@ def _plain_fields(event_class: type[Any]) -> tuple[str, ...] | None:
     return tuple(f.name for f in fields)
 
 
-class MetaAggregate(ABCMeta):
+class MetaAggregate(EsoxType, ABCMeta, Generic[TBaseAggregate]):
     """Calling an aggregate class triggers its created event."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -161,7 +171,7 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
     _version: int
     _created_on: datetime
     _modified_on: datetime
-    _pending_events: list[CanMutateAggregate]
+    _pending_events: list[CanMutateAggregate[Any]]
 
     @staticmethod
     def create_id(*_: Any, **__: Any) -> TAggregateID:
@@ -242,12 +252,12 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
         self._modified_on = modified_on
 
     @property
-    def pending_events(self) -> list[CanMutateAggregate]:
+    def pending_events(self) -> list[CanMutateAggregate[Any]]:
         """Events triggered but not yet collected (saved)."""
         return self._pending_events
 
     def trigger_event(
-        self, event_class: type[CanMutateAggregate], **kwargs: Any
+        self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any
     ) -> None:
         """Trigger an event of ``event_class``: construct it, apply it, keep it."""
         values = {
@@ -262,7 +272,7 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
         self._pending_events.append(new_event)
 
     def _trigger_decorated(
-        self, event_class: type[CanMutateAggregate], kwargs: dict[str, Any]
+        self, event_class: type[CanMutateAggregate[Any]], kwargs: dict[str, Any]
     ) -> None:
         """Trigger the event of a decorated method (``kwargs`` already checked)."""
         timestamp = event_class.create_timestamp()
@@ -284,7 +294,7 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
             self._modified_on = timestamp
         self._pending_events.append(new_event)
 
-    def collect_events(self) -> Sequence[CanMutateAggregate]:
+    def collect_events(self) -> Sequence[CanMutateAggregate[Any]]:
         """Return and forget the pending events."""
         collected, self._pending_events = self._pending_events, []
         return collected
@@ -307,8 +317,27 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
         _prepare_aggregate_class(cls, created_event_name)
 
 
+def _check_not_redefined(cls: type[Any]) -> None:
+    """Refuse a second class of the same name in one module (as eventsourcing
+    does): the two would share a topic, so stored events could resolve to either."""
+    module = sys.modules.get(cls.__module__)
+    if module is None or cls.__name__ not in module.__dict__:
+        return
+    # Either variable, set, turns the check off.
+    if os.environ.get("ESOX_DISABLE_REDEFINITION_CHECK") is not None:
+        return
+    if os.environ.get("EVENTSOURCING_DISABLE_REDEFINITION_CHECK") is not None:
+        return
+    msg = (
+        f"Name '{cls.__name__}' of {cls} already defined in '{cls.__module__}' "
+        f"module: {module.__dict__[cls.__name__]}"
+    )
+    raise ProgrammingError(msg)
+
+
 def _prepare_aggregate_class(cls: type[BaseAggregate[Any]], created_name: str) -> None:
     """Define the event classes of an aggregate class from its body."""
+    _check_not_redefined(cls)
     _find_id_type(cls)
     _define_snapshot_class(cls)
     _dataclass_if_annotated(cls)
@@ -367,7 +396,7 @@ def _dataclass_if_annotated(cls: type[BaseAggregate[Any]]) -> None:
     annotations.pop("id", None)
     if "id" in cls.__dict__:
         msg = f"Setting attribute 'id' on class {cls.__name__!r} is not allowed"
-        raise TypeError(msg)
+        raise ProgrammingError(msg)
     has_fields = any(
         not (isinstance(a, str) and a.startswith(("ClassVar", "typing.ClassVar")))
         and get_origin(a) is not ClassVar
@@ -586,7 +615,7 @@ def aggregate(cls: type[Any] | None = None, *, created_event_name: str = "") -> 
         namespace = dict(cls_.__dict__)
         namespace.pop("__dict__", None)
         namespace.pop("__weakref__", None)
-        new_cls = MetaAggregate(
+        new_cls: type[Any] = MetaAggregate(
             cls_.__name__, bases, namespace, created_event_name=created_event_name
         )
         return cast(type[Aggregate], new_cls)

@@ -100,14 +100,15 @@ class CommandMethodDecorator:
         self,
         decorated: Callable[..., Any] | property,
         event_name: str | None = None,
-        event_class: type[CanMutateAggregate] | None = None,
+        event_class: type[CanMutateAggregate[Any]] | None = None,
     ) -> None:
         self.given_event_class = event_class
         self.event_name = event_name
         self.name_inferred = False
         self.decorated_property: property | None = None
         self.setter_arg_name: str | None = None
-        self.event_class: type[CanMutateAggregate] | None = None  # set by the class
+        # Set by the aggregate class.
+        self.event_class: type[CanMutateAggregate[Any]] | None = None
         if isinstance(decorated, property):
             if decorated.fset is None:
                 name = getattr(decorated.fget, "__name__", "?")
@@ -207,7 +208,7 @@ def event(arg: TDecoratable, /) -> TDecoratable: ...
 
 @overload
 def event(
-    arg: str | type[CanMutateAggregate] | None = None, /
+    arg: str | type[CanMutateAggregate[Any]] | None = None, /
 ) -> Callable[[TDecoratable], TDecoratable]: ...
 
 

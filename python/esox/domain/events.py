@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import warnings
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, dataclass_transform
+from datetime import datetime, tzinfo
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    TypeVar,
+    cast,
+    dataclass_transform,
+    get_args,
+    get_origin,
+)
 from uuid import UUID
 
 from esox.utils import get_topic, resolve_topic
@@ -18,25 +30,45 @@ __all__ = [
     "TZINFO",
     "AggregateCreated",
     "AggregateEvent",
+    "CanCreateTimestamp",
+    "CanInitAggregate",
     "CanMutateAggregate",
+    "CanSnapshotAggregate",
     "DomainEvent",
+    "EsoxType",
     "EventSourcingError",
+    "HasOriginatorIDVersion",
+    "LogEvent",
+    "MetaDomainEvent",
     "OriginatorIDError",
     "OriginatorVersionError",
     "ProgrammingError",
     "Snapshot",
+    "create_utc_datetime_now",
     "datetime_now_with_tzinfo",
 ]
 
-TZINFO = UTC
-"""The time zone of event timestamps (UTC, as in eventsourcing)."""
+TZINFO: tzinfo = resolve_topic(os.getenv("TZINFO_TOPIC", "datetime:timezone.utc"))
+"""The time zone of event timestamps: UTC unless ``TZINFO_TOPIC`` names another
+(read once, at import, as in eventsourcing)."""
 
 TAggregate = TypeVar("TAggregate", bound="BaseAggregate[Any]")
+TAggregateID = TypeVar("TAggregateID", bound=UUID | str)
 
 
 def datetime_now_with_tzinfo() -> datetime:
-    """The current time, as an aware UTC datetime."""
+    """The current time, as an aware datetime in ``TZINFO``."""
     return datetime.now(tz=TZINFO)
+
+
+def create_utc_datetime_now() -> datetime:
+    """Deprecated (as in eventsourcing): use ``datetime_now_with_tzinfo()``."""
+    msg = (
+        "'create_utc_datetime_now()' is deprecated, "
+        "use 'datetime_now_with_tzinfo()' instead"
+    )
+    warnings.warn(msg, DeprecationWarning, stacklevel=2)
+    return datetime_now_with_tzinfo()
 
 
 class EventSourcingError(Exception):
@@ -67,60 +99,98 @@ class OriginatorVersionError(EventSourcingError):
         )
 
 
-@dataclass_transform(frozen_default=True)
-class MetaDomainEvent(type):
-    """Makes every domain event class a frozen dataclass."""
-
-    def __new__(
-        mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any
-    ) -> MetaDomainEvent:
-        cls = super().__new__(mcs, name, bases, namespace, **kw)
-        return cast(MetaDomainEvent, dataclass(frozen=True)(cast(Any, cls)))
+class EsoxType(type):
+    """The metaclass of esox's domain classes (aggregates and events)."""
 
 
-class DomainEvent(metaclass=MetaDomainEvent):
-    """An immutable record of something that happened to an originator."""
+def _skip_reprocessing_esox_dataclasses() -> None:
+    """Make ``@dataclass`` on an event class (already a frozen dataclass by its
+    metaclass) a no-op, as in eventsourcing, whose users write
+    ``@dataclass(frozen=True)`` on event classes. Processing a dataclass twice
+    would fail (``__setattr__`` already set) or lose defaults of
+    ``default_factory`` and ``init=False`` fields. Only classes of esox's
+    metaclasses that are already dataclasses are skipped."""
+    module = dataclasses.__dict__
+    process = module["_process_class"]
+    if getattr(process, "_esox_guard_", False):
+        return
 
-    # UUID by default; aggregates with str ids annotate their events with str
-    # (eventsourcing reads the annotation to decide how to read stored ids).
-    originator_id: UUID
-    originator_version: int
-    timestamp: datetime
+    def process_class(cls: type, *args: Any, **kwargs: Any) -> type:
+        if isinstance(cls, EsoxType) and "__dataclass_fields__" in cls.__dict__:
+            return cls
+        return cast(type, process(cls, *args, **kwargs))
 
-    originator_id_type: ClassVar[type[UUID] | type[str] | None] = UUID
-    """``UUID`` or ``str``: how stored originator ids are read back."""
+    process_class._esox_guard_ = True  # type: ignore[attr-defined]
+    module["_process_class"] = process_class
+
+
+_skip_reprocessing_esox_dataclasses()
+
+
+class CanCreateTimestamp:
+    """Gives event classes ``create_timestamp()``."""
 
     @staticmethod
     def create_timestamp() -> datetime:
-        """When an event happens: now, as an aware UTC datetime."""
+        """When an event happens: now, as an aware datetime in ``TZINFO``."""
         return datetime.now(tz=TZINFO)
 
 
-class CanMutateAggregate(DomainEvent):
+class HasOriginatorIDVersion(Generic[TAggregateID]):
+    """Declares ``originator_id`` and ``originator_version``; a subclass of
+    ``HasOriginatorIDVersion[str]`` (or ``[UUID]``) records its id type."""
+
+    if TYPE_CHECKING:
+        # Declared for type checkers only: a runtime annotation here would be
+        # the first that eventsourcing's mapper finds ("TAggregateID"), and
+        # the dataclass fields are DomainEvent's.
+        originator_id: TAggregateID
+        originator_version: int
+
+    originator_id_type: ClassVar[type[UUID] | type[str] | None] = None
+    """``UUID`` or ``str``: how stored originator ids are read back."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "originator_id_type" in cls.__dict__:
+            return
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is None or not issubclass(
+                get_origin(base), HasOriginatorIDVersion
+            ):
+                continue
+            (id_type,) = get_args(base)[:1] or (Any,)
+            if id_type in (UUID, str):
+                cls.originator_id_type = id_type
+                return
+            if id_type is not Any and not isinstance(id_type, TypeVar):
+                msg = f"Aggregate ID type arg cannot be {id_type}"
+                raise TypeError(msg)
+
+
+class CanMutateAggregate(HasOriginatorIDVersion[TAggregateID], CanCreateTimestamp):
     """An event that evolves an existing aggregate."""
+
+    timestamp: datetime
 
     def mutate(self, aggregate: TAggregate | None) -> TAggregate | None:
         """Check the event follows ``aggregate``, apply it, advance the version."""
         assert aggregate is not None
-        if self.originator_id != aggregate._id:
-            raise OriginatorIDError(self.originator_id, aggregate._id)
-        next_version = aggregate._version + 1
+        if self.originator_id != aggregate.id:
+            raise OriginatorIDError(self.originator_id, aggregate.id)
+        next_version = aggregate.version + 1
         if self.originator_version != next_version:
             raise OriginatorVersionError(self.originator_version, next_version)
         self.apply(aggregate)
-        aggregate._version = self.originator_version
-        aggregate._modified_on = self.timestamp
+        aggregate.version = self.originator_version
+        aggregate.modified_on = self.timestamp
         return aggregate
 
     def apply(self, aggregate: Any) -> None:
         """Evolve the aggregate's state; override in explicit event classes."""
 
 
-class AggregateEvent(CanMutateAggregate):
-    """An event of an aggregate (the base of ``Aggregate.Event``)."""
-
-
-class AggregateCreated(AggregateEvent):
+class CanInitAggregate(CanMutateAggregate[TAggregateID]):
     """The first event of an aggregate: it names the aggregate's class."""
 
     originator_topic: str
@@ -148,14 +218,52 @@ class AggregateCreated(AggregateEvent):
         return agg
 
 
-class Snapshot(DomainEvent):
+@dataclass_transform(frozen_default=True)
+class MetaDomainEvent(EsoxType):
+    """Makes every domain event class a frozen dataclass."""
+
+    def __new__(
+        mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any
+    ) -> MetaDomainEvent:
+        cls = super().__new__(mcs, name, bases, namespace, **kw)
+        return cast(MetaDomainEvent, dataclass(frozen=True)(cast(Any, cls)))
+
+
+class DomainEvent(CanCreateTimestamp, metaclass=MetaDomainEvent):
+    """An immutable record of something that happened to an originator."""
+
+    # UUID by default; aggregates with str ids annotate their events with str
+    # (eventsourcing reads the annotation to decide how to read stored ids).
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime
+
+    originator_id_type: ClassVar[type[UUID] | type[str] | None] = UUID
+    """``UUID`` or ``str``: how stored originator ids are read back."""
+
+
+class AggregateEvent(CanMutateAggregate[UUID], DomainEvent):
+    """An event of an aggregate (the base of ``Aggregate.Event``)."""
+
+
+class AggregateCreated(CanInitAggregate[UUID], AggregateEvent):
+    """The first event of an aggregate: it names the aggregate's class."""
+
+    originator_topic: str
+
+
+class LogEvent(DomainEvent):
+    """An event of an event-sourced log (``EventSourcedLog``)."""
+
+
+class CanSnapshotAggregate(HasOriginatorIDVersion[TAggregateID], CanCreateTimestamp):
     """The state of an aggregate at a version, to start replay from."""
 
     topic: str
-    state: dict[str, Any]
+    state: Any
 
     @classmethod
-    def take(cls, aggregate: BaseAggregate[Any]) -> Snapshot:
+    def take(cls, aggregate: Any) -> Any:
         """Take a snapshot of ``aggregate`` (its attributes, not pending events)."""
         state = dict(aggregate.__dict__)
         state.pop("_id", None)
@@ -164,7 +272,7 @@ class Snapshot(DomainEvent):
         class_version = getattr(type(aggregate), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        return cls(
+        return cls(  # type: ignore[call-arg]
             originator_id=aggregate.id,
             originator_version=aggregate.version,
             timestamp=cls.create_timestamp(),
@@ -187,6 +295,13 @@ class Snapshot(DomainEvent):
         aggregate = object.__new__(cls)
         object.__setattr__(aggregate, "__dict__", state)
         return aggregate
+
+
+class Snapshot(CanSnapshotAggregate[UUID], DomainEvent):
+    """The state of an aggregate at a version, to start replay from."""
+
+    topic: str
+    state: dict[str, Any]
 
 
 def event_field_names(event_class: type) -> tuple[str, ...]:
