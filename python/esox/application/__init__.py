@@ -1,6 +1,8 @@
 """The application layer: application, repository, notification log, snapshots."""
 
-from esox.application.app import Application, ProcessingEvent
+from esox.application.app import Application, ProcessingEvent, TApplication
+from esox.application.cache import Cache, LRUCache
+from esox.application.log import EventSourcedLog
 from esox.application.notificationlog import (
     LocalNotificationLog,
     NotificationLog,
@@ -8,17 +10,27 @@ from esox.application.notificationlog import (
 )
 from esox.application.repository import (
     AggregateNotFoundError,
+    MutatorFunction,
+    ProjectorFunction,
     Repository,
     project_aggregate,
 )
+from esox.domain import ProgrammingError
 
 __all__ = [
     "AggregateNotFoundError",
     "Application",
+    "Cache",
+    "EventSourcedLog",
+    "LRUCache",
     "LocalNotificationLog",
+    "MutatorFunction",
     "NotificationLog",
     "ProcessingEvent",
+    "ProgrammingError",
+    "ProjectorFunction",
     "Repository",
     "Section",
+    "TApplication",
     "project_aggregate",
 ]

@@ -134,7 +134,7 @@ class Application(Generic[TAggregateID]):
         """The infrastructure factory that ``PERSISTENCE_MODULE`` names."""
         return InfrastructureFactory.construct(env)
 
-    def construct_mapper(self) -> Mapper:
+    def construct_mapper(self) -> Mapper[Any]:
         """The mapper, with this application's transcodings registered."""
         return self.factory.mapper(transcoder=self.construct_transcoder())
 
@@ -257,3 +257,6 @@ class Application(Generic[TAggregateID]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+TApplication = TypeVar("TApplication", bound=Application[Any])

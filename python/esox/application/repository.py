@@ -30,7 +30,17 @@ def project_aggregate(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
-ProjectorFunction = Callable[[Any, Iterable[Any]], Any]
+TProjected = TypeVar("TProjected")
+TProjectedEvent = TypeVar("TProjectedEvent")
+
+ProjectorFunction = Callable[
+    [TProjected | None, Iterable[TProjectedEvent]], TProjected | None
+]
+"""``(aggregate or None, events) -> aggregate or None``: how a repository
+projects (``ProjectorFunction[Aggregate, Event]``)."""
+
+MutatorFunction = Callable[[TProjectedEvent, TProjected | None], TProjected | None]
+"""``(event, aggregate or None) -> aggregate or None``: one event's effect."""
 
 
 class _AggregateLocks:
@@ -103,7 +113,7 @@ class Repository(Generic[TAggregateID]):
         aggregate_id: TAggregateID,
         *,
         version: int | None = None,
-        projector_func: ProjectorFunction = project_aggregate,
+        projector_func: ProjectorFunction[Any, Any] = project_aggregate,
         fastforward_skipping: bool = False,
         deepcopy_from_cache: bool = True,
     ) -> Any:
@@ -167,7 +177,7 @@ class Repository(Generic[TAggregateID]):
         self,
         aggregate_id: TAggregateID,
         version: int | None,
-        projector_func: ProjectorFunction,
+        projector_func: ProjectorFunction[Any, Any],
     ) -> Any:
         gt: int | None = None
         initial: Any = None

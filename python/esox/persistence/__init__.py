@@ -1,6 +1,6 @@
 """Persistence: transcoding, the mapper, recorders, the event store, factories."""
 
-from esox._core import Mapper, Notification, StoredEvent, Tracking
+from esox._core import Notification, StoredEvent, Tracking
 from esox.persistence.cipher import AESCipher
 from esox.persistence.compression import ZstdCompressor
 from esox.persistence.errors import (
@@ -22,6 +22,7 @@ from esox.persistence.errors import (
 )
 from esox.persistence.eventstore import EventStore, Recording
 from esox.persistence.factory import InfrastructureFactory, ZlibCompressor
+from esox.persistence.mapper import Mapper
 from esox.persistence.recorders import (
     AggregateRecorder,
     ApplicationRecorder,

@@ -6,11 +6,11 @@ from abc import ABC, abstractmethod
 from types import ModuleType, TracebackType
 from typing import Any, Self
 
-from esox._core import Mapper
 from esox.persistence.cipher import AESCipher
 from esox.persistence.compression import ZlibCompressor, ZstdCompressor
 from esox.persistence.errors import InfrastructureFactoryError
 from esox.persistence.eventstore import EventStore
+from esox.persistence.mapper import Mapper
 from esox.persistence.recorders import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -27,6 +27,7 @@ DEFAULT_PERSISTENCE_MODULE = "esox.memory"
 # eventsourcing's persistence modules, so its configuration keeps working.
 PERSISTENCE_ALIASES = {
     "eventsourcing.popo": "esox.memory",
+    "esox.popo": "esox.memory",
     "eventsourcing.sqlite": "esox.sqlite",
     "eventsourcing.postgres": "esox.postgres",
 }
@@ -39,6 +40,7 @@ COMPRESSORS: dict[str, type[Any]] = {
     "eventsourcing.compressor:ZlibCompressor": ZlibCompressor,
     "esox.persistence.compression:ZlibCompressor": ZlibCompressor,
     "esox.persistence:ZlibCompressor": ZlibCompressor,
+    "esox.compressor:ZlibCompressor": ZlibCompressor,
     "zstd": ZstdCompressor,
     "esox.persistence.compression:ZstdCompressor": ZstdCompressor,
     "esox.persistence:ZstdCompressor": ZstdCompressor,
@@ -49,6 +51,9 @@ CIPHERS: dict[str, type[Any]] = {
     "eventsourcing.cipher:AESCipher": AESCipher,
     "esox.persistence.cipher:AESCipher": AESCipher,
     "esox.persistence:AESCipher": AESCipher,
+    "esox.cipher:AESCipher": AESCipher,
+    "esox.cryptography:AESCipher": AESCipher,
+    "eventsourcing.cryptography:AESCipher": AESCipher,
 }
 
 
@@ -163,8 +168,8 @@ class InfrastructureFactory(ABC):
     def mapper(
         self,
         transcoder: Transcoder | None = None,
-        mapper_class: type[Mapper] | None = None,
-    ) -> Mapper:
+        mapper_class: type[Mapper[Any]] | None = None,
+    ) -> Mapper[Any]:
         """The mapper: transcoder, then compressor, then cipher."""
         if mapper_class is None:
             topic = self.env.get(self.MAPPER_TOPIC)
@@ -177,7 +182,9 @@ class InfrastructureFactory(ABC):
         )
 
     def event_store(
-        self, mapper: Mapper | None = None, recorder: AggregateRecorder | None = None
+        self,
+        mapper: Mapper[Any] | None = None,
+        recorder: AggregateRecorder | None = None,
     ) -> EventStore[Any]:
         """An event store over the given (or new) mapper and recorder."""
         return EventStore(

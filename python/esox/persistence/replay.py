@@ -14,6 +14,7 @@ from uuid import UUID
 from esox import _core
 from esox.domain import Snapshot
 from esox.persistence.eventstore import EventStore
+from esox.persistence.mapper import overrides_decoding
 
 __all__ = ["project_aggregate", "replay_aggregate"]
 
@@ -37,8 +38,10 @@ def replay_aggregate(
     ``Snapshot`` (``gt`` defaults to its version) or None (from the created
     event). Returns None if there is nothing to reconstruct.
     """
-    if type(event_store).get is not EventStore.get:
-        # A customised event store: let it choose the events.
+    if type(event_store).get is not EventStore.get or overrides_decoding(
+        event_store.mapper
+    ):
+        # A customised event store or mapper: let it choose and decode events.
         if isinstance(initial, Snapshot):
             if gt is None:
                 gt = initial.originator_version

@@ -98,7 +98,7 @@ class Follower(EventSourcedProjection[TAggregateID], RecordingEventReceiver):
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         self.readers: dict[str, NotificationLogReader] = {}
-        self.mappers: dict[str, Mapper] = {}
+        self.mappers: dict[str, Mapper[Any]] = {}
         # Per upstream: the last notification id considered here (processed,
         # or passed over by the topics), at or past the recorded position.
         self._seen: dict[str, int] = {}
@@ -112,7 +112,7 @@ class Follower(EventSourcedProjection[TAggregateID], RecordingEventReceiver):
         self.readers[name] = NotificationLogReader(log, section_size=section_size)
         self.mappers[name] = self.construct_upstream_mapper(name)
 
-    def construct_upstream_mapper(self, name: str) -> Mapper:
+    def construct_upstream_mapper(self, name: str) -> Mapper[Any]:
         """The mapper for events of ``name``: this application's transcodings,
         with the upstream's codec settings (cipher, compressor)."""
         env = self.construct_env(name, self.env)

@@ -67,7 +67,7 @@ class ApplicationSubscription(Iterator[tuple[Any, Tracking]]):
     ) -> None:
         self.name = app.name
         self.recorder: ApplicationRecorder = app.recorder
-        self.mapper: Mapper = app.mapper
+        self.mapper: Mapper[Any] = app.mapper
         self.topics = tuple(topics)
         self._last_id = gt or 0
         self._buffer: list[tuple[Any, Tracking]] = []

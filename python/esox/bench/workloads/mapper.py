@@ -79,7 +79,7 @@ def workloads(plan: Plan) -> list[Workload]:
     return found
 
 
-def esox_mapper(variant: str) -> Mapper:
+def esox_mapper(variant: str) -> Mapper[Any]:
     """esox's mapper for the variant."""
     compressor: Any = None
     if "zlib" in variant:

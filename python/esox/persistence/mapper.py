@@ -1,0 +1,64 @@
+"""The mapper users name and subclass: esox's Rust mapper, generic in the
+aggregate id type, whose subclasses may override the per-event methods."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar, cast
+from uuid import UUID
+
+from esox import _core
+from esox._core import StoredEvent
+
+__all__ = ["Mapper", "overrides_decoding"]
+
+TAggregateID = TypeVar("TAggregateID", bound=UUID | str)
+
+
+def _each_to_stored_event(self: Any, domain_events: Iterable[Any]) -> list[StoredEvent]:
+    return [self.to_stored_event(event) for event in domain_events]
+
+
+def _each_to_domain_event(self: Any, stored_events: Iterable[StoredEvent]) -> list[Any]:
+    return [self.to_domain_event(stored) for stored in stored_events]
+
+
+class Mapper(_core.Mapper, Generic[TAggregateID]):
+    """Converts domain events to stored events and back (transcoder, then
+    compressor, then cipher), a whole batch per call in Rust.
+
+    A subclass may override ``to_stored_event`` and ``to_domain_event`` (for
+    pydantic or msgspec events, say): the batch methods then call them for
+    each event, and replay goes through them too, so nothing is skipped.
+    """
+
+    def __new__(
+        cls,
+        transcoder: Any,
+        compressor: Any = None,
+        cipher: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Mapper[TAggregateID]:
+        # The Rust constructor takes only these; a subclass's __init__ may
+        # take more (its own __init__ sees every argument).
+        mapper = super().__new__(cls, transcoder, compressor=compressor, cipher=cipher)
+        return cast(Mapper[TAggregateID], mapper)
+
+    def __init__(
+        self, transcoder: Any, compressor: Any = None, cipher: Any = None
+    ) -> None:
+        """Set by ``__new__`` (the Rust object is immutable)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "to_stored_event" in cls.__dict__ and "to_stored_events" not in cls.__dict__:
+            cls.to_stored_events = _each_to_stored_event  # type: ignore[method-assign]
+        if "to_domain_event" in cls.__dict__ and "to_domain_events" not in cls.__dict__:
+            cls.to_domain_events = _each_to_domain_event  # type: ignore[method-assign]
+
+
+def overrides_decoding(mapper: Any) -> bool:
+    """Whether ``mapper`` decodes through Python methods of its own (so Rust
+    replay, which decodes natively, must not be used with it)."""
+    return type(mapper).to_domain_events is not _core.Mapper.to_domain_events
