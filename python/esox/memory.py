@@ -42,7 +42,7 @@ class MemoryProcessRecorder(MemoryRecorder, ProcessRecorder):
     """Process recorder kept in memory."""
 
 
-class MemoryFactory(InfrastructureFactory):
+class MemoryFactory(InfrastructureFactory[Any]):
     """Builds in-memory recorders: nothing survives the process."""
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:

@@ -31,6 +31,7 @@ from esox.utils import Environment, EnvType, strtobool
 __all__ = [
     "SQLiteAggregateRecorder",
     "SQLiteApplicationRecorder",
+    "SQLiteDatastore",
     "SQLiteFactory",
     "SQLiteProcessRecorder",
     "SQLiteTrackingRecorder",
@@ -38,6 +39,55 @@ __all__ = [
 
 OriginatorIdType = Literal["uuid", "text"]
 Synchronous = Literal["FULL", "NORMAL"]
+
+
+class SQLiteDatastore:
+    """eventsourcing's handle on an SQLite database, for code that builds
+    recorders itself: ``SQLiteAggregateRecorder(SQLiteDatastore(":memory:"))``.
+
+    It holds an esox ``SqliteDatabase`` (``.database``) and the id type its
+    recorders use; eventsourcing's pool options are accepted and ignored
+    (esox's database keeps its own connections).
+    """
+
+    def __init__(
+        self,
+        db_name: str,
+        *,
+        lock_timeout: float | None = None,
+        originator_id_type: OriginatorIdType = "uuid",
+        synchronous: Synchronous = "FULL",
+        **pool_options: Any,
+    ) -> None:
+        self.db_name = db_name
+        self.originator_id_type: OriginatorIdType = originator_id_type
+        self.database = SqliteDatabase(
+            db_name,
+            lock_timeout=SQLiteFactory.DEFAULT_LOCK_TIMEOUT
+            if lock_timeout is None
+            else float(lock_timeout),
+            synchronous=synchronous,
+        )
+
+    def close(self) -> None:
+        """Close the database's connections."""
+        self.database.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _database(
+    database: str | SqliteDatabase | SQLiteDatastore,
+    originator_id_type: OriginatorIdType | None,
+) -> tuple[str | SqliteDatabase, OriginatorIdType]:
+    """The database and id type a recorder is given (a datastore brings both)."""
+    if isinstance(database, SQLiteDatastore):
+        return database.database, originator_id_type or database.originator_id_type
+    return database, originator_id_type or "uuid"
 
 
 class SQLiteAggregateRecorder(SqliteRecorder, AggregateRecorder):
@@ -48,18 +98,20 @@ class SQLiteAggregateRecorder(SqliteRecorder, AggregateRecorder):
 
     def __new__(
         cls,
-        database: str | SqliteDatabase,
+        database: str | SqliteDatabase | SQLiteDatastore,
         events_table: str = "stored_events",
         *,
-        originator_id_type: OriginatorIdType = "uuid",
+        originator_id_type: OriginatorIdType | None = None,
         create_table: bool = True,
+        events_table_name: str | None = None,
     ) -> Self:
+        db, id_type = _database(database, originator_id_type)
         return super().__new__(
             cls,
-            database,
-            events_table,
+            db,
+            events_table_name or events_table,
             notifications=False,
-            originator_id_type=originator_id_type,
+            originator_id_type=id_type,
             create_table=create_table,
         )
 
@@ -69,17 +121,19 @@ class SQLiteApplicationRecorder(SqliteRecorder, ApplicationRecorder):
 
     def __new__(
         cls,
-        database: str | SqliteDatabase,
+        database: str | SqliteDatabase | SQLiteDatastore,
         events_table: str = "stored_events",
         *,
-        originator_id_type: OriginatorIdType = "uuid",
+        originator_id_type: OriginatorIdType | None = None,
         create_table: bool = True,
+        events_table_name: str | None = None,
     ) -> Self:
+        db, id_type = _database(database, originator_id_type)
         return super().__new__(
             cls,
-            database,
-            events_table,
-            originator_id_type=originator_id_type,
+            db,
+            events_table_name or events_table,
+            originator_id_type=id_type,
             create_table=create_table,
         )
 
@@ -89,13 +143,12 @@ class SQLiteTrackingRecorder(SqliteRecorder, TrackingRecorder):
 
     def __new__(
         cls,
-        database: str | SqliteDatabase,
+        database: str | SqliteDatabase | SQLiteDatastore,
         *,
         create_table: bool = True,
     ) -> Self:
-        return super().__new__(
-            cls, database, None, tracking=True, create_table=create_table
-        )
+        db, _ = _database(database, None)
+        return super().__new__(cls, db, None, tracking=True, create_table=create_table)
 
 
 class SQLiteProcessRecorder(SqliteRecorder, ProcessRecorder):
@@ -103,23 +156,25 @@ class SQLiteProcessRecorder(SqliteRecorder, ProcessRecorder):
 
     def __new__(
         cls,
-        database: str | SqliteDatabase,
+        database: str | SqliteDatabase | SQLiteDatastore,
         events_table: str = "stored_events",
         *,
-        originator_id_type: OriginatorIdType = "uuid",
+        originator_id_type: OriginatorIdType | None = None,
         create_table: bool = True,
+        events_table_name: str | None = None,
     ) -> Self:
+        db, id_type = _database(database, originator_id_type)
         return super().__new__(
             cls,
-            database,
-            events_table,
+            db,
+            events_table_name or events_table,
             tracking=True,
-            originator_id_type=originator_id_type,
+            originator_id_type=id_type,
             create_table=create_table,
         )
 
 
-class SQLiteFactory(InfrastructureFactory):
+class SQLiteFactory(InfrastructureFactory[Any]):
     """Builds SQLite recorders that share one database (and its connections)."""
 
     SQLITE_DBNAME = "SQLITE_DBNAME"

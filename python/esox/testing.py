@@ -48,17 +48,17 @@ def stored(originator_id: UUID | str, version: int, topic: str = TOPIC) -> Store
 class RecorderCases:
     """The factory (and so the database) under test, made afresh per test."""
 
-    def create_factory(self) -> InfrastructureFactory:
+    def create_factory(self) -> InfrastructureFactory[Any]:
         raise NotImplementedError
 
     def setup_method(self) -> None:
-        self._factories: list[InfrastructureFactory] = []
+        self._factories: list[InfrastructureFactory[Any]] = []
 
     def teardown_method(self) -> None:
         for factory in self._factories:
             factory.close()
 
-    def factory(self) -> InfrastructureFactory:
+    def factory(self) -> InfrastructureFactory[Any]:
         factory = self.create_factory()
         self._factories.append(factory)
         return factory

@@ -130,7 +130,7 @@ class Application(Generic[TAggregateID]):
             merged.update(env)
         return Environment(name, merged)
 
-    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         """The infrastructure factory that ``PERSISTENCE_MODULE`` names."""
         return InfrastructureFactory.construct(env)
 

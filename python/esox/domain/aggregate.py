@@ -1,7 +1,5 @@
 """Aggregates: consistency boundaries whose state is the sum of their events."""
 
-from __future__ import annotations
-
 import dataclasses
 import inspect
 import os
@@ -550,7 +548,7 @@ def _inherited_created_event(cls: type[Any]) -> type[AggregateCreated] | None:
 
 
 def _define_decorated_events(cls: type[BaseAggregate[Any]], base_event: type) -> None:
-    for value in tuple(cls.__dict__.values()):
+    for attr_name, value in tuple(cls.__dict__.items()):
         decorator: CommandMethodDecorator | None = None
         if isinstance(value, CommandMethodDecorator):
             if value.func.__name__ == "__init__":
@@ -560,15 +558,22 @@ def _define_decorated_events(cls: type[BaseAggregate[Any]], base_event: type) ->
             value.fset, CommandMethodDecorator
         ):
             decorator = value.fset
+            decorator.setter_arg_name = list(
+                inspect.signature(decorator.func).parameters
+            )[1]
+            if (
+                decorator.func.__name__ != attr_name
+                and cls.__dict__.get(decorator.func.__name__) is decorator
+            ):
+                # "x = property(get_x, set_x)" with set_x decorated: the event
+                # is defined for set_x itself, under its own name.
+                continue
             if decorator.name_inferred:
                 msg = (
                     f"@event decorator under @{decorator.func.__name__}.setter "
                     "requires event name or class"
                 )
                 raise TypeError(msg)
-            decorator.setter_arg_name = list(
-                inspect.signature(decorator.func).parameters
-            )[1]
         if decorator is None or decorator.event_class is not None:
             continue
         attrs = {"_decorated_spec_": decorator.spec}

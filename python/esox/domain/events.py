@@ -1,7 +1,5 @@
 """Domain events: immutable records of decisions, and the errors of the domain."""
 
-from __future__ import annotations
-
 import dataclasses
 import os
 import warnings
@@ -224,7 +222,7 @@ class MetaDomainEvent(EsoxType):
 
     def __new__(
         mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any
-    ) -> MetaDomainEvent:
+    ) -> "MetaDomainEvent":
         cls = super().__new__(mcs, name, bases, namespace, **kw)
         return cast(MetaDomainEvent, dataclass(frozen=True)(cast(Any, cls)))
 

@@ -199,7 +199,7 @@ system = System(pipes=[[BankAccounts, Ledger], [BankAccounts, Notifications]])
 """The bank and its two followers."""
 
 
-def run_commands(runner: Runner) -> dict[str, UUID]:
+def run_commands(runner: Runner[Any]) -> dict[str, UUID]:
     """Open two accounts, move money, close one: the demo's commands."""
     bank = runner.get(BankAccounts)
     alice = bank.open_account("Alice", "alice@example.com")
@@ -212,7 +212,7 @@ def run_commands(runner: Runner) -> dict[str, UUID]:
     return {"Alice": alice, "Bob": bob}
 
 
-def summarise(runner: Runner, accounts: dict[str, UUID]) -> str:
+def summarise(runner: Runner[Any], accounts: dict[str, UUID]) -> str:
     """What the bank, the ledger and the outbox say, as printable lines."""
     bank, ledger = runner.get(BankAccounts), runner.get(Ledger)
     lines = ["Bank accounts as a system: BankAccounts -> Ledger, Notifications"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import ModuleType, TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 from esox.persistence.cipher import AESCipher
 from esox.persistence.compression import ZlibCompressor, ZstdCompressor
@@ -21,6 +21,8 @@ from esox.persistence.transcoding import JSONTranscoder, Transcoder
 from esox.utils import Environment, EnvType, TopicError, resolve_topic, strtobool
 
 __all__ = ["InfrastructureFactory", "ZlibCompressor"]
+
+TTrackingRecorder = TypeVar("TTrackingRecorder", bound=TrackingRecorder)
 
 DEFAULT_PERSISTENCE_MODULE = "esox.memory"
 
@@ -57,7 +59,7 @@ CIPHERS: dict[str, type[Any]] = {
 }
 
 
-class InfrastructureFactory(ABC):
+class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
     """Constructs the mapper, recorders and event stores of an application.
 
     ``InfrastructureFactory.construct(env)`` picks the concrete factory named
@@ -79,7 +81,7 @@ class InfrastructureFactory(ABC):
     @classmethod
     def construct(
         cls, env: Environment | EnvType | None = None
-    ) -> InfrastructureFactory:
+    ) -> InfrastructureFactory[Any]:
         """Construct the factory that ``PERSISTENCE_MODULE`` names."""
         if not isinstance(env, Environment):
             env = Environment(env=env)
@@ -108,7 +110,7 @@ class InfrastructureFactory(ABC):
                     f"{topic!r}, expected 1."
                 )
                 raise InfrastructureFactoryError(msg)
-            factory_cls: type[InfrastructureFactory] = found.pop()
+            factory_cls: type[InfrastructureFactory[Any]] = found.pop()
         elif isinstance(obj, type) and issubclass(obj, InfrastructureFactory):
             factory_cls = obj
         else:
@@ -214,7 +216,7 @@ class InfrastructureFactory(ABC):
         """Whether ``IS_SNAPSHOTTING_ENABLED`` is true (default no)."""
         return strtobool(self.env.get(self.IS_SNAPSHOTTING_ENABLED, "no"))
 
-    def close(self) -> None:  # noqa: B027 (optional hook)
+    def close(self) -> None:
         """Close connections and anything else held open."""
 
     def __enter__(self) -> Self:

@@ -7,7 +7,7 @@ database written by either library is read by the other. See docs/postgres.md.
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from esox.persistence.errors import InfrastructureFactoryError, ProgrammingError
 from esox.persistence.factory import InfrastructureFactory
@@ -41,7 +41,7 @@ __all__ = [
 R = TypeVar("R", bound=PostgresRecorder)
 
 
-class PostgresFactory(InfrastructureFactory):
+class PostgresFactory(InfrastructureFactory[Any]):
     """Builds PostgreSQL recorders over one connection pool, configured by env.
 
     Tables are named after the application (lower-cased): ``<name>_events``,

@@ -68,7 +68,7 @@ class RecordingEvent(Generic[TAggregateID]):
         return f"RecordingEvent({self.application_name!r}, notification ids {ids})"
 
 
-class RecordingEventReceiver(ABC):
+class RecordingEventReceiver(ABC, Generic[TAggregateID]):
     """Anything a leader can prompt: followers, runners, runner threads."""
 
     @abstractmethod
@@ -76,7 +76,9 @@ class RecordingEventReceiver(ABC):
         """Take note of events a leader has just recorded."""
 
 
-class Follower(EventSourcedProjection[TAggregateID], RecordingEventReceiver):
+class Follower(
+    EventSourcedProjection[TAggregateID], RecordingEventReceiver[TAggregateID]
+):
     """Follows the notification logs of other applications, and processes them.
 
     Notifications are decoded with this application's own mapper: register
@@ -301,9 +303,9 @@ class Leader(Application[TAggregateID]):
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         self.previous_max_notification_id: int | None = None
-        self.followers: list[RecordingEventReceiver] = []
+        self.followers: list[RecordingEventReceiver[Any]] = []
 
-    def lead(self, follower: RecordingEventReceiver) -> None:
+    def lead(self, follower: RecordingEventReceiver[Any]) -> None:
         """Prompt ``follower`` (a follower, or a runner) after each save."""
         self.followers.append(follower)
 

@@ -77,14 +77,14 @@ def run_application(
     upstream_logs = dict(upstream_logs or {})
     stop = stop or threading.Event()
     wake = threading.Event()
-    factories: list[InfrastructureFactory] = []
+    factories: list[InfrastructureFactory[Any]] = []
     watchers: list[threading.Thread] = []
     app = system.follower_cls(name)(env)
     try:
         for leader_name in system.follows[name]:
             log = upstream_logs.get(leader_name)
             if log is None:
-                factory = InfrastructureFactory.construct(
+                factory = InfrastructureFactory[Any].construct(
                     upstream_environment(system.get_app_cls(leader_name), env)
                 )
                 factories.append(factory)
@@ -170,7 +170,7 @@ def _process_main(
         raise SystemExit(1) from None
 
 
-class MultiProcessRunner(Runner):
+class MultiProcessRunner(Runner[Any]):
     """Runs each follower of a system in its own OS process (``spawn``).
 
     The databases must be shared between processes: PostgreSQL (each

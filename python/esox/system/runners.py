@@ -16,7 +16,8 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Generic, Self, TypeVar, cast
+from uuid import UUID
 
 from esox.application import Application, LocalNotificationLog
 from esox.system.definition import System
@@ -33,6 +34,8 @@ from esox.system.follower import (
 )
 from esox.utils import EnvType
 
+TAggregateID = TypeVar("TAggregateID", UUID, str)
+
 __all__ = [
     "MultiThreadedRunner",
     "Runner",
@@ -43,7 +46,7 @@ __all__ = [
 TApplication = TypeVar("TApplication", bound=Application[Any])
 
 
-class Runner(ABC):
+class Runner(ABC, Generic[TAggregateID]):
     """Runs a ``System``: ``start()``, ``get(AppClass)``, ``stop()``, or ``with``."""
 
     def __init__(self, system: System, env: EnvType | None = None) -> None:
@@ -108,7 +111,7 @@ class Runner(ABC):
             raise
 
     def _follow_and_lead(
-        self, receiver: Callable[[str], RecordingEventReceiver] | None
+        self, receiver: Callable[[str], RecordingEventReceiver[Any]] | None
     ) -> None:
         """Followers follow their leaders' logs; leaders prompt ``receiver(name)``."""
         for leader_name, follower_name in self.system.edges:
@@ -121,7 +124,7 @@ class Runner(ABC):
             return
         for leader_name in self.system.leaders:
             leader = cast(Leader[Any], self.apps[leader_name])
-            receivers: list[RecordingEventReceiver] = []
+            receivers: list[RecordingEventReceiver[Any]] = []
             for follower_name in self.system.leads[leader_name]:
                 prompted = receiver(follower_name)
                 if all(prompted is not r for r in receivers):
@@ -220,7 +223,7 @@ def wait_until_processed(
             return
 
 
-class SingleThreadedRunner(Runner, RecordingEventReceiver):
+class SingleThreadedRunner(Runner[TAggregateID], RecordingEventReceiver[TAggregateID]):
     """Runs a system in the threads that call it: each save is processed
     by the followers, and theirs by their followers, before it returns.
 
@@ -285,7 +288,7 @@ class SingleThreadedRunner(Runner, RecordingEventReceiver):
         self.is_started = False
 
 
-class MultiThreadedRunner(Runner):
+class MultiThreadedRunner(Runner[TAggregateID]):
     """Runs each follower in its own thread, woken by its leaders' prompts.
 
     A follower's error stops its thread; it is raised by the runner's next
@@ -354,7 +357,7 @@ class MultiThreadedRunner(Runner):
             raise errors[0]
 
 
-class FollowerThread(threading.Thread, RecordingEventReceiver):
+class FollowerThread(threading.Thread, RecordingEventReceiver[Any]):
     """Runs one follower: catches up with its leaders, then processes prompts.
 
     Prompts wait in an inbox; past ``max_inbox`` events it keeps just a note
