@@ -52,9 +52,9 @@ def get_topic(obj: type | ModuleType | Any, /) -> str:
 
 
 def construct_topic(obj: type | ModuleType | Any, /) -> str:
-    """The topic of an object without caching it: its own ``TOPIC``, or
-    ``"module:QualName"``."""
-    topic = obj.__dict__.get("TOPIC") if isinstance(obj, type) else None
+    """The topic of an object without caching it: its ``TOPIC`` (inherited
+    too, as in eventsourcing), or ``"module:QualName"``."""
+    topic = getattr(obj, "TOPIC", None)
     return topic or f"{obj.__module__}:{obj.__qualname__}"
 
 
@@ -138,6 +138,21 @@ def strtobool(value: str) -> bool:
         return False
     msg = f"invalid truth value {value!r}"
     raise ValueError(msg)
+
+
+def _present_as_package(namespace: dict[str, Any]) -> None:
+    """Name a package's public classes (and their nested classes) for the
+    package, not the submodule that defines them: ``esox.domain:Aggregate``,
+    as eventsourcing's topics and reprs read ``eventsourcing.domain:Aggregate``.
+    Old topics naming the submodules still resolve (the submodules stay)."""
+    package = namespace["__name__"]
+    for name in namespace["__all__"]:
+        obj = namespace[name]
+        if not (isinstance(obj, type) and obj.__qualname__ == name):
+            continue
+        for cls in (obj, *vars(obj).values()):
+            if isinstance(cls, type) and cls.__module__.startswith(package + "."):
+                cls.__module__ = package
 
 
 def get_method_name(method: Callable[..., Any]) -> str:

@@ -16,6 +16,7 @@ from esox.application.repository import (
     project_aggregate,
 )
 from esox.domain import ProgrammingError
+from esox.utils import _present_as_package
 
 __all__ = [
     "AggregateNotFoundError",
@@ -34,3 +35,5 @@ __all__ = [
     "TApplication",
     "project_aggregate",
 ]
+
+_present_as_package(globals())

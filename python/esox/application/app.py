@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 from uuid import UUID
 
 from esox.application.notificationlog import LocalNotificationLog
-from esox.application.repository import Repository, project_aggregate
-from esox.domain import BaseAggregate, CanMutateAggregate, DomainEvent
+from esox.application.repository import (
+    ProjectorFunction,
+    Repository,
+    project_aggregate,
+)
+from esox.domain import BaseAggregate, DomainEvent, ProgrammingError
 from esox.persistence import (
     ApplicationRecorder,
     EventStore,
@@ -64,12 +69,18 @@ class ProcessingEvent(Generic[TAggregateID]):
                 continue
             if isinstance(obj, DomainEvent):
                 events.append(obj)
+                continue
+            collect = getattr(obj, "collect_events", None)
+            if collect is None and hasattr(obj, "originator_version"):
+                # An event of another kind (a pydantic model, say).
+                events.append(obj)
+                continue
+            if collect is not None:
+                events.extend(collect())
+            if by_id is None:
+                self._collected.append(obj)
             else:
-                events.extend(obj.collect_events())
-                if by_id is None:
-                    self._collected.append(obj)
-                else:
-                    by_id[obj.id] = obj
+                by_id[obj.id] = obj
         if kwargs:
             self.saved_kwargs.update(kwargs)
 
@@ -85,7 +96,10 @@ class Application(Generic[TAggregateID]):
     name: ClassVar[str] = "Application"
     env: ClassVar[dict[str, str]] = {}
     is_snapshotting_enabled: ClassVar[bool] = False
-    snapshotting_intervals: ClassVar[dict[type[BaseAggregate[Any]], int]] = {}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
+    snapshotting_projectors: ClassVar[dict[type[Any], ProjectorFunction[Any, Any]]] = {}
+    snapshot_class: ClassVar[type[Any] | None] = None
+    """The snapshot class for aggregates that have no ``Snapshot`` of their own."""
     log_section_size: ClassVar[int] = 10
 
     AGGREGATE_CACHE_MAXSIZE = "AGGREGATE_CACHE_MAXSIZE"
@@ -216,29 +230,67 @@ class Application(Generic[TAggregateID]):
         aggregates = processing_event.aggregates
         for event in processing_event.events:
             aggregate = aggregates.get(event.originator_id)
-            if aggregate is None or not isinstance(event, CanMutateAggregate):
+            if aggregate is None:
                 continue
             interval = self.snapshotting_intervals.get(type(aggregate))
-            if interval and event.originator_version % interval == 0:
-                self.take_snapshot(aggregate.id, version=event.originator_version)
+            if not interval or event.originator_version % interval:
+                continue
+            projector = self.snapshotting_projectors.get(type(aggregate))
+            if projector is None:
+                if not callable(getattr(event, "mutate", None)):
+                    msg = (
+                        f"Cannot take snapshot for {type(aggregate)} with default "
+                        f"project_aggregate() function, because its domain event "
+                        f"{type(event)} does not implement the 'can mutate' "
+                        "protocol (see CanMutateProtocol). Please define "
+                        f"application class {type(self)} with class variable "
+                        f"'snapshotting_projectors', to be a dict that has "
+                        f"{type(aggregate)} as a key with the aggregate projector "
+                        f"function for {type(aggregate)} as the value for that key."
+                    )
+                    raise ProgrammingError(msg)
+                projector = project_aggregate
+            self.take_snapshot(
+                aggregate.id, version=event.originator_version, projector_func=projector
+            )
 
     def take_snapshot(
-        self, aggregate_id: TAggregateID, version: int | None = None
+        self,
+        aggregate_id: TAggregateID,
+        version: int | None = None,
+        projector_func: ProjectorFunction[Any, Any] = project_aggregate,
     ) -> None:
         """Snapshot the recorded state of an aggregate (at ``version``)."""
         if self.snapshots is None:
             msg = (
                 "Can't take snapshot without snapshots store. Please set "
                 "environment variable IS_SNAPSHOTTING_ENABLED to a true value "
-                "(e.g. 'y'), or set 'is_snapshotting_enabled' or "
-                "'snapshotting_intervals' on the application class."
+                "(e.g. 'y'), or set 'is_snapshotting_enabled' on application "
+                "class, or set 'snapshotting_intervals' on application class."
             )
             raise AssertionError(msg)
         aggregate = self.repository.get(
-            aggregate_id, version=version, projector_func=project_aggregate
+            aggregate_id, version=version, projector_func=projector_func
         )
-        snapshot = type(aggregate).Snapshot.take(aggregate)
-        self.snapshots.put([snapshot])
+        snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+        if snapshot_class is None:
+            msg = (
+                "Neither application nor aggregate have a snapshot class. Please "
+                f"either define a nested 'Snapshot' class on {type(aggregate)} or "
+                f"set class attribute 'snapshot_class' on {type(self)}."
+            )
+            raise AssertionError(msg)
+        self.snapshots.put([snapshot_class.take(aggregate)])
+
+    @property
+    def log(self) -> LocalNotificationLog:
+        """Deprecated (as in eventsourcing): use ``notification_log``."""
+        warnings.warn(
+            "'log' is deprecated, use 'notification_log' instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self._notification_log
 
     def _notify(self, recordings: Sequence[Recording[TAggregateID]]) -> None:
         """Called after events are recorded; leaders prompt followers here."""

@@ -180,22 +180,24 @@ class Repository(Generic[TAggregateID]):
         projector_func: ProjectorFunction[Any, Any],
     ) -> Any:
         gt: int | None = None
-        initial: Any = None
+        snapshots: list[Any] = []
         if self.snapshot_store is not None:
             snapshots = self.snapshot_store.get(
                 aggregate_id, desc=True, limit=1, lte=version
             )
             if snapshots:
-                initial = snapshots[0].mutate(None)
                 gt = snapshots[0].originator_version
         if projector_func is project_aggregate:
             # One Rust call: select, decode and apply the whole stream.
+            initial = snapshots[0].mutate(None) if snapshots else None
             aggregate = replay_aggregate(
                 self.event_store, aggregate_id, initial=initial, gt=gt, lte=version
             )
         else:
-            events = self.event_store.get(aggregate_id, gt=gt, lte=version)
-            aggregate = projector_func(initial, events)
+            # A projector of its own gets the snapshot as the first "event",
+            # as eventsourcing gives it (it may be a snapshot of its own kind).
+            events: list[Any] = self.event_store.get(aggregate_id, gt=gt, lte=version)
+            aggregate = projector_func(None, [*snapshots, *events])
         if aggregate is None:
             msg = f"Aggregate {aggregate_id!r} version {version!r} not found."
             raise AggregateNotFoundError(msg)

@@ -32,6 +32,7 @@ from esox.domain.protocols import (
     TAggregateID,
     TMutableOrImmutableAggregate,
 )
+from esox.utils import _present_as_package
 
 __all__ = [
     "TZINFO",
@@ -67,17 +68,4 @@ __all__ = [
     "triggers",
 ]
 
-# Public classes live in submodules but are named for this package, so their
-# topics read "esox.domain:Aggregate" as eventsourcing's read
-# "eventsourcing.domain:Aggregate" (old "esox.domain.events:..." topics still
-# resolve: the submodules stay).
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("esox.domain."):
-        _obj.__module__ = __name__
-        for _nested in vars(_obj).values():
-            if isinstance(_nested, type) and _nested.__module__.startswith(
-                "esox.domain."
-            ):
-                _nested.__module__ = __name__
-del _name, _obj, _nested
+_present_as_package(globals())

@@ -19,7 +19,7 @@ from esox.domain.events import (
     ProgrammingError,
     Snapshot,
 )
-from esox.utils import get_topic
+from esox.utils import TopicError, get_topic, register_topic, resolve_topic
 
 __all__ = [
     "Aggregate",
@@ -40,7 +40,7 @@ class DecoratedFuncCaller(CanMutateAggregate[Any]):
 
     def apply(self, aggregate: Any) -> None:
         spec = type(self)._decorated_spec_
-        state = self.__dict__
+        state = self._as_dict()
         spec.func(aggregate, **{name: state[name] for name in spec.names})
         super().apply(aggregate)
 
@@ -99,7 +99,9 @@ def construct_event(event_class: type[Any], values: dict[str, Any]) -> Any:
 
 def _plain_fields(event_class: type[Any]) -> tuple[str, ...] | None:
     """Field names if constructing is plain assignment (no post-init, no defaults)."""
-    if hasattr(event_class, "__post_init__"):
+    if not dataclasses.is_dataclass(event_class) or hasattr(
+        event_class, "__post_init__"
+    ):
         return None
     init = event_class.__dict__.get("__init__") or event_class.__init__
     if getattr(init, "__qualname__", "").split(".")[-1] != "__init__":
@@ -154,6 +156,7 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
     _init_params_: ClassVar[tuple[str, ...] | None] = None
     _init_mentions_id_: ClassVar[bool] = False
     _create_id_params_: ClassVar[tuple[str, ...]] = ()
+    _explicit_topics_: ClassVar[bool] = False
 
     class Event(AggregateEvent):
         """Base class of this aggregate's events."""
@@ -185,6 +188,8 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
         **kwargs: Any,
     ) -> TBaseAggregate:
         """Create an aggregate by triggering ``event_class`` (a created event)."""
+        if cls._explicit_topics_:
+            _check_explicit_topic_is_registered(event_class)
         if id is None:
             id_kwargs = {k: kwargs[k] for k in cls._create_id_params_ if k in kwargs}
             try:
@@ -258,6 +263,11 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
         self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any
     ) -> None:
         """Trigger an event of ``event_class``: construct it, apply it, keep it."""
+        if self._explicit_topics_:
+            if event_class.__name__ == "Event":
+                msg = "Triggering base 'Event' class is prohibited."
+                raise ProgrammingError(msg)
+            _check_explicit_topic_is_registered(event_class)
         values = {
             "originator_id": self._id,
             "originator_version": self._version + 1,
@@ -363,6 +373,63 @@ def _prepare_aggregate_class(cls: type[BaseAggregate[Any]], created_name: str) -
         for name, p in inspect.signature(cls.create_id).parameters.items()
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     )
+    _register_explicit_topics(cls)
+
+
+def _register_explicit_topics(cls: type[BaseAggregate[Any]]) -> None:
+    """An aggregate class with a ``TOPIC`` (its own or inherited) must give
+    its own, and so must each of its event classes: all are registered, so
+    stored topics never depend on where the classes live."""
+    cls._explicit_topics_ = bool(getattr(cls, "TOPIC", None))
+    if not cls._explicit_topics_:
+        return
+    own = cls.__dict__.get("TOPIC")
+    if not own:
+        msg = f"Explicit topic not defined on {cls}"
+        raise ProgrammingError(msg)
+    _register_explicit_topic(own, cls)
+    for name, obj in tuple(cls.__dict__.items()):
+        if (
+            name != "Event"
+            and isinstance(obj, type)
+            and issubclass(obj, CanMutateAggregate)
+        ):
+            topic = getattr(obj, "TOPIC", None)
+            if not topic:
+                msg = f"Explicit topic not defined on {obj}"
+                raise ProgrammingError(msg)
+            _register_explicit_topic(topic, obj)
+
+
+def _register_explicit_topic(topic: str, obj: type[Any]) -> None:
+    try:
+        register_topic(topic, obj)
+    except TopicError:
+        msg = (
+            f"Explicit topic '{topic}' of {obj} already registered for "
+            f"{resolve_topic(topic)}"
+        )
+        raise ProgrammingError(msg) from None
+
+
+def _check_explicit_topic_is_registered(event_class: type[Any]) -> None:
+    """An event triggered on an aggregate with explicit topics must have a
+    ``TOPIC`` that resolves to it."""
+    topic = getattr(event_class, "TOPIC", None)
+    if not topic:
+        msg = f"Explicit topic not defined on {event_class}"
+        raise ProgrammingError(msg)
+    try:
+        resolved = resolve_topic(topic)
+    except TopicError:
+        msg = f"Explicit topic '{topic}' on {event_class} is not registered"
+        raise ProgrammingError(msg) from None
+    if resolved is not event_class:
+        msg = (
+            f"Explicit topic '{topic}' on {event_class} already registered "
+            f"for {resolved}"
+        )
+        raise ProgrammingError(msg)
 
 
 def _find_id_type(cls: type[BaseAggregate[Any]]) -> None:
@@ -442,7 +509,9 @@ def _define_base_event(cls: type[BaseAggregate[Any]]) -> type[Any]:
         if cls.originator_id_type is not None and "originator_id_type" not in vars(own):
             own.originator_id_type = cls.originator_id_type
         return cast(type[Any], own)
-    base_event = _define_event_class(cls, "Event", (cls.Event,))
+    base_event = _define_event_class(
+        cls, "Event", (cls.Event,), attrs={"_esox_defined_": True}
+    )
     cls.Event = base_event  # type: ignore[misc]
     return base_event
 
@@ -526,6 +595,8 @@ def _choose_created_event(
     inherited = getattr(cls, created_name, None) if created_name else None
     if not (isinstance(inherited, type) and issubclass(inherited, AggregateCreated)):
         inherited = _inherited_created_event(cls)
+    if inherited is None and not created_name and init_decorator is None:
+        return None
     if inherited is None:
         msg = f'Can\'t define "created" event class for name {created_name!r}'
         raise TypeError(msg)
@@ -534,7 +605,10 @@ def _choose_created_event(
     method = init_decorator.func if init_decorator else own_init
     if isinstance(method, CommandMethodDecorator):
         method = method.func
-    created = _define_event_class(cls, name, (inherited, base_event), method)
+    topic = init_decorator.event_topic if init_decorator else None
+    created = _define_event_class(
+        cls, name, (inherited, base_event), method, {"TOPIC": topic} if topic else None
+    )
     setattr(cls, name, created)
     return cast(type[AggregateCreated], created)
 
@@ -544,6 +618,16 @@ def _inherited_created_event(cls: type[Any]) -> type[AggregateCreated] | None:
         created = base.__dict__.get("_created_event_class_")
         if isinstance(created, type):
             return created
+    # BaseAggregate's own Created serves aggregates that define no events of
+    # their own (an esox convenience for BaseAggregate[str]); one that brings
+    # its own Event hierarchy gets no created event it did not ask for, as in
+    # eventsourcing (calling the class then says there is none).
+    for base in cls.__mro__[:-1]:
+        if base is BaseAggregate:
+            break
+        own_event = base.__dict__.get("Event")
+        if own_event is not None and not own_event.__dict__.get("_esox_defined_"):
+            return None
     return cast(type[AggregateCreated], cls.Created)
 
 
@@ -576,7 +660,9 @@ def _define_decorated_events(cls: type[BaseAggregate[Any]], base_event: type) ->
                 raise TypeError(msg)
         if decorator is None or decorator.event_class is not None:
             continue
-        attrs = {"_decorated_spec_": decorator.spec}
+        attrs: dict[str, Any] = {"_decorated_spec_": decorator.spec}
+        if decorator.event_topic:
+            attrs["TOPIC"] = decorator.event_topic
         given = decorator.given_event_class
         if given is not None:
             if issubclass(given, AggregateCreated):
@@ -618,6 +704,7 @@ def aggregate(cls: type[Any] | None = None, *, created_event_name: str = "") -> 
         bases = cls_.__bases__
         bases = (Aggregate,) if bases == (object,) else (*bases, Aggregate)
         namespace = dict(cls_.__dict__)
+        namespace["__qualname__"] = cls_.__qualname__
         namespace.pop("__dict__", None)
         namespace.pop("__weakref__", None)
         new_cls: type[Any] = MetaAggregate(

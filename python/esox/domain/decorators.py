@@ -19,10 +19,27 @@ TDecoratable = TypeVar("TDecoratable", bound=Callable[..., Any] | property)
 _EMPTY = inspect.Parameter.empty
 
 
+def _listed(names: list[str]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b', and 'c'``: as Python lists them."""
+    quoted = [f"'{name}'" for name in names]
+    if len(quoted) < 3:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
 class MethodSpec:
     """What a decorated method accepts, worked out once instead of per call."""
 
-    __slots__ = ("accepts_id", "defaults", "factories", "func", "names", "qualname")
+    __slots__ = (
+        "accepts_id",
+        "defaults",
+        "factories",
+        "func",
+        "keyword_only",
+        "names",
+        "positional",
+        "qualname",
+    )
 
     def __init__(self, func: Callable[..., Any], *, skip_id: bool = False) -> None:
         params = list(inspect.signature(func).parameters.values())[1:]
@@ -39,11 +56,19 @@ class MethodSpec:
                     f"{p.name!r}; an event class needs keyword-compatible ones"
                 )
                 raise TypeError(msg)
-        if skip_id:
-            params = [p for p in params if p.name != "id"]
         self.func = func
         self.accepts_id = skip_id
         self.qualname = func.__qualname__
+        # How a call's arguments bind (an __init__'s id included) ...
+        self.positional: tuple[str, ...] = tuple(
+            p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD
+        )
+        self.keyword_only: tuple[str, ...] = tuple(
+            p.name for p in params if p.kind is p.KEYWORD_ONLY
+        )
+        # ... and what the event records (an __init__'s id is the originator id).
+        if skip_id:
+            params = [p for p in params if p.name != "id"]
         self.names: tuple[str, ...] = tuple(p.name for p in params)
         self.defaults: dict[str, Any] = {
             p.name: p.default for p in params if p.default is not _EMPTY
@@ -53,39 +78,50 @@ class MethodSpec:
         self.factories: dict[str, Callable[[], Any]] = {}
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Turn a call's arguments into keyword arguments, with defaults applied."""
-        names = self.names
-        if not kwargs and len(args) == len(names):
-            return dict(zip(names, args, strict=True))
-        if len(args) > len(names):
+        """Turn a call's arguments into keyword arguments, with defaults applied.
+
+        A bad call raises TypeError with the message Python gives for it.
+        """
+        positional = self.positional
+        if not kwargs and len(args) == len(positional) == len(self.names):
+            return dict(zip(positional, args, strict=True))
+        name = self.qualname
+        if len(args) > len(positional):
+            takes = len(positional) + 1
             msg = (
-                f"{self.qualname}() takes {len(names)} positional arguments "
-                f"but {len(args)} were given"
+                f"{name}() takes {takes} positional argument{'s' * (takes != 1)} "
+                f"but {len(args) + 1} were given"
             )
             raise TypeError(msg)
-        bound = dict(zip(names, args, strict=False))
+        bound = dict(zip(positional, args, strict=False))
         for key, value in kwargs.items():
             if key in bound:
-                msg = f"{self.qualname}() got multiple values for argument {key!r}"
+                msg = f"{name}() got multiple values for argument '{key}'"
                 raise TypeError(msg)
-            if key not in names and not (key == "id" and self.accepts_id):
-                msg = f"{self.qualname}() got an unexpected keyword argument {key!r}"
+            if key not in self.names and not (key == "id" and self.accepts_id):
+                msg = f"{name}() got an unexpected keyword argument '{key}'"
                 raise TypeError(msg)
             bound[key] = value
-        if len(bound) != len(names):
-            missing = []
-            for name in names:
-                if name not in bound:
-                    if name in self.factories:
-                        bound[name] = self.factories[name]()
-                    elif name in self.defaults:
-                        bound[name] = self.defaults[name]
-                    else:
-                        missing.append(name)
-            if missing:
-                listed = ", ".join(repr(m) for m in missing)
-                msg = f"{self.qualname}() missing required argument(s): {listed}"
-                raise TypeError(msg)
+        given = len(bound) - (self.accepts_id and "id" in bound)
+        if given != len(self.names):
+            for group in (positional, self.keyword_only):
+                missing = []
+                for param in group:
+                    if param in bound:
+                        continue
+                    if param in self.factories:
+                        bound[param] = self.factories[param]()
+                    elif param in self.defaults:
+                        bound[param] = self.defaults[param]
+                    elif param != "id" or not self.accepts_id:
+                        missing.append(param)
+                if missing:
+                    kind = "positional" if group is positional else "keyword-only"
+                    msg = (
+                        f"{name}() missing {len(missing)} required {kind} "
+                        f"argument{'s' * (len(missing) != 1)}: {_listed(missing)}"
+                    )
+                    raise TypeError(msg)
         return bound
 
 
@@ -101,8 +137,10 @@ class CommandMethodDecorator:
         decorated: Callable[..., Any] | property,
         event_name: str | None = None,
         event_class: type[CanMutateAggregate[Any]] | None = None,
+        topic: str | None = None,
     ) -> None:
         self.given_event_class = event_class
+        self.event_topic = topic
         self.event_name = event_name
         self.name_inferred = False
         self.decorated_property: property | None = None
@@ -188,6 +226,11 @@ class BoundCommandMethod:
     def __doc__(self) -> str | None:  # type: ignore[override]
         return self.decorator.func.__doc__
 
+    def __getattr__(self, name: str) -> Any:
+        # The decorated function's other attributes: __qualname__,
+        # __annotations__, __wrapped__-style metadata, user attributes.
+        return getattr(self.decorator.func, name)
+
 
 class UnboundCommandMethod:
     """A command method looked up on the class: call it with the aggregate first."""
@@ -197,6 +240,8 @@ class UnboundCommandMethod:
         self.__qualname__ = decorator.func.__qualname__
         self.__name__ = decorator.func.__name__
         self.__doc__ = decorator.func.__doc__
+        self.__module__ = decorator.func.__module__
+        self.__annotations__ = decorator.func.__annotations__
 
     def __call__(self, aggregate: Any, *args: Any, **kwargs: Any) -> None:
         self.decorator.trigger(aggregate, args, kwargs)
@@ -208,28 +253,36 @@ def event(arg: TDecoratable, /) -> TDecoratable: ...
 
 @overload
 def event(
-    arg: str | type[CanMutateAggregate[Any]] | None = None, /
+    arg: str | type[CanMutateAggregate[Any]] | None = None,
+    /,
+    *,
+    topic: str | None = None,
 ) -> Callable[[TDecoratable], TDecoratable]: ...
 
 
-def event(arg: Any = None, /) -> Any:
+def event(arg: Any = None, /, *, topic: str | None = None) -> Any:
     """Make a method trigger an event: ``@event``, ``@event("Name")``, ``@event(Cls)``.
 
     On ``__init__`` it names the aggregate's created event. The event class is
     defined from the method's signature; the method body applies the event.
+    ``topic`` gives the defined event class an explicit ``TOPIC``.
     """
     if isinstance(arg, (FunctionType, property)):
         return CommandMethodDecorator(arg)
     if arg is None:
-        return lambda decorated: CommandMethodDecorator(decorated)
+        return lambda decorated: CommandMethodDecorator(decorated, topic=topic)
     if isinstance(arg, str):
         if not arg:
             msg = "Can't use empty string as name of event class"
             raise ValueError(msg)
-        return lambda decorated: CommandMethodDecorator(decorated, event_name=arg)
+        return lambda decorated: CommandMethodDecorator(
+            decorated, event_name=arg, topic=topic
+        )
     if isinstance(arg, type) and issubclass(arg, CanMutateAggregate):
-        return lambda decorated: CommandMethodDecorator(decorated, event_class=arg)
-    msg = f"@event takes a method, an event name or an event class, not {arg!r}"
+        return lambda decorated: CommandMethodDecorator(
+            decorated, event_class=arg, topic=topic
+        )
+    msg = f"{arg} is not a str, function, property, or subclass of CanMutateAggregate"
     raise TypeError(msg)
 
 

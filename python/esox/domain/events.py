@@ -187,6 +187,11 @@ class CanMutateAggregate(HasOriginatorIDVersion[TAggregateID], CanCreateTimestam
     def apply(self, aggregate: Any) -> None:
         """Evolve the aggregate's state; override in explicit event classes."""
 
+    def _as_dict(self) -> dict[str, Any]:
+        """The event's attributes (override for events without ``__dict__``,
+        such as msgspec Structs)."""
+        return vars(self)
+
 
 class CanInitAggregate(CanMutateAggregate[TAggregateID]):
     """The first event of an aggregate: it names the aggregate's class."""
@@ -198,7 +203,8 @@ class CanInitAggregate(CanMutateAggregate[TAggregateID]):
         cls: type[TAggregate] = resolve_topic(self.originator_topic)
         agg = cls.__new__(cls)
         agg.__base_init__(self.originator_id, self.originator_version, self.timestamp)
-        state = self.__dict__
+        as_dict = type(self)._as_dict
+        state = self.__dict__ if as_dict is _vars_as_dict else as_dict(self)
         init_params, init_func = cls._init_params_, cls._init_func_
         if init_params is not None and init_func is not None:
             kwargs = {k: state[k] for k in init_params if k in state}
@@ -214,6 +220,9 @@ class CanInitAggregate(CanMutateAggregate[TAggregateID]):
             init_func(agg, **kwargs)
         self.apply(agg)
         return agg
+
+
+_vars_as_dict = CanMutateAggregate._as_dict
 
 
 @dataclass_transform(frozen_default=True)

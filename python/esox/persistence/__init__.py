@@ -43,6 +43,7 @@ from esox.persistence.transcoding import (
     Transcoding,
     UUIDAsHex,
 )
+from esox.utils import _present_as_package
 
 __all__ = [
     "AESCipher",
@@ -87,3 +88,5 @@ __all__ = [
     "ZlibCompressor",
     "ZstdCompressor",
 ]
+
+_present_as_package(globals())

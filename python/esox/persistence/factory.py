@@ -91,7 +91,8 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
             obj = resolve_topic(topic)
         except TopicError as e:
             msg = (
-                f"PERSISTENCE_MODULE {topic!r} does not resolve: {e}. Use "
+                f"Failed to resolve persistence module topic: '{topic}' from "
+                f"environment variable '{cls.PERSISTENCE_MODULE}' ({e}). Use "
                 "'esox.memory', 'esox.sqlite', 'esox.postgres' or 'module:Factory'."
             )
             raise InfrastructureFactoryError(msg) from None
@@ -114,7 +115,10 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         elif isinstance(obj, type) and issubclass(obj, InfrastructureFactory):
             factory_cls = obj
         else:
-            msg = f"PERSISTENCE_MODULE {topic!r} is not a persistence module: {obj!r}"
+            msg = (
+                f"Topic '{topic}' didn't resolve to a persistence module or "
+                f"infrastructure factory class: {obj}"
+            )
             raise InfrastructureFactoryError(msg)
         return factory_cls(env)
 

@@ -23,6 +23,7 @@ import psycopg_pool
 from psycopg import sql
 from psycopg.adapt import AdaptersMap
 from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
 from esox.persistence.errors import (
@@ -209,12 +210,12 @@ class PostgresDatastore:
 
     def __init__(
         self,
-        *,
         dbname: str,
         host: str | None = None,
-        port: int | None = None,
+        port: int | str | None = None,
         user: str | None = None,
         password: str | None = None,
+        *,
         schema: str = "public",
         originator_id_type: str = "uuid",
         pool_size: int = 5,
@@ -227,7 +228,18 @@ class PostgresDatastore:
         idle_in_transaction_session_timeout: float = 5.0,
         read_attempts: int = 3,
         application_name: str = "esox",
+        get_password_func: Callable[[], str] | None = None,
+        single_row_tracking: bool = True,
+        enable_db_functions: bool = False,
+        pool_open_timeout: float | None = None,
     ) -> None:
+        # eventsourcing's options: a password callback; single-row tracking
+        # (esox's only layout); server-side functions and the pool's opening
+        # timeout, which esox's statements and lazily opened pool don't use.
+        del single_row_tracking, enable_db_functions, pool_open_timeout
+        if get_password_func is not None:
+            password = get_password_func()
+        schema = schema or "public"
         self.schema = check_identifier(schema, "schema")
         if originator_id_type not in ("uuid", "text"):
             msg = (
@@ -313,6 +325,17 @@ class PostgresDatastore:
             yield conn
         finally:
             self.pool.putconn(conn)
+
+    @contextmanager
+    def transaction(self, *, commit: bool = False) -> Iterator[psycopg.Cursor[DictRow]]:
+        """A cursor in a transaction, rolled back unless ``commit`` (rows as
+        dicts), as eventsourcing's ``PostgresDatastore.transaction``."""
+        with (
+            self.connection() as conn,
+            conn.transaction(force_rollback=not commit),
+            conn.cursor(row_factory=dict_row) as cursor,
+        ):
+            yield cursor
 
     def sweep(self) -> None:
         """Replace broken idle connections in the pool (after a connection loss)."""

@@ -30,6 +30,7 @@ from esox.system.runners import (
     Runner,
     SingleThreadedRunner,
 )
+from esox.utils import _present_as_package
 
 __all__ = [
     "ApplicationSubscription",
@@ -56,3 +57,5 @@ __all__ = [
     "run_application",
     "singledispatchmethod",
 ]
+
+_present_as_package(globals())
