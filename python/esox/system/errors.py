@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from esox.domain import EventSourcingError
+from esox.domain import EventSourcingError, ProgrammingError
 
 __all__ = [
     "EventProcessingError",
@@ -12,8 +12,9 @@ __all__ = [
 ]
 
 
-class SystemDefinitionError(EventSourcingError, ValueError):
-    """A system's pipes are malformed, or name an application twice or not at all."""
+class SystemDefinitionError(ProgrammingError, ValueError):
+    """A system's pipes are malformed, or name an application twice or not at all
+    (a ProgrammingError, as eventsourcing raises for a system without a topic)."""
 
 
 class RunnerAlreadyStartedError(EventSourcingError):
