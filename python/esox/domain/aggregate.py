@@ -14,6 +14,7 @@ from esox.domain.decorators import CommandMethodDecorator, MethodSpec
 from esox.domain.events import (
     AggregateCreated,
     AggregateEvent,
+    CanInitAggregate,
     CanMutateAggregate,
     EsoxType,
     ProgrammingError,
@@ -149,8 +150,8 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
     originator_id_type: ClassVar[type[UUID] | type[str] | None] = None
 
     # Worked out once per class by __init_subclass__.
-    _created_event_class_: ClassVar[type[AggregateCreated] | None] = None
-    _created_event_candidates_: ClassVar[tuple[type[AggregateCreated], ...]] = ()
+    _created_event_class_: ClassVar[type[CanInitAggregate[Any]] | None] = None
+    _created_event_candidates_: ClassVar[tuple[type[CanInitAggregate[Any]], ...]] = ()
     _init_func_: ClassVar[Callable[..., Any] | None] = None
     _init_spec_: ClassVar[MethodSpec | None] = None
     _init_params_: ClassVar[tuple[str, ...] | None] = None
@@ -182,7 +183,7 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
     @classmethod
     def _create(
         cls: type[TBaseAggregate],
-        event_class: type[AggregateCreated],
+        event_class: type[CanInitAggregate[Any]],
         *,
         id: Any = None,
         **kwargs: Any,
@@ -518,10 +519,10 @@ def _define_base_event(cls: type[BaseAggregate[Any]]) -> type[Any]:
 
 def _adopt_nested_events(
     cls: type[BaseAggregate[Any]], base_event: type[Any]
-) -> dict[str, type[AggregateCreated]]:
+) -> dict[str, type[CanInitAggregate[Any]]]:
     """Redefine nested event classes to inherit ``cls.Event``; return created ones."""
     redefined: dict[type, type] = {}
-    created: dict[str, type[AggregateCreated]] = {}
+    created: dict[str, type[CanInitAggregate[Any]]] = {}
     for name, value in tuple(cls.__dict__.items()):
         if (
             name == "Event"
@@ -536,7 +537,7 @@ def _adopt_nested_events(
             event_class = _define_event_class(cls, name, (value, *extra, base_event))
             setattr(cls, name, event_class)
             redefined[value] = event_class
-        if issubclass(event_class, AggregateCreated):
+        if issubclass(event_class, CanInitAggregate):
             created[name] = event_class
     return created
 
@@ -564,9 +565,9 @@ def _choose_created_event(
     cls: type[BaseAggregate[Any]],
     created_name: str,
     init_decorator: CommandMethodDecorator | None,
-    created_classes: dict[str, type[AggregateCreated]],
+    created_classes: dict[str, type[CanInitAggregate[Any]]],
     base_event: type[Any],
-) -> type[AggregateCreated] | None:
+) -> type[CanInitAggregate[Any]] | None:
     """Pick, or define, the event class that ``cls(...)`` triggers."""
     if init_decorator is not None:
         given = init_decorator.given_event_class
@@ -574,7 +575,7 @@ def _choose_created_event(
             if created_name and created_name != given.__name__:
                 msg = "Given 'created_event_name' conflicts with decorator on __init__"
                 raise TypeError(msg)
-            if not issubclass(given, AggregateCreated):
+            if not issubclass(given, CanInitAggregate):
                 msg = f'class {given.__name__!r} not a "created" event class'
                 raise TypeError(msg)
             for candidate in created_classes.values():
@@ -593,7 +594,7 @@ def _choose_created_event(
     if created_classes and not created_name:
         return None  # several: the caller must choose with _create()
     inherited = getattr(cls, created_name, None) if created_name else None
-    if not (isinstance(inherited, type) and issubclass(inherited, AggregateCreated)):
+    if not (isinstance(inherited, type) and issubclass(inherited, CanInitAggregate)):
         inherited = _inherited_created_event(cls)
     if inherited is None and not created_name and init_decorator is None:
         return None
@@ -610,10 +611,10 @@ def _choose_created_event(
         cls, name, (inherited, base_event), method, {"TOPIC": topic} if topic else None
     )
     setattr(cls, name, created)
-    return cast(type[AggregateCreated], created)
+    return cast(type[CanInitAggregate[Any]], created)
 
 
-def _inherited_created_event(cls: type[Any]) -> type[AggregateCreated] | None:
+def _inherited_created_event(cls: type[Any]) -> type[CanInitAggregate[Any]] | None:
     for base in cls.__mro__[1:]:
         created = base.__dict__.get("_created_event_class_")
         if isinstance(created, type):
@@ -628,7 +629,7 @@ def _inherited_created_event(cls: type[Any]) -> type[AggregateCreated] | None:
         own_event = base.__dict__.get("Event")
         if own_event is not None and not own_event.__dict__.get("_esox_defined_"):
             return None
-    return cast(type[AggregateCreated], cls.Created)
+    return cast(type[CanInitAggregate[Any]], cls.Created)
 
 
 def _define_decorated_events(cls: type[BaseAggregate[Any]], base_event: type) -> None:
@@ -665,7 +666,7 @@ def _define_decorated_events(cls: type[BaseAggregate[Any]], base_event: type) ->
             attrs["TOPIC"] = decorator.event_topic
         given = decorator.given_event_class
         if given is not None:
-            if issubclass(given, AggregateCreated):
+            if issubclass(given, CanInitAggregate):
                 msg = f"{given} is subclass of AggregateCreated"
                 raise TypeError(msg)
             target = getattr(cls, given.__name__)
