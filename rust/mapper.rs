@@ -560,6 +560,12 @@ impl Mapper {
         self.cipher.as_ref().map(|c| c.clone_ref(py))
     }
 
+    /// Forgets the cached topics and classes, so topics are resolved again
+    /// (called when registered topics change).
+    fn forget_classes(&self) {
+        self.classes.clear();
+    }
+
     /// Converts a domain event to a stored event.
     fn to_stored_event(&self, domain_event: &Bound<'_, PyAny>) -> PyResult<Py<StoredEvent>> {
         let py = domain_event.py();

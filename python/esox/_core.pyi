@@ -123,6 +123,8 @@ class Mapper:
     def compressor(self) -> Any: ...
     @property
     def cipher(self) -> Any: ...
+    def forget_classes(self) -> None:
+        """Forget cached topics and classes (registered topics changed)."""
     def to_stored_event(self, domain_event: object) -> StoredEvent:
         """Convert a domain event (its ``__dict__``) to a stored event."""
     def to_stored_events(self, domain_events: Iterable[object]) -> list[StoredEvent]:

@@ -32,8 +32,38 @@ class TopicError(Exception):
     """A topic does not resolve to an object, or clashes with a registered one."""
 
 
+class _TopicRegistry(dict[str, Any]):
+    """Topics and the objects they resolve to. Removing entries (as
+    eventsourcing's tests do, to "deploy" a new version of a class) tells the
+    listeners, so caches of resolved classes (the mappers') are emptied."""
+
+    listeners: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        value = super().pop(key, *default)
+        self._changed()
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        item = super().popitem()
+        self._changed()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+
 _topics_by_object: dict[Any, str] = {}
-_objects_by_topic: dict[str, Any] = {}
+_objects_by_topic = _TopicRegistry()
 _lock = threading.Lock()
 _topic_cache = _objects_by_topic
 """eventsourcing's name for the registry of resolved topics (tests delete from it)."""

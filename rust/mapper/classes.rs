@@ -138,6 +138,14 @@ impl EventClasses {
         Ok(class)
     }
 
+    /// Empties both caches; what they held is dropped after the locks are
+    /// released (dropping may run Python code).
+    pub fn clear(&self) {
+        let encode = std::mem::take(&mut *locked(&self.encode));
+        let decode = std::mem::take(&mut *locked(&self.decode));
+        drop((encode, decode));
+    }
+
     /// Lets Python's cycle collector see the cached classes.
     pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         // The locks are never held while Python runs, so never held here.

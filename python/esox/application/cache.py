@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Cache", "LRUCache"]
 
@@ -26,10 +26,18 @@ class Cache(Generic[K, V]):
                 return self._items.pop(key)
             return self._items[key]
 
-    def put(self, key: K, value: V) -> None:
-        """Cache ``value`` under ``key``."""
+    def put(self, key: K, value: V | None) -> Any:
+        """Cache ``value`` under ``key`` (None is not cached, as in eventsourcing)."""
+        if value is not None:
+            with self._lock:
+                self._items[key] = value
+        return None
+
+    @property
+    def cache(self) -> dict[K, V]:
+        """The cached items (eventsourcing's attribute name), a snapshot copy."""
         with self._lock:
-            self._items[key] = value
+            return dict(self._items)
 
     def clear(self) -> None:
         """Forget everything."""
@@ -55,9 +63,12 @@ class LRUCache(Cache[K, V]):
             self._items.move_to_end(key)
             return value
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V | None) -> tuple[K | None, V | None]:
+        """Cache ``value`` (most recently used); return the item this evicted,
+        or ``(None, None)``."""
         with self._lock:
-            self._items[key] = value
+            self._items[key] = value  # type: ignore[assignment]
             self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
+            if len(self._items) > self.maxsize:
+                return self._items.popitem(last=False)
+        return None, None

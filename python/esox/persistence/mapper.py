@@ -3,12 +3,14 @@ aggregate id type, whose subclasses may override the per-event methods."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
 from esox import _core
 from esox._core import StoredEvent
+from esox.utils import _topic_cache
 
 __all__ = ["Mapper", "overrides_decoding"]
 
@@ -21,6 +23,18 @@ def _each_to_stored_event(self: Any, domain_events: Iterable[Any]) -> list[Store
 
 def _each_to_domain_event(self: Any, stored_events: Iterable[StoredEvent]) -> list[Any]:
     return [self.to_domain_event(stored) for stored in stored_events]
+
+
+_mappers: weakref.WeakSet[_core.Mapper] = weakref.WeakSet()
+
+
+def _forget_classes() -> None:
+    """Registered topics changed: every mapper resolves topics again."""
+    for mapper in list(_mappers):
+        mapper.forget_classes()
+
+
+_topic_cache.listeners.append(_forget_classes)
 
 
 class Mapper(_core.Mapper, Generic[TAggregateID]):
@@ -43,6 +57,7 @@ class Mapper(_core.Mapper, Generic[TAggregateID]):
         # The Rust constructor takes only these; a subclass's __init__ may
         # take more (its own __init__ sees every argument).
         mapper = super().__new__(cls, transcoder, compressor=compressor, cipher=cipher)
+        _mappers.add(mapper)
         return cast(Mapper[TAggregateID], mapper)
 
     def __init__(
