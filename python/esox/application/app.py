@@ -84,6 +84,17 @@ class ProcessingEvent(Generic[TAggregateID]):
         if kwargs:
             self.saved_kwargs.update(kwargs)
 
+    def save(
+        self, *objs: BaseAggregate[Any] | DomainEvent | None, **kwargs: Any
+    ) -> None:
+        """Deprecated (as in eventsourcing): use ``collect_events()``."""
+        warnings.warn(
+            "'save()' is deprecated, use 'collect_events()' instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.collect_events(*objs, **kwargs)
+
 
 class Application(Generic[TAggregateID]):
     """Base class of event-sourced applications.

@@ -9,9 +9,24 @@ from uuid import UUID
 from esox._core import Mapper, Recording, recordings
 from esox.persistence.recorders import AggregateRecorder
 
-__all__ = ["EventStore", "Recording"]
+__all__ = ["EventStore", "Events", "Recording"]
 
 TAggregateID = TypeVar("TAggregateID", UUID, str)
+
+
+class Events(list[Any]):
+    """Domain events, as a list that is also its own iterator: eventsourcing's
+    ``EventStore.get`` returns an iterator, so code written for it calls
+    ``next()`` on the result; esox's callers use it as the list it is."""
+
+    _next = 0
+
+    def __next__(self) -> Any:
+        index = self._next
+        if index >= len(self):
+            raise StopIteration
+        self._next = index + 1
+        return self[index]
 
 
 class EventStore(Generic[TAggregateID]):
@@ -37,9 +52,9 @@ class EventStore(Generic[TAggregateID]):
         lte: int | None = None,
         desc: bool = False,
         limit: int | None = None,
-    ) -> list[Any]:
+    ) -> Events:
         """Retrieve one aggregate's domain events, by version."""
         stored = self.recorder.select_events(
             originator_id, gt=gt, lte=lte, desc=desc, limit=limit
         )
-        return self.mapper.to_domain_events(stored)
+        return Events(self.mapper.to_domain_events(stored))
