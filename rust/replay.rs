@@ -205,7 +205,9 @@ impl<'py> Projector<'py> {
                 let id = read(event, state, intern!(py, "originator_id"))?;
                 kwargs.set_item(intern!(py, "id"), id)?;
             }
-            init_func.call((&aggregate,), Some(&kwargs))?;
+            init_func
+                .call((&aggregate,), Some(&kwargs))
+                .map_err(|e| explain_missing(py, event, &init_func, state, e))?;
         }
         self.apply(event, state, &aggregate, apply)?;
         self.aggregate = aggregate;
@@ -290,6 +292,34 @@ impl<'py> Projector<'py> {
             return event_id.getattr(int)?.eq(aggregate_id.getattr(int)?);
         }
         Ok(!event_id.ne(aggregate_id)?)
+    }
+}
+
+/// A TypeError from an aggregate's `__init__` made clearer when the stored
+/// event lacks an argument it requires (a missing upcaster), as
+/// `esox.domain.events.missing_arguments_error` explains; only on that path.
+#[cold]
+fn explain_missing<'py>(
+    py: Python<'py>,
+    event: &Bound<'py, PyAny>,
+    func: &Bound<'py, PyAny>,
+    state: &Bound<'py, PyDict>,
+    err: PyErr,
+) -> PyErr {
+    if !err.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+        return err;
+    }
+    let clearer = py
+        .import(intern!(py, "esox.domain.events"))
+        .and_then(|m| m.getattr(intern!(py, "missing_arguments_error")))
+        .and_then(|f| f.call1((event, func, state, err.value(py))));
+    match clearer {
+        Ok(clearer) if !clearer.is(err.value(py)) => {
+            let clearer = PyErr::from_value(clearer);
+            clearer.set_cause(py, Some(err));
+            clearer
+        }
+        _ => err,
     }
 }
 

@@ -143,7 +143,13 @@ class AggregateCreated(AggregateEvent):
                 for name in spec.factories:
                     if name in kwargs:
                         kwargs[name] = deepcopy(kwargs[name])
-            init_func(agg, **kwargs)
+            try:
+                init_func(agg, **kwargs)
+            except TypeError as e:
+                clearer = missing_arguments_error(self, init_func, state, e)
+                if clearer is e:
+                    raise
+                raise clearer from e
         self.apply(agg)
         return agg
 
@@ -187,6 +193,47 @@ class Snapshot(DomainEvent):
         aggregate = object.__new__(cls)
         object.__setattr__(aggregate, "__dict__", state)
         return aggregate
+
+
+def missing_arguments_error(
+    event: Any, func: Any, state: dict[str, Any], error: TypeError
+) -> Exception:
+    """A clearer error when a stored event lacks an argument ``func`` now needs.
+
+    The usual cause: a parameter was added to ``__init__`` (or a decorated
+    method) after events were stored, with no upcaster for the old ones.
+    ``error`` itself if no required parameter is missing from ``state``.
+    """
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(func).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return error
+    missing = [
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name not in state
+        and p.name != "id"
+    ]
+    if not missing:
+        return error
+    cls = type(event)
+    version = getattr(cls, "class_version", 1)
+    names = ", ".join(repr(name) for name in missing)
+    msg = (
+        f"stored event {get_topic(cls)} (originator_id "
+        f"'{getattr(event, 'originator_id', '?')}', originator_version "
+        f"{getattr(event, 'originator_version', '?')}) has no {names}, which "
+        f"{func.__qualname__}() now requires ({error}). The class changed after "
+        f"the event was stored: set class_version = {version + 1} on "
+        f"{cls.__qualname__} and add a static method "
+        f"upcast_v{version}_v{version + 1}(state) that sets {missing[0]!r} in "
+        "old states, or give the parameter a default"
+    )
+    return ProgrammingError(msg)
 
 
 def event_field_names(event_class: type) -> tuple[str, ...]:
