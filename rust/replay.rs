@@ -178,7 +178,20 @@ impl<'py> Projector<'py> {
     ) -> PyResult<()> {
         let py = self.py;
         let topic = read(event, state, intern!(py, "originator_topic"))?;
-        let cls = self.known.resolve_topic.bind(py).call1((topic,))?;
+        let cls = self.known.resolve_topic.bind(py).call1((&topic,))?;
+        // A stored topic builds nothing but an aggregate (as in
+        // `esox.domain.events.resolve_aggregate_class`).
+        let is_aggregate = match cls.cast::<PyType>() {
+            Ok(t) => t.is_subclass(self.known.base_aggregate.bind(py))?,
+            Err(_) => false,
+        };
+        if !is_aggregate {
+            let err = py
+                .import(intern!(py, "esox.domain.events"))?
+                .getattr(intern!(py, "not_an_aggregate_class"))?
+                .call1((&topic, &cls))?;
+            return Err(PyErr::from_value(err));
+        }
         let aggregate = cls.call_method1(intern!(py, "__new__"), (&cls,))?;
         aggregate.call_method1(
             intern!(py, "__base_init__"),

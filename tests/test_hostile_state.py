@@ -370,3 +370,40 @@ def test_bind_event_is_a_truth_value_and_needs_esox_mapper() -> None:
     with pytest.raises(PersistenceError, match="only esox's Mapper"):
         cipher.encrypt(b"{}")
     assert "bind_event=True" in repr(cipher)
+
+
+def test_stored_aggregate_topics_build_only_aggregates(
+    env: dict[str, str], fd: int
+) -> None:
+    import json
+
+    from esox.domain import Snapshot
+    from esox.utils import TopicError
+
+    before = shared_memory_instances()
+    app = Items(env)
+    item_id = app.create("x")
+    created = app.recorder.select_events(item_id)[0]
+    state = json.loads(created.state)
+    state["originator_topic"] = SHARED_MEMORY
+    forged_id = uuid4()
+    app.recorder.insert_events(
+        [StoredEvent(forged_id, 1, created.topic, json.dumps(state).encode())]
+    )
+    with pytest.raises(TopicError, match="not an aggregate class"):
+        app.repository.get(forged_id)  # replayed in Rust
+    with pytest.raises(TopicError, match="not an aggregate class"):
+        app.events.get(forged_id)[0].mutate(None)  # and in Python
+    snapshot = Snapshot(
+        originator_id=item_id,
+        originator_version=1,
+        timestamp=Snapshot.create_timestamp(),
+        topic=SHARED_MEMORY,
+        state=json.loads(shared_memory_state(fd)),
+    )
+    with pytest.raises(TopicError, match="not an aggregate class"):
+        app.mapper.to_domain_event(app.mapper.to_stored_event(snapshot)).mutate(None)
+    app.close()
+    del snapshot
+    assert_open(fd)
+    assert shared_memory_instances() == before

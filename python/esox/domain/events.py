@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, dataclass_transform
 from uuid import UUID
 
-from esox.utils import get_topic, resolve_topic
+from esox.utils import TopicError, get_topic, resolve_topic
 
 if TYPE_CHECKING:
     from esox.domain.aggregate import BaseAggregate
@@ -127,7 +127,7 @@ class AggregateCreated(AggregateEvent):
 
     def mutate(self, aggregate: TAggregate | None) -> TAggregate | None:
         """Construct the aggregate: base attributes, then its ``__init__``."""
-        cls: type[TAggregate] = resolve_topic(self.originator_topic)
+        cls: type[TAggregate] = resolve_aggregate_class(self.originator_topic)
         agg = cls.__new__(cls)
         agg.__base_init__(self.originator_id, self.originator_version, self.timestamp)
         state = self.__dict__
@@ -180,7 +180,7 @@ class Snapshot(DomainEvent):
 
     def mutate(self, _: None = None) -> Any:
         """Reconstruct the aggregate without calling its ``__init__``."""
-        cls = resolve_topic(self.topic)
+        cls = resolve_aggregate_class(self.topic)
         state = dict(self.state)
         from_version = state.pop("class_version", 1)
         class_version = getattr(cls, "class_version", 1)
@@ -193,6 +193,30 @@ class Snapshot(DomainEvent):
         aggregate = object.__new__(cls)
         object.__setattr__(aggregate, "__dict__", state)
         return aggregate
+
+
+def not_an_aggregate_class(topic: str, obj: Any) -> TopicError:
+    """The error of a stored topic that names something other than an aggregate."""
+    msg = (
+        f"stored topic {topic!r} names {obj!r}, not an aggregate class: only "
+        "aggregates are built from stored events and snapshots (the row is "
+        "corrupt or forged)"
+    )
+    return TopicError(msg)
+
+
+def resolve_aggregate_class(topic: str) -> Any:
+    """The aggregate class that a stored topic names; TopicError for anything else.
+
+    Stored topics come from stored bytes: building whatever class they name
+    (one whose finaliser closes a file descriptor, say) is refused.
+    """
+    from esox.domain.aggregate import BaseAggregate
+
+    cls = resolve_topic(topic)
+    if not (isinstance(cls, type) and issubclass(cls, BaseAggregate)):
+        raise not_an_aggregate_class(topic, cls)
+    return cls
 
 
 def missing_arguments_error(
