@@ -180,7 +180,7 @@ class Snapshot(DomainEvent):
 
     def mutate(self, _: None = None) -> Any:
         """Reconstruct the aggregate without calling its ``__init__``."""
-        cls = resolve_aggregate_class(self.topic)
+        cls = resolve_aggregate_class(self.topic, any_library=True)
         state = dict(self.state)
         from_version = state.pop("class_version", 1)
         class_version = getattr(cls, "class_version", 1)
@@ -205,18 +205,24 @@ def not_an_aggregate_class(topic: str, obj: Any) -> TopicError:
     return TopicError(msg)
 
 
-def resolve_aggregate_class(topic: str) -> Any:
+def resolve_aggregate_class(topic: str, *, any_library: bool = False) -> Any:
     """The aggregate class that a stored topic names; TopicError for anything else.
 
     Stored topics come from stored bytes: building whatever class they name
-    (one whose finaliser closes a file descriptor, say) is refused.
+    (one whose finaliser closes a file descriptor, say) is refused. With
+    ``any_library``, eventsourcing's aggregates (and classes with ``id`` and
+    ``version``, its aggregate protocol) are accepted too, as snapshots of
+    them are.
     """
     from esox.domain.aggregate import BaseAggregate
 
     cls = resolve_topic(topic)
-    if not (isinstance(cls, type) and issubclass(cls, BaseAggregate)):
-        raise not_an_aggregate_class(topic, cls)
-    return cls
+    if isinstance(cls, type) and (
+        issubclass(cls, BaseAggregate)
+        or (any_library and hasattr(cls, "id") and hasattr(cls, "version"))
+    ):
+        return cls
+    raise not_an_aggregate_class(topic, cls)
 
 
 def missing_arguments_error(
