@@ -66,11 +66,13 @@ impl Key {
         }
     }
 
-    /// Appends `nonce || tag || ciphertext` of `plaintext` to `out`.
+    /// Appends `nonce || tag || ciphertext` of `plaintext` (authenticated
+    /// with `aad`, empty unless states are bound to events) to `out`.
     fn seal(
         &self,
         nonce: &[u8; NONCE_LEN],
         plaintext: &[u8],
+        aad: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         let start = out.len();
@@ -79,21 +81,22 @@ impl Key {
         let (head, body) = out[start..].split_at_mut(OVERHEAD);
         let buf = InOutBuf::new(plaintext, body).map_err(|_| "buffer size".to_owned())?;
         let nonce = Nonce::<U12>::from(*nonce);
-        let tag = with_aead!(self, aead => aead.encrypt_inout_detached(&nonce, b"", buf))
+        let tag = with_aead!(self, aead => aead.encrypt_inout_detached(&nonce, aad, buf))
             .map_err(|_| "the state is too large for AES-GCM".to_owned())?;
         head[NONCE_LEN..].copy_from_slice(tag.as_slice());
         Ok(())
     }
 
-    /// The plaintext of `nonce || tag || ciphertext`, if this key wrote it.
-    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+    /// The plaintext of `nonce || tag || ciphertext`, if this key wrote it
+    /// with this associated data.
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let (tag, ciphertext) = rest.split_at(TAG_LEN);
         let nonce = Nonce::<U12>::try_from(nonce).ok()?;
         let tag = Tag::try_from(tag).ok()?;
         let mut out = vec![0u8; ciphertext.len()];
         let buf = InOutBuf::new(ciphertext, &mut out).ok()?;
-        with_aead!(self, aead => aead.decrypt_inout_detached(&nonce, b"", buf, &tag))
+        with_aead!(self, aead => aead.decrypt_inout_detached(&nonce, aad, buf, &tag))
             .ok()
             .map(|()| out)
     }
@@ -123,17 +126,23 @@ impl Keys {
     }
 
     /// `nonce || tag || ciphertext` of each plaintext, each with its own
-    /// random nonce.
-    pub fn encrypt_all(&self, plaintexts: &[&[u8]]) -> Result<Vec<Vec<u8>>, String> {
+    /// random nonce, and its associated data in `aads` (none if empty).
+    pub fn encrypt_all(
+        &self,
+        plaintexts: &[&[u8]],
+        aads: &[Vec<u8>],
+    ) -> Result<Vec<Vec<u8>>, String> {
         let mut nonces = vec![0u8; NONCE_LEN * plaintexts.len()];
         random_fill(&mut nonces)?;
         plaintexts
             .iter()
             .zip(nonces.chunks_exact(NONCE_LEN))
-            .map(|(plaintext, nonce)| {
+            .enumerate()
+            .map(|(i, (plaintext, nonce))| {
                 let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
                 let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| "nonce".to_owned())?;
-                self.keys[0].seal(nonce, plaintext, &mut out)?;
+                let aad = aads.get(i).map_or(&[][..], Vec::as_slice);
+                self.keys[0].seal(nonce, plaintext, aad, &mut out)?;
                 Ok(out)
             })
             .collect()
@@ -143,12 +152,13 @@ impl Keys {
         let mut nonce = [0u8; NONCE_LEN];
         random_fill(&mut nonce)?;
         let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
-        self.keys[0].seal(&nonce, plaintext, &mut out)?;
+        self.keys[0].seal(&nonce, plaintext, b"", &mut out)?;
         Ok(out)
     }
 
-    /// The plaintext, or why there is none (never naming a key).
-    pub fn decrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+    /// The plaintext, or why there is none (never naming a key). `aad` is
+    /// the associated data it was sealed with (empty unless bound).
+    pub fn decrypt(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
         if sealed.len() < OVERHEAD {
             return Err(format!(
                 "ciphertext is damaged: {} bytes is too short for AES-GCM \
@@ -158,7 +168,7 @@ impl Keys {
         }
         self.keys
             .iter()
-            .find_map(|key| key.open(sealed))
+            .find_map(|key| key.open(sealed, aad))
             .ok_or_else(|| {
                 let tried = match self.keys.len() {
                     1 => "the cipher key".to_owned(),
@@ -220,9 +230,9 @@ impl AesGcm {
     fn decrypt<'py>(&self, py: Python<'py>, ciphertext: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
         let keys = &self.keys;
         let out = if ciphertext.len() >= crate::mapper::DETACH_BYTES {
-            py.detach(|| crate::mapper::no_panic(|| keys.decrypt(ciphertext)))
+            py.detach(|| crate::mapper::no_panic(|| keys.decrypt(ciphertext, b"")))
         } else {
-            crate::mapper::no_panic(|| keys.decrypt(ciphertext))
+            crate::mapper::no_panic(|| keys.decrypt(ciphertext, b""))
         };
         out.map(|b| PyBytes::new(py, &b))
             .map_err(|e| error(py, ErrorKind::MapperDeserialisation, e))
@@ -249,9 +259,9 @@ mod tests {
             let b = keys.encrypt(b"attack at dawn").unwrap();
             assert_eq!(a.len(), OVERHEAD + 14);
             assert_ne!(a[..NONCE_LEN], b[..NONCE_LEN]);
-            assert_eq!(keys.decrypt(&a).unwrap(), b"attack at dawn");
-            let all = keys.encrypt_all(&[b"x", b"", b"yz"]).unwrap();
-            let back: Vec<Vec<u8>> = all.iter().map(|s| keys.decrypt(s).unwrap()).collect();
+            assert_eq!(keys.decrypt(&a, b"").unwrap(), b"attack at dawn");
+            let all = keys.encrypt_all(&[b"x", b"", b"yz"], &[]).unwrap();
+            let back: Vec<Vec<u8>> = all.iter().map(|s| keys.decrypt(s, b"").unwrap()).collect();
             assert_eq!(back, vec![b"x".to_vec(), vec![], b"yz".to_vec()]);
         }
     }
@@ -262,19 +272,29 @@ mod tests {
         let other = Keys::new(&[2u8; 32], &[]).unwrap();
         let sealed = keys.encrypt(b"secret").unwrap();
         assert!(other
-            .decrypt(&sealed)
+            .decrypt(&sealed, b"")
             .unwrap_err()
             .contains("authentication failed"));
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x80;
-            assert!(keys.decrypt(&bad).is_err());
+            assert!(keys.decrypt(&bad, b"").is_err());
         }
         for cut in 0..sealed.len() {
-            assert!(keys.decrypt(&sealed[..cut]).is_err());
+            assert!(keys.decrypt(&sealed[..cut], b"").is_err());
         }
         let err = Keys::new(&[0x41u8; 20], &[]).err().unwrap();
         assert!(err.contains("not 20 bytes") && !err.contains("AAAA"));
+    }
+
+    #[test]
+    fn associated_data_must_match() {
+        let keys = Keys::new(&[3u8; 32], &[]).unwrap();
+        let aads = vec![b"id 1 topic".to_vec()];
+        let sealed = keys.encrypt_all(&[b"state"], &aads).unwrap();
+        assert_eq!(keys.decrypt(&sealed[0], b"id 1 topic").unwrap(), b"state");
+        assert!(keys.decrypt(&sealed[0], b"id 2 topic").is_err());
+        assert!(keys.decrypt(&sealed[0], b"").is_err());
     }
 
     #[test]
@@ -282,7 +302,7 @@ mod tests {
         let old = Keys::new(&[1u8; 16], &[]).unwrap();
         let sealed = old.encrypt(b"kept").unwrap();
         let rotated = Keys::new(&[2u8; 32], &[&[1u8; 16]]).unwrap();
-        assert_eq!(rotated.decrypt(&sealed).unwrap(), b"kept");
+        assert_eq!(rotated.decrypt(&sealed, b"").unwrap(), b"kept");
         assert_eq!(rotated.old_keys(), 1);
     }
 }

@@ -32,10 +32,9 @@ const FIXED_MAX: usize = 1024;
 const ZSTD_LEVEL: i32 = 3;
 /// Deflate expands at most 1032:1, so no valid stream decompresses to more.
 const DEFLATE_MAX_RATIO: usize = 1032;
-/// A zstd frame can expand far more than deflate (RLE blocks); this bound
-/// only stops a corrupt frame header from making us allocate absurdly.
-const ZSTD_MAX_RATIO: usize = 1 << 15;
-const SLACK: usize = 1 << 16;
+/// The largest state decompression produces unless told otherwise: far
+/// above real events, far below what would exhaust a machine's memory.
+pub const DEFAULT_MAX_SIZE: usize = 64 * 1024 * 1024;
 
 /// A compression format of stored-event state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,16 +110,36 @@ impl Codec {
         }
     }
 
-    /// The data that `compressed` holds, or why it could not be read.
-    pub fn decompress(self, compressed: &[u8]) -> Result<Vec<u8>, String> {
+    /// The data that `compressed` holds, or why it could not be read. Never
+    /// more than `max_size` bytes, whatever the input declares: a larger
+    /// state is an error, and no buffer is sized by the input beyond that.
+    pub fn decompress(self, compressed: &[u8], max_size: usize) -> Result<Vec<u8>, String> {
         match self {
-            Codec::Zlib => inflate(compressed),
-            Codec::Zstd => unzstd(compressed),
+            Codec::Zlib => inflate(compressed, max_size),
+            Codec::Zstd => unzstd(compressed, max_size),
         }
     }
 }
 
-fn inflate(compressed: &[u8]) -> Result<Vec<u8>, String> {
+/// The error of a state that decompresses past `max_size`.
+fn too_large(codec: &str, max_size: usize) -> String {
+    format!(
+        "the {codec} state decompresses to more than {max_size} bytes, the \
+         maximum state size (a corrupt or forged state; if it is genuine, raise \
+         MAX_STATE_SIZE)"
+    )
+}
+
+/// A zeroed buffer of `size` bytes, or an error if memory is short.
+fn zeroed(size: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(size)
+        .map_err(|_| format!("out of memory for a {size}-byte state"))?;
+    out.resize(size, 0);
+    Ok(out)
+}
+
+fn inflate(compressed: &[u8], max_size: usize) -> Result<Vec<u8>, String> {
     // A zlib stream begins with a two-byte header whose 16-bit value is a
     // multiple of 31 and whose method is deflate (8).
     match compressed {
@@ -129,20 +148,33 @@ fn inflate(compressed: &[u8]) -> Result<Vec<u8>, String> {
         [] => return Err("zlib data is empty".to_owned()),
         _ => return Err("not zlib data (bad header)".to_owned()),
     }
-    let limit = compressed.len().saturating_mul(DEFLATE_MAX_RATIO) + 64;
-    let mut size = (compressed.len() * 4 + 256).min(limit);
+    // One byte over the maximum tells a state that is too large from one
+    // that fills the buffer exactly.
+    let deflate_limit = compressed.len().saturating_mul(DEFLATE_MAX_RATIO) + 64;
+    let limit = deflate_limit.min(max_size.saturating_add(1));
+    let mut size = compressed
+        .len()
+        .saturating_mul(4)
+        .saturating_add(256)
+        .min(limit);
     with_cached(
         &INFLATE,
         || Ok(libdeflater::Decompressor::new()),
         |d| loop {
-            let mut out = vec![0u8; size];
+            let mut out = zeroed(size)?;
             match d.zlib_decompress(compressed, &mut out) {
+                Ok(n) if n > max_size => return Err(too_large("zlib", max_size)),
                 Ok(n) => {
                     out.truncate(n);
                     return Ok(out);
                 }
                 Err(libdeflater::DecompressionError::InsufficientSpace) if size < limit => {
                     size = size.saturating_mul(4).min(limit);
+                }
+                Err(libdeflater::DecompressionError::InsufficientSpace)
+                    if limit < deflate_limit =>
+                {
+                    return Err(too_large("zlib", max_size))
                 }
                 Err(libdeflater::DecompressionError::InsufficientSpace) => {
                     return Err("zlib data is corrupt (decompresses past the deflate limit)".into())
@@ -155,28 +187,40 @@ fn inflate(compressed: &[u8]) -> Result<Vec<u8>, String> {
     )
 }
 
-fn unzstd(compressed: &[u8]) -> Result<Vec<u8>, String> {
-    let limit = compressed.len().saturating_mul(ZSTD_MAX_RATIO) + SLACK;
+fn unzstd(compressed: &[u8], max_size: usize) -> Result<Vec<u8>, String> {
     let declared = zstd::zstd_safe::get_frame_content_size(compressed)
         .map_err(|_| "not zstd data (bad frame header)".to_owned())?;
+    // A declared size is only a hint, and never believed past the maximum.
+    let limit = max_size.saturating_add(1);
     let mut size = match declared {
-        Some(n) if n > limit as u64 => {
+        Some(n) if n > max_size as u64 => {
             return Err(format!(
-                "zstd data is corrupt (its header declares {n} bytes)"
+                "{} (its header declares {n} bytes)",
+                too_large("zstd", max_size)
             ))
         }
         Some(n) => n as usize,
-        None => (compressed.len() * 4 + 256).min(limit),
+        None => compressed
+            .len()
+            .saturating_mul(4)
+            .saturating_add(256)
+            .min(limit),
     };
     with_cached(
         &ZSTD_D,
         || zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}")),
         |d| loop {
-            let mut out = Vec::with_capacity(size);
+            let mut out = Vec::new();
+            out.try_reserve_exact(size)
+                .map_err(|_| format!("out of memory for a {size}-byte state"))?;
             match d.decompress_to_buffer(compressed, &mut out) {
+                Ok(n) if n > max_size => return Err(too_large("zstd", max_size)),
                 Ok(_) => return Ok(out),
                 // Too small: only when no size was declared.
-                Err(e) if declared.is_none() && size < limit && is_too_small(&e) => {
+                Err(e) if declared.is_none() && is_too_small(&e) => {
+                    if size >= limit {
+                        return Err(too_large("zstd", max_size));
+                    }
                     size = size.saturating_mul(4).min(limit);
                 }
                 Err(e) => return Err(format!("zstd data is corrupt or truncated ({e})")),
@@ -191,14 +235,13 @@ fn is_too_small(e: &std::io::Error) -> bool {
 
 fn run<'py>(
     py: Python<'py>,
-    codec: Codec,
     data: &[u8],
-    f: fn(Codec, &[u8]) -> Result<Vec<u8>, String>,
+    f: impl FnOnce() -> Result<Vec<u8>, String> + Send,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let out = if data.len() >= crate::mapper::DETACH_BYTES {
-        py.detach(|| crate::mapper::no_panic(|| f(codec, data)))
+        py.detach(|| crate::mapper::no_panic(f))
     } else {
-        crate::mapper::no_panic(|| f(codec, data))
+        crate::mapper::no_panic(f)
     };
     match out {
         Ok(bytes) => Ok(PyBytes::new(py, &bytes)),
@@ -209,25 +252,37 @@ fn run<'py>(
 /// `zlib.compress(data)` (level 6), done natively.
 #[pyfunction]
 pub fn zlib_compress<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    run(py, Codec::Zlib, data, Codec::compress)
+    run(py, data, || Codec::Zlib.compress(data))
 }
 
-/// `zlib.decompress(data)`, done natively; MapperDeserialisationError if corrupt.
+/// `zlib.decompress(data)`, done natively; MapperDeserialisationError if
+/// corrupt or larger than `max_size`.
 #[pyfunction]
-pub fn zlib_decompress<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    run(py, Codec::Zlib, data, Codec::decompress)
+#[pyo3(signature = (data, max_size = DEFAULT_MAX_SIZE))]
+pub fn zlib_decompress<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    max_size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    run(py, data, || Codec::Zlib.decompress(data, max_size))
 }
 
 /// One zstd frame (level 3) holding `data`.
 #[pyfunction]
 pub fn zstd_compress<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    run(py, Codec::Zstd, data, Codec::compress)
+    run(py, data, || Codec::Zstd.compress(data))
 }
 
-/// The data a zstd frame holds; MapperDeserialisationError if corrupt.
+/// The data a zstd frame holds; MapperDeserialisationError if corrupt or
+/// larger than `max_size`.
 #[pyfunction]
-pub fn zstd_decompress<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    run(py, Codec::Zstd, data, Codec::decompress)
+#[pyo3(signature = (data, max_size = DEFAULT_MAX_SIZE))]
+pub fn zstd_decompress<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    max_size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    run(py, data, || Codec::Zstd.decompress(data, max_size))
 }
 
 #[cfg(test)]
@@ -240,7 +295,11 @@ mod tests {
             for len in [0usize, 1, 10, 100, 1000, 100_000] {
                 let data: Vec<u8> = (0..len).map(|i| (i * 7 % 13) as u8 + b'a').collect();
                 let packed = codec.compress(&data).unwrap();
-                assert_eq!(codec.decompress(&packed).unwrap(), data, "{codec:?} {len}");
+                assert_eq!(
+                    codec.decompress(&packed, DEFAULT_MAX_SIZE).unwrap(),
+                    data,
+                    "{codec:?} {len}"
+                );
             }
         }
     }
@@ -251,7 +310,10 @@ mod tests {
         let packed = Codec::Zlib.compress(&data).unwrap();
         assert_eq!(packed[0], 0x78);
         assert!(packed.len() < 10_000);
-        assert_eq!(Codec::Zlib.decompress(&packed).unwrap(), data);
+        assert_eq!(
+            Codec::Zlib.decompress(&packed, DEFAULT_MAX_SIZE).unwrap(),
+            data
+        );
     }
 
     #[test]
@@ -259,17 +321,27 @@ mod tests {
         for codec in [Codec::Zlib, Codec::Zstd] {
             let packed = codec.compress(b"hello hello hello hello").unwrap();
             for cut in 0..packed.len() {
-                let _ = codec.decompress(&packed[..cut]);
+                let _ = codec.decompress(&packed[..cut], DEFAULT_MAX_SIZE);
             }
             for i in 0..packed.len() {
                 for bit in 0..8 {
                     let mut bad = packed.clone();
                     bad[i] ^= 1 << bit;
-                    let _ = codec.decompress(&bad);
+                    let _ = codec.decompress(&bad, DEFAULT_MAX_SIZE);
                 }
             }
-            assert!(codec.decompress(b"").is_err());
-            assert!(codec.decompress(b"not compressed at all").is_err());
+            assert!(codec.decompress(b"", DEFAULT_MAX_SIZE).is_err());
+            // Never more than the maximum, exactly the maximum is fine.
+            let data = vec![b'y'; 100_000];
+            let packed = codec.compress(&data).unwrap();
+            assert_eq!(codec.decompress(&packed, 100_000).unwrap(), data);
+            assert!(codec
+                .decompress(&packed, 99_999)
+                .unwrap_err()
+                .contains("more than 99999 bytes"));
+            assert!(codec
+                .decompress(b"not compressed at all", DEFAULT_MAX_SIZE)
+                .is_err());
         }
     }
 }

@@ -160,6 +160,47 @@ fn describe(originator_id: &Bound<'_, PyAny>, version: i64, topic: &Bound<'_, Py
     )
 }
 
+/// What stored bytes look like, for the hints of errors: plain JSON, a
+/// zlib stream or a zstd frame; None for anything else (encrypted, say).
+fn looks_like(state: &[u8]) -> Option<&'static str> {
+    match state {
+        [b'{', ..] => Some("JSON (plain, uncompressed)"),
+        [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => {
+            Some("a zlib stream")
+        }
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("a zstd frame"),
+        _ => None,
+    }
+}
+
+/// The associated data that binds a state to its event (`CIPHER_BIND_EVENT`):
+/// a format tag, the originator id (a UUID, or text that reads as one, as 32
+/// hex digits, so it binds alike however a recorder returns it), the version
+/// and the topic, separated by NUL bytes.
+fn associated_data(
+    originator_id: &Bound<'_, PyAny>,
+    version: i64,
+    topic: &Bound<'_, PyString>,
+) -> PyResult<Vec<u8>> {
+    let py = originator_id.py();
+    let mut out = b"esox-bind-1\0".to_vec();
+    let hex = |value: u128| format!("{value:032x}").into_bytes();
+    let id = if let Ok(text) = originator_id.cast::<PyString>() {
+        let text = text.to_str()?;
+        parse_uuid_hex(text.as_bytes()).map_or_else(|| text.as_bytes().to_vec(), hex)
+    } else if originator_id.is_instance(builtins(py)?.uuid_type.bind(py))? {
+        hex(originator_id.getattr(intern!(py, "int"))?.extract()?)
+    } else {
+        originator_id.str()?.to_str()?.as_bytes().to_vec()
+    };
+    out.extend_from_slice(&id);
+    out.push(0);
+    out.extend_from_slice(itoa::Buffer::new().format(version).as_bytes());
+    out.push(0);
+    out.extend_from_slice(topic.to_str()?.as_bytes());
+    Ok(out)
+}
+
 /// Runs a mapper entry point; a panic becomes a PersistenceError instead of
 /// reaching Python as a PanicException.
 fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
@@ -274,7 +315,15 @@ impl Mapper {
                 state
             })
             .collect();
-        let sealed = self.sealing.seal(py, states)?;
+        let aads = if self.sealing.binds() {
+            heads
+                .iter()
+                .map(|(id, version, topic)| associated_data(id, *version, topic))
+                .collect::<PyResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let sealed = self.sealing.seal(py, states, &aads)?;
         heads
             .into_iter()
             .zip(sealed)
@@ -302,14 +351,22 @@ impl Mapper {
             records.push(stored_fields(stored)?);
             Ok(())
         })?;
-        let unsealed = self
-            .sealing
-            .unseal(py, records.iter().map(|r| r.3.as_bytes()).collect());
+        let aads = if self.sealing.binds() {
+            records
+                .iter()
+                .map(|(id, version, topic, _)| associated_data(id, *version, topic))
+                .collect::<PyResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let unsealed =
+            self.sealing
+                .unseal(py, records.iter().map(|r| r.3.as_bytes()).collect(), &aads);
         let states = unsealed.states();
         let mut dec = Decoder::new(self.transcoder.bind(py))?;
         let mut memo = Memo::default();
         let mut out = Vec::with_capacity(records.len());
-        for (i, (originator_id, version, topic, _)) in records.iter().enumerate() {
+        for (i, (originator_id, version, topic, stored)) in records.iter().enumerate() {
             let fail = |problem: &str, cause: PyErr| {
                 with_cause(
                     py,
@@ -321,29 +378,69 @@ impl Mapper {
                     cause,
                 )
             };
+            // The state first: with a cipher, a forged row fails here, before
+            // its topic is resolved (no module imported, nothing built).
+            let Some(state) = states.get(i) else {
+                return Err(match &unsealed.failure {
+                    Some((_, UnsealError { problem, cause })) => {
+                        let hint = self.unseal_hint(problem, stored.as_bytes());
+                        match cause {
+                            Cause::Python(e) => {
+                                let e = e.clone_ref(py);
+                                with_cause(
+                                    py,
+                                    ErrorKind::MapperDeserialisation,
+                                    format!(
+                                        "{}{problem}: {e}{hint}",
+                                        describe(originator_id, *version, topic)
+                                    ),
+                                    e,
+                                )
+                            }
+                            Cause::Native(message) => error(
+                                py,
+                                ErrorKind::MapperDeserialisation,
+                                format!(
+                                    "{}{problem}: {message}{hint}",
+                                    describe(originator_id, *version, topic)
+                                ),
+                            ),
+                        }
+                    }
+                    None => error(py, ErrorKind::Persistence, "missing state"),
+                });
+            };
             let class = self
                 .classes
                 .decoding(topic, &mut memo)
                 .map_err(|(problem, e)| fail(problem, e))?;
-            let Some(state) = states.get(i) else {
-                return Err(match &unsealed.failure {
-                    Some((_, UnsealError { problem, cause })) => match cause {
-                        Cause::Python(e) => fail(problem, e.clone_ref(py)),
-                        Cause::Native(message) => error(
-                            py,
-                            ErrorKind::MapperDeserialisation,
-                            format!(
-                                "{}{problem}: {message}",
-                                describe(originator_id, *version, topic)
-                            ),
-                        ),
-                    },
-                    None => error(py, ErrorKind::Persistence, "missing state"),
-                });
-            };
             out.push(self.build_event(&mut dec, &class, originator_id, *version, topic, state)?);
         }
         Ok(out)
+    }
+
+    /// What to do about a state that could not be decrypted or decompressed,
+    /// judged from its stored bytes (only on that error path).
+    fn unseal_hint(&self, problem: &str, stored: &[u8]) -> String {
+        let looks = looks_like(stored);
+        if problem == seal::DECRYPT {
+            if self.sealing.binds() {
+                return " (CIPHER_BIND_EVENT is on: the state was written for another \
+                        originator id, version or topic, or without CIPHER_BIND_EVENT)"
+                    .to_owned();
+            }
+            if let Some(what) = looks {
+                return format!(
+                    " (the state looks like {what}, not encrypted: it was written \
+                     without a cipher, or by esox with CIPHER_BIND_EVENT on)"
+                );
+            }
+        } else if self.sealing.cipher.is_none() && looks.is_none() {
+            return " (the state looks encrypted: set CIPHER_KEY)".to_owned();
+        } else if let Some(what) = looks.filter(|w| w.starts_with("JSON")) {
+            return format!(" (the state looks like {what}: it was written uncompressed)");
+        }
+        String::new()
     }
 
     /// Decodes a state and builds its event: ids set, upcast, no `__init__`.
@@ -359,8 +456,21 @@ impl Mapper {
         let py = originator_id.py();
         let context = || describe(originator_id, version, topic);
         let decoded = if self.native {
-            dec.decode(state)
-                .map_err(|e| e.into_pyerr(py, &context()))?
+            dec.decode(state).map_err(|e| {
+                let hint = if self.sealing.is_plain() {
+                    match looks_like(state) {
+                        Some(what) if what.starts_with("JSON") => "",
+                        Some(_) => "the state looks compressed: set COMPRESSOR_TOPIC; ",
+                        None => {
+                            "the state looks encrypted or compressed: set CIPHER_KEY \
+                                 and/or COMPRESSOR_TOPIC; "
+                        }
+                    }
+                } else {
+                    ""
+                };
+                e.into_pyerr(py, &format!("{}{hint}", context()))
+            })?
         } else {
             self.transcoder
                 .bind(py)
@@ -418,14 +528,63 @@ impl Mapper {
         if !self.native || dec.class_version {
             if let Some(stored_version) = state.get_item(class_version_key)? {
                 state.del_item(class_version_key)?;
-                from_version = stored_version.extract()?;
+                from_version = stored_version.extract().map_err(|e| {
+                    with_cause(
+                        py,
+                        ErrorKind::MapperDeserialisation,
+                        format!(
+                            "{}its stored class_version {} is not an int (the \
+                             state is corrupt or was not written by a mapper)",
+                            context(),
+                            stored_version
+                                .repr()
+                                .map_or_else(|_| "?".into(), |r| r.to_string())
+                        ),
+                        e,
+                    )
+                })?;
             }
         }
         let cls = class.cls.bind(py);
+        if from_version > class.class_version {
+            return Err(error(
+                py,
+                ErrorKind::MapperDeserialisation,
+                format!(
+                    "{}it was written by class_version {from_version} of its class, \
+                     but this {} has class_version {}: run the newer code that \
+                     wrote it (downgrading is not supported)",
+                    context(),
+                    cls.name()
+                        .map_or_else(|_| "class".into(), |n| n.to_string()),
+                    class.class_version
+                ),
+            ));
+        }
         let upcast = from_version < class.class_version;
         while from_version < class.class_version {
-            let upcast = format!("upcast_v{from_version}_v{}", from_version + 1);
-            cls.getattr(upcast.as_str())?.call1((&state,))?;
+            let name = format!("upcast_v{from_version}_v{}", from_version + 1);
+            let upcaster = cls.getattr_opt(name.as_str())?.ok_or_else(|| {
+                error(
+                    py,
+                    ErrorKind::MapperDeserialisation,
+                    format!(
+                        "{}it was written by class_version {from_version} and its \
+                         class has class_version {}, but no {name}: add a static \
+                         method {name}(state) that updates the stored state",
+                        context(),
+                        class.class_version
+                    ),
+                )
+            })?;
+            upcaster.call1((&state,)).map_err(|e| {
+                with_cause(
+                    py,
+                    ErrorKind::MapperDeserialisation,
+                    format!("{}{name} failed: {e}", context()),
+                    e,
+                )
+            })?;
             from_version += 1;
         }
         let event = new_event(cls, &state)?;

@@ -178,7 +178,20 @@ impl<'py> Projector<'py> {
     ) -> PyResult<()> {
         let py = self.py;
         let topic = read(event, state, intern!(py, "originator_topic"))?;
-        let cls = self.known.resolve_topic.bind(py).call1((topic,))?;
+        let cls = self.known.resolve_topic.bind(py).call1((&topic,))?;
+        // A stored topic builds nothing but an aggregate (as in
+        // `esox.domain.events.resolve_aggregate_class`).
+        let is_aggregate = match cls.cast::<PyType>() {
+            Ok(t) => t.is_subclass(self.known.base_aggregate.bind(py))?,
+            Err(_) => false,
+        };
+        if !is_aggregate {
+            let err = py
+                .import(intern!(py, "esox.domain.events"))?
+                .getattr(intern!(py, "not_an_aggregate_class"))?
+                .call1((&topic, &cls))?;
+            return Err(PyErr::from_value(err));
+        }
         let aggregate = cls.call_method1(intern!(py, "__new__"), (&cls,))?;
         aggregate.call_method1(
             intern!(py, "__base_init__"),
@@ -205,7 +218,9 @@ impl<'py> Projector<'py> {
                 let id = read(event, state, intern!(py, "originator_id"))?;
                 kwargs.set_item(intern!(py, "id"), id)?;
             }
-            init_func.call((&aggregate,), Some(&kwargs))?;
+            init_func
+                .call((&aggregate,), Some(&kwargs))
+                .map_err(|e| explain_missing(py, event, &init_func, state, e))?;
         }
         self.apply(event, state, &aggregate, apply)?;
         self.aggregate = aggregate;
@@ -290,6 +305,34 @@ impl<'py> Projector<'py> {
             return event_id.getattr(int)?.eq(aggregate_id.getattr(int)?);
         }
         Ok(!event_id.ne(aggregate_id)?)
+    }
+}
+
+/// A TypeError from an aggregate's `__init__` made clearer when the stored
+/// event lacks an argument it requires (a missing upcaster), as
+/// `esox.domain.events.missing_arguments_error` explains; only on that path.
+#[cold]
+fn explain_missing<'py>(
+    py: Python<'py>,
+    event: &Bound<'py, PyAny>,
+    func: &Bound<'py, PyAny>,
+    state: &Bound<'py, PyDict>,
+    err: PyErr,
+) -> PyErr {
+    if !err.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+        return err;
+    }
+    let clearer = py
+        .import(intern!(py, "esox.domain.events"))
+        .and_then(|m| m.getattr(intern!(py, "missing_arguments_error")))
+        .and_then(|f| f.call1((event, func, state, err.value(py))));
+    match clearer {
+        Ok(clearer) if !clearer.is(err.value(py)) => {
+            let clearer = PyErr::from_value(clearer);
+            clearer.set_cause(py, Some(err));
+            clearer
+        }
+        _ => err,
     }
 }
 

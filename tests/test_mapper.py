@@ -427,6 +427,8 @@ def test_an_event_without_a_dict_is_refused_with_a_clear_error() -> None:
 
 
 class AbstractEvent(ABC):
+    originator_id: UUID
+
     @abstractmethod
     def apply(self) -> None: ...
 

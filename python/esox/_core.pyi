@@ -151,14 +151,16 @@ def zlib_compress(data: bytes) -> bytes:
     write and to read); larger: libdeflate at level 6.
     """
 
-def zlib_decompress(data: bytes) -> bytes:
-    """The data of a zlib stream; MapperDeserialisationError if corrupt."""
+def zlib_decompress(data: bytes, max_size: int = 67108864) -> bytes:
+    """The data of a zlib stream; MapperDeserialisationError if corrupt or
+    if it holds more than ``max_size`` bytes."""
 
 def zstd_compress(data: bytes) -> bytes:
     """``data`` as one zstd frame (level 3)."""
 
-def zstd_decompress(data: bytes) -> bytes:
-    """The data of a zstd frame; MapperDeserialisationError if corrupt."""
+def zstd_decompress(data: bytes, max_size: int = 67108864) -> bytes:
+    """The data of a zstd frame; MapperDeserialisationError if corrupt or if
+    it holds more than ``max_size`` bytes (whatever its header declares)."""
 
 @final
 class AesGcm:

@@ -12,7 +12,7 @@ use pyo3::types::{PyDict, PyString};
 
 use base64::Engine as _;
 
-use super::error::{key_step, too_deep, EncodeError, Problem, Step};
+use super::error::{bad_text, key_step, mutated, too_deep, EncodeError, Problem, Step};
 use super::generic::{type_facts, TypeKind};
 use super::native::BASE64;
 use super::text::{
@@ -48,6 +48,18 @@ unsafe fn str_bytes<'a>(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<&'a
         return Err(PyErr::fetch(py));
     }
     Ok(std::slice::from_raw_parts(data as *const u8, len as usize))
+}
+
+/// A dict's version tag: CPython gives it a new value whenever the dict
+/// changes, so comparing it after each item (which may have run Python
+/// code) catches a change made during iteration, one load per item.
+///
+/// # Safety
+/// `obj` must be a live dict (or subclass).
+#[inline(always)]
+#[allow(deprecated)]
+unsafe fn dict_version(obj: *mut ffi::PyObject) -> u64 {
+    (*(obj as *mut ffi::PyDictObject)).ma_version_tag
 }
 
 /// The value of an exact int of at most two digits, read from the object.
@@ -137,6 +149,7 @@ impl<'py> Encoder<'py> {
         let mut value_ptr = std::ptr::null_mut();
         // SAFETY: the dict is alive; see `item` for the keys and values.
         unsafe {
+            let version = dict_version(dict.as_ptr());
             while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key_ptr, &mut value_ptr) != 0 {
                 if skip
                     .iter()
@@ -156,6 +169,9 @@ impl<'py> Encoder<'py> {
                     continue;
                 }
                 self.item(key_ptr, value_ptr, 1)?;
+                if dict_version(dict.as_ptr()) != version {
+                    return Err(mutated());
+                }
             }
         }
         if !version_written {
@@ -234,7 +250,8 @@ impl<'py> Encoder<'py> {
 
     #[inline(never)]
     unsafe fn str_utf8(&mut self, obj: *mut ffi::PyObject) -> Result<()> {
-        write_json_str(&mut self.buf, str_bytes(self.py, obj)?);
+        let bytes = str_bytes(self.py, obj).map_err(|e| bad_text(self.py, e))?;
+        write_json_str(&mut self.buf, bytes);
         Ok(())
     }
 
@@ -333,12 +350,16 @@ impl<'py> Encoder<'py> {
         let mut key_ptr = std::ptr::null_mut();
         let mut value_ptr = std::ptr::null_mut();
         let mut first = true;
+        let version = dict_version(obj);
         while ffi::PyDict_Next(obj, &mut pos, &mut key_ptr, &mut value_ptr) != 0 {
             if !first {
                 self.buf.push(b',');
             }
             first = false;
             self.item(key_ptr, value_ptr, depth + 1)?;
+            if dict_version(obj) != version {
+                return Err(mutated());
+            }
         }
         self.buf.push(b'}');
         Ok(())

@@ -33,6 +33,15 @@ pub enum Problem {
     TooDeep {
         path: Vec<Step>,
     },
+    /// A str with a lone surrogate, which UTF-8 cannot hold.
+    Surrogate {
+        path: Vec<Step>,
+    },
+    /// A dict changed (by a transcoding, or another thread) while it was
+    /// being encoded: what was written may have missed or kept a key.
+    Mutated {
+        path: Vec<Step>,
+    },
     Python(PyErr),
 }
 
@@ -55,12 +64,30 @@ pub(super) fn too_deep() -> EncodeError {
     Problem::TooDeep { path: Vec::new() }.into()
 }
 
+#[cold]
+pub(super) fn mutated() -> EncodeError {
+    Problem::Mutated { path: Vec::new() }.into()
+}
+
+/// The error of a str that could not be read as UTF-8: a lone surrogate
+/// (the only way a str can fail), or whatever else Python raised.
+#[cold]
+pub(super) fn bad_text(py: Python<'_>, err: PyErr) -> EncodeError {
+    if err.is_instance_of::<pyo3::exceptions::PyUnicodeEncodeError>(py) {
+        Problem::Surrogate { path: Vec::new() }.into()
+    } else {
+        err.into()
+    }
+}
+
 impl EncodeError {
     fn path_mut(&mut self) -> Option<&mut Vec<Step>> {
         match &mut *self.0 {
             Problem::Unserializable { path, .. }
             | Problem::BadKey { path, .. }
-            | Problem::TooDeep { path } => Some(path),
+            | Problem::TooDeep { path }
+            | Problem::Surrogate { path }
+            | Problem::Mutated { path } => Some(path),
             Problem::Python(_) => None,
         }
     }
@@ -101,6 +128,22 @@ impl EncodeError {
                 format!(
                     "nested more than {MAX_DEPTH} levels deep (is there a circular reference?)"
                 ),
+            ),
+            Problem::Surrogate { path } => (
+                ErrorKind::Persistence,
+                path,
+                "the str holds a lone surrogate (such as '\\ud800'), which UTF-8 \
+                 cannot store: remove it (text decoded with errors='surrogateescape' \
+                 or 'surrogatepass' can carry one), or store the data as bytes"
+                    .to_owned(),
+            ),
+            Problem::Mutated { path } => (
+                ErrorKind::Persistence,
+                path,
+                "the dict was changed while it was being encoded (by a transcoding, \
+                 or by another thread), so what was written could have missed or \
+                 kept a key: do not change an event's values while it is saved"
+                    .to_owned(),
             ),
         };
         let message = if path.is_empty() {

@@ -435,11 +435,34 @@ impl<'py> Registry<'py> {
     }
 }
 
-/// True if the transcoder can be driven natively (it has `types` and `names`,
-/// like eventsourcing's and esox's `JSONTranscoder`); otherwise the mapper
-/// calls its `encode` and `decode` methods.
+/// True if the transcoder can be driven natively: it has `types` and
+/// `names`, like eventsourcing's and esox's `JSONTranscoder`, and its class
+/// does not override their `encode`, `decode` (or eventsourcing's
+/// `_encode_obj`, `_decode_obj`): an override is honoured by calling the
+/// transcoder's methods, never silently bypassed.
 pub fn is_native_transcoder(transcoder: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = transcoder.py();
-    Ok(transcoder.hasattr(pyo3::intern!(py, "types"))?
+    if !(transcoder.hasattr(pyo3::intern!(py, "types"))?
         && transcoder.hasattr(pyo3::intern!(py, "names"))?)
+    {
+        return Ok(false);
+    }
+    let mro = transcoder.get_type().mro();
+    for method in ["encode", "decode", "_encode_obj", "_decode_obj"] {
+        for base in mro.iter() {
+            let base = base.cast_into::<pyo3::types::PyType>()?;
+            if base.getattr("__dict__")?.contains(method)? {
+                let module = base.module()?;
+                let ours = base.qualname()? == "JSONTranscoder"
+                    && (module == "esox.persistence"
+                        || module == "esox.persistence.transcoding"
+                        || module == "eventsourcing.persistence");
+                if !ours {
+                    return Ok(false);
+                }
+                break;
+            }
+        }
+    }
+    Ok(true)
 }

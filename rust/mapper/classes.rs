@@ -16,6 +16,7 @@ use pyo3::PyTraverseError;
 
 static GET_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static RESOLVE_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static DOMAIN_EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// What encoding needs to know about an event class.
 pub struct EncodeClass {
@@ -173,10 +174,24 @@ fn resolve_class(topic: &Bound<'_, PyString>) -> Result<DecodeClass, (&'static s
     let cls = resolved.cast_into::<PyType>().map_err(|e| {
         let found = e.into_inner().get_type();
         (
-            "its topic does not name a class",
+            "its topic does not name a class, so not a domain event class",
             PyTypeError::new_err(format!("found a {found}")),
         )
     })?;
+    // Before anything is made of it: a stored topic may name only an event
+    // class, never any class at all (a forged row naming one whose
+    // finaliser closes a file descriptor, say).
+    if !is_event_class(&cls).map_err(|e| ("its class could not be checked", e))? {
+        return Err((
+            "its topic names a class that is not a domain event class",
+            PyTypeError::new_err(format!(
+                "{} is neither a subclass of esox.domain.DomainEvent nor a class \
+                 with an originator_id annotation (as eventsourcing's events have); \
+                 the row is corrupt or forged",
+                cls.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+            )),
+        ));
+    }
     // Once per class: Python checks that object.__new__(cls) is allowed
     // (not abstract, no incompatible base), so `new_event` can skip it.
     py.get_type::<PyAny>()
@@ -200,6 +215,37 @@ fn resolve_class(topic: &Bound<'_, PyString>) -> Result<DecodeClass, (&'static s
         id_is_uuid,
         frozen,
     })
+}
+
+/// Whether the mapper may build instances of `cls`: esox's domain events
+/// and snapshots, and, as eventsourcing decides, any class with an
+/// `originator_id` annotation in its MRO or eventsourcing's
+/// `HasOriginatorIDVersion` base (checked once per class: the result is
+/// cached with the topic).
+fn is_event_class(cls: &Bound<'_, PyType>) -> PyResult<bool> {
+    let py = cls.py();
+    let domain_event = DOMAIN_EVENT.import(py, "esox.domain", "DomainEvent")?;
+    if cls.is_subclass(domain_event)? {
+        return Ok(true);
+    }
+    let key = intern!(py, "originator_id");
+    for base in cls.mro().iter() {
+        let Ok(base) = base.cast_into::<PyType>() else {
+            continue;
+        };
+        if base.qualname()? == "HasOriginatorIDVersion" && base.module()? == "eventsourcing.domain"
+        {
+            return Ok(true);
+        }
+        // The class's own annotations, as `vars(base).get("__annotations__")`.
+        let own = base.getattr(intern!(py, "__dict__"))?;
+        if let Ok(annotations) = own.get_item(intern!(py, "__annotations__")) {
+            if annotations.contains(key).unwrap_or(false) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// `getattr(cls, "class_version", 1)` as an int.

@@ -51,12 +51,14 @@ fn detached<T: Send>(
 }
 
 pub enum Compressor {
-    Native(Codec),
+    /// A codec and the most bytes a state may decompress to.
+    Native(Codec, usize),
     Python(Py<PyAny>),
 }
 
 pub enum Cipher {
-    Native(Arc<Keys>),
+    /// Keys, and whether each state is bound to its event (associated data).
+    Native(Arc<Keys>, bool),
     Python(Py<PyAny>),
 }
 
@@ -83,10 +85,16 @@ impl Compressor {
             ))
         })?;
         let cls = obj.get_type();
+        let max_size = || -> PyResult<usize> {
+            match obj.getattr_opt(intern!(py, "max_size"))? {
+                Some(size) => size.extract(),
+                None => Ok(crate::compress::DEFAULT_MAX_SIZE),
+            }
+        };
         Ok(if cls.is(zlib.bind(py)) {
-            Compressor::Native(Codec::Zlib)
+            Compressor::Native(Codec::Zlib, max_size()?)
         } else if cls.is(zstd.bind(py)) {
-            Compressor::Native(Codec::Zstd)
+            Compressor::Native(Codec::Zstd, max_size()?)
         } else {
             Compressor::Python(obj.clone().unbind())
         })
@@ -99,17 +107,29 @@ impl Cipher {
     pub fn new(obj: &Bound<'_, PyAny>) -> PyResult<Cipher> {
         let py = obj.py();
         if let Ok(aead) = obj.cast::<AesGcm>() {
-            return Ok(Cipher::Native(aead.get().keys.clone()));
+            return Ok(Cipher::Native(aead.get().keys.clone(), false));
         }
         let aes_cipher = CIPHER_CLASS.get_or_try_init(py, || {
             import_class(py, "esox.persistence.cipher", "AESCipher")
         })?;
+        let bind = match obj.getattr_opt(intern!(py, "bind_event"))? {
+            Some(bind) => bind.is_truthy()?,
+            None => false,
+        };
         if obj.get_type().is(aes_cipher.bind(py)) {
             if let Ok(aead) = obj.getattr(intern!(py, "_aead")) {
                 if let Ok(aead) = aead.cast::<AesGcm>() {
-                    return Ok(Cipher::Native(aead.get().keys.clone()));
+                    return Ok(Cipher::Native(aead.get().keys.clone(), bind));
                 }
             }
+        }
+        if bind {
+            return Err(error(
+                py,
+                ErrorKind::Persistence,
+                "CIPHER_BIND_EVENT needs esox's own AESCipher (this cipher is a \
+                 subclass or another class, which the mapper calls without the event)",
+            ));
         }
         Ok(Cipher::Python(obj.clone().unbind()))
     }
@@ -151,7 +171,7 @@ pub enum Cause {
     Native(String),
 }
 
-const DECRYPT: &str = "could not decrypt state";
+pub const DECRYPT: &str = "could not decrypt state";
 const DECOMPRESS: &str = "could not decompress state";
 
 /// The states of a batch after decryption and decompression: those of the
@@ -189,11 +209,19 @@ impl Sealing {
         self.compressor.is_none() && self.cipher.is_none()
     }
 
-    /// Compresses then encrypts each state.
+    /// Whether states are bound to their events (`CIPHER_BIND_EVENT`): then
+    /// `seal` and `unseal` take each event's associated data.
+    pub fn binds(&self) -> bool {
+        matches!(self.cipher, Some(Cipher::Native(_, true)))
+    }
+
+    /// Compresses then encrypts each state (with its event's associated
+    /// data from `aads`, when binding; `aads` is empty otherwise).
     pub fn seal<'py>(
         &self,
         py: Python<'py>,
         states: Vec<&[u8]>,
+        aads: &[Vec<u8>],
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let total: usize = states.iter().map(|s| s.len()).sum();
         let fail = |e: String| {
@@ -205,14 +233,14 @@ impl Sealing {
         };
         // The common configurations, in one pass without the GIL.
         match (&self.compressor, &self.cipher) {
-            (Some(Compressor::Native(codec)), Some(Cipher::Native(keys))) => {
+            (Some(Compressor::Native(codec, _)), Some(Cipher::Native(keys, _))) => {
                 let sealed = detached(py, total, || {
                     let packed = states
                         .iter()
                         .map(|s| codec.compress(s))
                         .collect::<Result<Vec<_>, _>>()?;
                     let slices: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
-                    keys.encrypt_all(&slices)
+                    keys.encrypt_all(&slices, aads)
                 })
                 .map_err(fail)?;
                 return Ok(Batch::Owned(sealed).into_python(py));
@@ -223,7 +251,7 @@ impl Sealing {
         let mut batch = Batch::Borrowed(states);
         if let Some(compressor) = &self.compressor {
             batch = match compressor {
-                Compressor::Native(codec) => {
+                Compressor::Native(codec, _) => {
                     let slices = batch.slices();
                     let packed = detached(py, total, || {
                         slices.iter().map(|s| codec.compress(s)).collect()
@@ -245,9 +273,11 @@ impl Sealing {
         }
         if let Some(cipher) = &self.cipher {
             batch = match cipher {
-                Cipher::Native(keys) => {
+                Cipher::Native(keys, _) => {
                     let slices = batch.slices();
-                    Batch::Owned(detached(py, total, || keys.encrypt_all(&slices)).map_err(fail)?)
+                    Batch::Owned(
+                        detached(py, total, || keys.encrypt_all(&slices, aads)).map_err(fail)?,
+                    )
                 }
                 Cipher::Python(obj) => {
                     let method = intern!(py, "encrypt");
@@ -264,26 +294,32 @@ impl Sealing {
         Ok(batch.into_python(py))
     }
 
-    /// Decrypts then decompresses each state, stopping at the first failure.
-    pub fn unseal<'a, 'py>(&self, py: Python<'py>, states: Vec<&'a [u8]>) -> Unsealed<'a, 'py> {
+    /// Decrypts (with each event's associated data from `aads`, when
+    /// binding) then decompresses each state, stopping at the first failure.
+    pub fn unseal<'a, 'py>(
+        &self,
+        py: Python<'py>,
+        states: Vec<&'a [u8]>,
+        aads: &[Vec<u8>],
+    ) -> Unsealed<'a, 'py> {
         let total: usize = states.iter().map(|s| s.len()).sum();
         let mut failure: Option<(usize, UnsealError)> = None;
         let mut batch = Batch::Borrowed(states);
         if self.is_plain() {
             return Unsealed { batch, failure };
         }
-        if let (Some(Compressor::Native(codec)), Some(Cipher::Native(keys))) =
+        if let (Some(Compressor::Native(codec, max_size)), Some(Cipher::Native(keys, _))) =
             (&self.compressor, &self.cipher)
         {
             let slices = batch.slices();
             let (done, failed) = detached(py, total, || {
                 let mut done = Vec::with_capacity(slices.len());
                 for (i, sealed) in slices.iter().enumerate() {
-                    let packed = match keys.decrypt(sealed) {
+                    let packed = match keys.decrypt(sealed, aad(aads, i)) {
                         Ok(packed) => packed,
                         Err(e) => return Ok((done, Some((i, DECRYPT, e)))),
                     };
-                    match codec.decompress(&packed) {
+                    match codec.decompress(&packed, *max_size) {
                         Ok(state) => done.push(state),
                         Err(e) => return Ok((done, Some((i, DECOMPRESS, e)))),
                     }
@@ -306,12 +342,19 @@ impl Sealing {
             };
         }
         if let Some(cipher) = &self.cipher {
-            let (next, failed) = step(py, batch, total, DECRYPT, cipher_step(cipher));
+            let (next, failed) = step(py, batch, total, DECRYPT, cipher_step(cipher), aads);
             batch = next;
             failure = failed;
         }
         if let Some(compressor) = &self.compressor {
-            let (next, failed) = step(py, batch, total, DECOMPRESS, compressor_step(compressor));
+            let (next, failed) = step(
+                py,
+                batch,
+                total,
+                DECOMPRESS,
+                compressor_step(compressor),
+                aads,
+            );
             batch = next;
             // An earlier failure came first.
             failure = failure.or(failed);
@@ -320,17 +363,22 @@ impl Sealing {
     }
 }
 
+/// The associated data of state `i` (none when not binding).
+fn aad(aads: &[Vec<u8>], i: usize) -> &[u8] {
+    aads.get(i).map_or(&[], Vec::as_slice)
+}
+
 enum Step<'s> {
     Decrypt(&'s Keys),
-    Decompress(Codec),
+    Decompress(Codec, usize),
     Python(&'s Py<PyAny>, &'static str),
 }
 
 impl Step<'_> {
-    fn run(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+    fn run(&self, data: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
         match self {
-            Step::Decrypt(keys) => keys.decrypt(data),
-            Step::Decompress(codec) => codec.decompress(data),
+            Step::Decrypt(keys) => keys.decrypt(data, aad),
+            Step::Decompress(codec, max_size) => codec.decompress(data, *max_size),
             Step::Python(..) => Err("not a native step".to_owned()),
         }
     }
@@ -338,14 +386,14 @@ impl Step<'_> {
 
 fn cipher_step(cipher: &Cipher) -> Step<'_> {
     match cipher {
-        Cipher::Native(keys) => Step::Decrypt(keys),
+        Cipher::Native(keys, _) => Step::Decrypt(keys),
         Cipher::Python(obj) => Step::Python(obj, "decrypt"),
     }
 }
 
 fn compressor_step(compressor: &Compressor) -> Step<'_> {
     match compressor {
-        Compressor::Native(codec) => Step::Decompress(*codec),
+        Compressor::Native(codec, max_size) => Step::Decompress(*codec, *max_size),
         Compressor::Python(obj) => Step::Python(obj, "decompress"),
     }
 }
@@ -357,15 +405,16 @@ fn step<'a, 'py>(
     total: usize,
     problem: &'static str,
     how: Step<'_>,
+    aads: &[Vec<u8>],
 ) -> (Batch<'a, 'py>, Option<(usize, UnsealError)>) {
     let slices = batch.slices();
     match how {
-        Step::Decrypt(_) | Step::Decompress(_) => {
+        Step::Decrypt(_) | Step::Decompress(..) => {
             let how = &how;
             let (done, failed) = detached(py, total, || {
                 let mut done = Vec::with_capacity(slices.len());
                 for (i, s) in slices.iter().enumerate() {
-                    match how.run(s) {
+                    match how.run(s, aad(aads, i)) {
                         Ok(out) => done.push(out),
                         Err(e) => return Ok((done, Some((i, e)))),
                     }

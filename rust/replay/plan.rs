@@ -34,6 +34,8 @@ pub struct Known {
     pub id_error: Py<PyAny>,
     pub version_error: Py<PyAny>,
     pub resolve_topic: Py<PyAny>,
+    /// What a stored `originator_topic` must name.
+    pub base_aggregate: Py<PyType>,
     pub uuid: Py<PyType>,
 }
 
@@ -57,6 +59,10 @@ impl Known {
                 id_error: events.getattr("OriginatorIDError")?.unbind(),
                 version_error: events.getattr("OriginatorVersionError")?.unbind(),
                 resolve_topic: py.import("esox.utils")?.getattr("resolve_topic")?.unbind(),
+                base_aggregate: aggregate
+                    .getattr("BaseAggregate")?
+                    .cast_into::<PyType>()?
+                    .unbind(),
                 uuid: py.import("uuid")?.getattr("UUID")?.cast_into()?.unbind(),
             })
         })

@@ -19,7 +19,7 @@ from typing import (
 )
 from uuid import UUID
 
-from esox.utils import get_topic, resolve_topic
+from esox.utils import TopicError, _topic_cache, get_topic, resolve_topic
 
 if TYPE_CHECKING:
     from esox.domain.aggregate import BaseAggregate
@@ -200,7 +200,7 @@ class CanInitAggregate(CanMutateAggregate[TAggregateID]):
 
     def mutate(self, aggregate: TAggregate | None) -> TAggregate | None:
         """Construct the aggregate: base attributes, then its ``__init__``."""
-        cls: type[TAggregate] = resolve_topic(self.originator_topic)
+        cls: type[TAggregate] = resolve_aggregate_class(self.originator_topic)
         agg = cls.__new__(cls)
         agg.__base_init__(self.originator_id, self.originator_version, self.timestamp)
         as_dict = type(self)._as_dict
@@ -217,7 +217,13 @@ class CanInitAggregate(CanMutateAggregate[TAggregateID]):
                 for name in spec.factories:
                     if name in kwargs:
                         kwargs[name] = deepcopy(kwargs[name])
-            init_func(agg, **kwargs)
+            try:
+                init_func(agg, **kwargs)
+            except TypeError as e:
+                clearer = missing_arguments_error(self, init_func, state, e)
+                if clearer is e:
+                    raise
+                raise clearer from e
         self.apply(agg)
         return agg
 
@@ -289,7 +295,7 @@ class CanSnapshotAggregate(HasOriginatorIDVersion[TAggregateID], CanCreateTimest
 
     def mutate(self, _: None = None) -> Any:
         """Reconstruct the aggregate without calling its ``__init__``."""
-        cls = resolve_topic(self.topic)
+        cls = resolve_aggregate_class(self.topic, any_library=True)
         state = dict(self.state)
         from_version = state.pop("class_version", 1)
         class_version = getattr(cls, "class_version", 1)
@@ -309,6 +315,88 @@ class Snapshot(CanSnapshotAggregate[UUID], DomainEvent):
 
     topic: str
     state: dict[str, Any]
+
+
+def not_an_aggregate_class(topic: str, obj: Any) -> TopicError:
+    """The error of a stored topic that names something other than an aggregate."""
+    msg = (
+        f"stored topic {topic!r} names {obj!r}, not an aggregate class: only "
+        "aggregates are built from stored events and snapshots (the row is "
+        "corrupt or forged)"
+    )
+    return TopicError(msg)
+
+
+def resolve_aggregate_class(topic: str, *, any_library: bool = False) -> Any:
+    """The aggregate class that a stored topic names; TopicError for anything else.
+
+    Stored topics come from stored bytes: building whatever class they name
+    (one whose finaliser closes a file descriptor, say) is refused. With
+    ``any_library``, eventsourcing's aggregates (and classes with ``id`` and
+    ``version``, its aggregate protocol) are accepted too, as snapshots of
+    them are.
+    """
+    try:
+        return _aggregate_classes[topic]
+    except KeyError:
+        pass
+    from esox.domain.aggregate import BaseAggregate
+
+    cls = resolve_topic(topic)
+    if isinstance(cls, type) and issubclass(cls, BaseAggregate):
+        _aggregate_classes[topic] = cls
+        return cls
+    is_class = isinstance(cls, type)
+    if is_class and any_library and hasattr(cls, "id") and hasattr(cls, "version"):
+        return cls
+    raise not_an_aggregate_class(topic, cls)
+
+
+# Topics checked to name aggregate classes (creating an aggregate resolves
+# its topic each time); forgotten when registered topics change.
+_aggregate_classes: dict[str, type[Any]] = {}
+_topic_cache.listeners.append(_aggregate_classes.clear)
+
+
+def missing_arguments_error(
+    event: Any, func: Any, state: dict[str, Any], error: TypeError
+) -> Exception:
+    """A clearer error when a stored event lacks an argument ``func`` now needs.
+
+    The usual cause: a parameter was added to ``__init__`` (or a decorated
+    method) after events were stored, with no upcaster for the old ones.
+    ``error`` itself if no required parameter is missing from ``state``.
+    """
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(func).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return error
+    missing = [
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name not in state
+        and p.name != "id"
+    ]
+    if not missing:
+        return error
+    cls = type(event)
+    version = getattr(cls, "class_version", 1)
+    names = ", ".join(repr(name) for name in missing)
+    msg = (
+        f"stored event {get_topic(cls)} (originator_id "
+        f"'{getattr(event, 'originator_id', '?')}', originator_version "
+        f"{getattr(event, 'originator_version', '?')}) has no {names}, which "
+        f"{func.__qualname__}() now requires ({error}). The class changed after "
+        f"the event was stored: set class_version = {version + 1} on "
+        f"{cls.__qualname__} and add a static method "
+        f"upcast_v{version}_v{version + 1}(state) that sets {missing[0]!r} in "
+        "old states, or give the parameter a default"
+    )
+    return ProgrammingError(msg)
 
 
 def event_field_names(event_class: type) -> tuple[str, ...]:

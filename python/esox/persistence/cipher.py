@@ -17,6 +17,12 @@ Keys come from the environment:
     ``CIPHER_OLD_KEYS``, a new one in ``CIPHER_KEY``; states written before
     still read, new ones use the new key. (Old states keep their old key
     until re-written; drop an old key only when nothing needs it.)
+``CIPHER_BIND_EVENT``
+    optional, default no. With yes, each state is bound to its event: the
+    originator id, version and topic are AES-GCM associated data, so a
+    state copied onto another event fails to decrypt. An esox-only format:
+    eventsourcing cannot read states written with it, and esox reads them
+    only with it on.
 
 Keys never appear in a repr, str or error message.
 """
@@ -30,7 +36,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from esox import _core
-from esox.persistence.errors import CipherKeyError
+from esox.persistence.errors import CipherKeyError, PersistenceError
+from esox.utils import strtobool
 
 __all__ = ["AESCipher"]
 
@@ -69,6 +76,7 @@ class AESCipher:
 
     CIPHER_KEY: ClassVar[str] = "CIPHER_KEY"
     CIPHER_OLD_KEYS: ClassVar[str] = "CIPHER_OLD_KEYS"
+    CIPHER_BIND_EVENT: ClassVar[str] = "CIPHER_BIND_EVENT"
     KEY_SIZES: ClassVar[tuple[int, ...]] = KEY_SIZES
 
     def __init__(self, env: Mapping[str, str]) -> None:
@@ -84,6 +92,15 @@ class AESCipher:
             )
             if part.strip()
         ]
+        bind = env.get(self.CIPHER_BIND_EVENT) or "no"
+        try:
+            self.bind_event = strtobool(bind)
+        except ValueError:
+            msg = (
+                f"{self.CIPHER_BIND_EVENT} must be yes or no "
+                f"(y/n, true/false, 1/0), not {bind!r}"
+            )
+            raise CipherKeyError(msg) from None
         self._aead = _core.AesGcm(key, old_keys)
 
     @staticmethod
@@ -101,11 +118,24 @@ class AESCipher:
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """``nonce || tag || ciphertext`` of ``plaintext``, with a fresh nonce."""
+        self._unbound()
         return self._aead.encrypt(plaintext)
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         """The plaintext; MapperDeserialisationError if damaged or of another key."""
+        self._unbound()
         return self._aead.decrypt(ciphertext)
 
+    def _unbound(self) -> None:
+        # A bound state needs its event: only esox's mapper has it.
+        if self.bind_event:
+            msg = (
+                f"{self.CIPHER_BIND_EVENT} is on: states are bound to their events, "
+                "so only esox's Mapper (which knows the event) can encrypt and "
+                "decrypt them; this caller has only the bytes"
+            )
+            raise PersistenceError(msg)
+
     def __repr__(self) -> str:
-        return f"AESCipher(key_size={self.key_size})"
+        bound = ", bind_event=True" if self.bind_event else ""
+        return f"AESCipher(key_size={self.key_size}{bound})"

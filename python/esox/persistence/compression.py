@@ -7,6 +7,12 @@ state at a time. Every state is compressed, however small, so stored bytes
 are always one zlib stream (first byte 0x78) or one zstd frame (magic number
 ``28 b5 2f fd``): what eventsourcing writes with ``COMPRESSOR_TOPIC=zlib``
 reads here, and what esox writes with zlib reads there.
+
+Decompression never produces more than ``max_size`` bytes (the
+``MAX_STATE_SIZE`` setting, 64 MiB by default) and never trusts a size
+declared in the stored bytes: a state that would grow past it (a
+decompression bomb, or a corrupt frame header) raises
+MapperDeserialisationError instead of exhausting memory.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from typing import ClassVar
 
 from esox import _core
 
-__all__ = ["ZlibCompressor", "ZstdCompressor"]
+__all__ = ["DEFAULT_MAX_STATE_SIZE", "ZlibCompressor", "ZstdCompressor"]
+
+DEFAULT_MAX_STATE_SIZE = 64 * 1024 * 1024
+"""The largest state decompression produces unless ``MAX_STATE_SIZE`` says."""
 
 
 class ZlibCompressor:
@@ -29,13 +38,20 @@ class ZlibCompressor:
 
     name: ClassVar[str] = "zlib"
 
+    def __init__(self, max_size: int = DEFAULT_MAX_STATE_SIZE) -> None:
+        """Decompress states of up to ``max_size`` bytes."""
+        self.max_size = max_size
+
     def compress(self, data: bytes) -> bytes:
         """Return ``data`` as one zlib stream."""
         return _core.zlib_compress(data)
 
     def decompress(self, data: bytes) -> bytes:
-        """Return the data of a zlib stream (MapperDeserialisationError if corrupt)."""
-        return _core.zlib_decompress(data)
+        """Return the data of a zlib stream (MapperDeserialisationError if corrupt).
+
+        MapperDeserialisationError too if it holds more than ``max_size`` bytes.
+        """
+        return _core.zlib_decompress(data, self.max_size)
 
     def __repr__(self) -> str:
         return "ZlibCompressor()"
@@ -52,13 +68,20 @@ class ZstdCompressor:
 
     name: ClassVar[str] = "zstd"
 
+    def __init__(self, max_size: int = DEFAULT_MAX_STATE_SIZE) -> None:
+        """Decompress states of up to ``max_size`` bytes."""
+        self.max_size = max_size
+
     def compress(self, data: bytes) -> bytes:
         """Return ``data`` as one zstd frame."""
         return _core.zstd_compress(data)
 
     def decompress(self, data: bytes) -> bytes:
-        """Return the data of a zstd frame (MapperDeserialisationError if corrupt)."""
-        return _core.zstd_decompress(data)
+        """Return the data of a zstd frame (MapperDeserialisationError if corrupt).
+
+        MapperDeserialisationError too if it holds more than ``max_size`` bytes.
+        """
+        return _core.zstd_decompress(data, self.max_size)
 
     def __repr__(self) -> str:
         return "ZstdCompressor()"

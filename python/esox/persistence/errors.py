@@ -64,6 +64,10 @@ class TranscodingNotRegisteredError(PersistenceError, TypeError):
     """An object's type, or a stored ``_type_`` name, has no registered transcoding."""
 
 
+class TranscodingError(PersistenceError, ValueError):
+    """A transcoding cannot be registered as given (e.g. under a built-in name)."""
+
+
 class CipherKeyError(PersistenceError, ValueError):
     """A cipher key is missing, malformed, or of the wrong size."""
 

@@ -7,7 +7,11 @@ from types import ModuleType, TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from esox.persistence.cipher import AESCipher
-from esox.persistence.compression import ZlibCompressor, ZstdCompressor
+from esox.persistence.compression import (
+    DEFAULT_MAX_STATE_SIZE,
+    ZlibCompressor,
+    ZstdCompressor,
+)
 from esox.persistence.errors import InfrastructureFactoryError
 from esox.persistence.eventstore import EventStore
 from esox.persistence.mapper import Mapper
@@ -73,6 +77,7 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
     CIPHER_TOPIC = "CIPHER_TOPIC"
     CIPHER_KEY = "CIPHER_KEY"
     COMPRESSOR_TOPIC = "COMPRESSOR_TOPIC"
+    MAX_STATE_SIZE = "MAX_STATE_SIZE"
     IS_SNAPSHOTTING_ENABLED = "IS_SNAPSHOTTING_ENABLED"
 
     def __init__(self, env: Environment | EnvType | None = None) -> None:
@@ -140,7 +145,7 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         if not topic:
             return None
         if topic in COMPRESSORS:
-            return COMPRESSORS[topic]()
+            return COMPRESSORS[topic](max_size=self.max_state_size())
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
@@ -150,6 +155,27 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
             )
             raise InfrastructureFactoryError(msg) from None
         return obj() if isinstance(obj, type) else obj
+
+    def max_state_size(self) -> int:
+        """``MAX_STATE_SIZE``: the most bytes one stored state may decompress to.
+
+        Bounds what a forged or corrupt row (a decompression bomb) can make
+        esox allocate; 64 MiB by default.
+        """
+        value = self.env.get(self.MAX_STATE_SIZE)
+        if not value:
+            return DEFAULT_MAX_STATE_SIZE
+        try:
+            size = int(value.strip())
+        except ValueError:
+            size = 0
+        if size <= 0:
+            msg = (
+                f"{self.MAX_STATE_SIZE} must be a whole number of bytes greater "
+                f"than 0 (default {DEFAULT_MAX_STATE_SIZE}), not {value!r}"
+            )
+            raise InfrastructureFactoryError(msg)
+        return size
 
     def cipher(self) -> Any:
         """The cipher: esox's AES-GCM ``AESCipher`` when ``CIPHER_KEY`` is set.

@@ -44,6 +44,7 @@ from typing import Any
 from uuid import UUID
 
 from esox import _core
+from esox.persistence.errors import TranscodingError
 from esox.utils import get_topic, resolve_topic
 
 
@@ -241,6 +242,26 @@ class DataclassAsTopicFields(Transcoding):
         return obj
 
 
+# The built-in ``_type_`` names and what each stands for: the type (for the
+# first five) or the generic transcoding's class.
+_BUILTIN_NAMES: dict[str, type] = {
+    "uuid_hex": UUID,
+    "decimal_str": Decimal,
+    "datetime_iso": datetime,
+    "date_iso": date,
+    "bytes_base64": bytes,
+    "enum": EnumAsTopicValue,
+    "dataclass": DataclassAsTopicFields,
+}
+
+
+def _same_kind(transcoding: Transcoding, builtin: type) -> bool:
+    """Whether ``transcoding`` may take a built-in name: it stands for the same."""
+    if builtin in (EnumAsTopicValue, DataclassAsTopicFields):
+        return isinstance(transcoding, builtin)
+    return getattr(transcoding, "type", None) is builtin
+
+
 class JSONTranscoder(Transcoder):
     """Compact UTF-8 JSON, extended with registered transcodings.
 
@@ -267,7 +288,22 @@ class JSONTranscoder(Transcoder):
             self.names[generic.name] = generic
 
     def register(self, transcoding: Transcoding) -> None:
-        """Use ``transcoding`` for values of exactly its type, and its name."""
+        """Use ``transcoding`` for values of exactly its type, and its name.
+
+        A built-in name (``uuid_hex``, ``decimal_str``, ...) may be registered
+        again only for its own type (as eventsourcing's ``UUIDAsHex`` is):
+        under another type it would change how every stored value of the
+        built-in type reads back, so TranscodingError is raised instead.
+        """
+        builtin = _BUILTIN_NAMES.get(transcoding.name)
+        if builtin is not None and not _same_kind(transcoding, builtin):
+            msg = (
+                f"cannot register {type(transcoding).__qualname__} under the name "
+                f"{transcoding.name!r}: esox stores {builtin.__name__} values "
+                "under that name. Give the transcoding a name of its own, e.g. "
+                f"{transcoding.type.__name__.lower()!r}"
+            )
+            raise TranscodingError(msg)
         self.types[transcoding.type] = transcoding
         self.names[transcoding.name] = transcoding
 
