@@ -644,11 +644,12 @@ fn untrack(state: &Bound<'_, PyDict>, event: &Bound<'_, PyAny>) {
 fn encode_value<'py>(
     obj: &Bound<'py, PyAny>,
     transcoder: &Bound<'py, PyAny>,
+    paths: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
     let mut enc = Encoder::new(transcoder)?;
-    enc.encode(obj)
-        .map_err(|e| e.into_pyerr(py, "value at", ""))?;
+    let subject = if paths { "value at" } else { "" };
+    enc.encode(obj).map_err(|e| e.into_pyerr(py, subject, ""))?;
     Ok(PyBytes::new(py, &enc.buf))
 }
 
@@ -771,7 +772,7 @@ impl Mapper {
     fn encode<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let transcoder = self.transcoder.bind(obj.py());
         if self.native {
-            guarded(obj.py(), || encode_value(obj, transcoder))
+            guarded(obj.py(), || encode_value(obj, transcoder, true))
         } else {
             to_bytes(transcoder.call_method1(intern!(obj.py(), "encode"), (obj,))?)
         }
@@ -789,13 +790,17 @@ impl Mapper {
     }
 }
 
-/// JSON-encodes `obj`, custom types via `transcoder.types`.
+/// JSON-encodes `obj`, custom types via `transcoder.types`. With `paths`
+/// false an error does not name where in `obj` the bad value is (as
+/// eventsourcing's `JSONTranscoder.encode` words it).
 #[pyfunction]
+#[pyo3(signature = (obj, transcoder, *, paths = true))]
 pub fn encode_json<'py>(
     obj: &Bound<'py, PyAny>,
     transcoder: &Bound<'py, PyAny>,
+    paths: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    guarded(obj.py(), || encode_value(obj, transcoder))
+    guarded(obj.py(), || encode_value(obj, transcoder, paths))
 }
 
 /// Decodes JSON bytes, custom types via `transcoder.names`.

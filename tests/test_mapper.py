@@ -541,9 +541,9 @@ def test_unregistered_type_names_the_type_the_attribute_path_and_the_event() -> 
         mapper.to_stored_event(event)
     message = str(info.value)
     assert (
-        "event attribute 'value.owner.address[2]': object of type "
-        "<class 'tests.test_mapper.Thing'> is not serializable; "
-        "register a Transcoding for it"
+        "event attribute 'value.owner.address[2]': Object of type "
+        "<class 'tests.test_mapper.Thing'> is not serializable. Please define "
+        "and register a custom transcoding for this type."
     ) in message
     assert "tests.test_mapper:Happened" in message
     assert str(originator_id) in message

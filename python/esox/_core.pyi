@@ -138,7 +138,7 @@ class Mapper:
     def decode(self, data: bytes | bytearray | memoryview) -> Any:
         """Decode JSON written by ``encode`` (no decompression or decryption)."""
 
-def encode_json(obj: Any, transcoder: Any) -> bytes:
+def encode_json(obj: Any, transcoder: Any, *, paths: bool = True) -> bytes:
     """Compact JSON of ``obj``, other types via ``transcoder.types``."""
 
 def decode_json(data: bytes | bytearray | memoryview, transcoder: Any) -> Any:

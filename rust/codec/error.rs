@@ -101,7 +101,8 @@ impl EncodeError {
     }
 
     /// The Python exception, its message naming the path to the bad value:
-    /// `"{subject} 'owner.address[2]': ..."`, then `context`.
+    /// `"{subject} 'owner.address[2]': ..."`, then `context` (no path if
+    /// `subject` is empty).
     pub fn into_pyerr(self, py: Python<'_>, subject: &str, context: &str) -> PyErr {
         let (kind, path, problem) = match *self.0 {
             Problem::Python(err) => return err,
@@ -112,9 +113,10 @@ impl EncodeError {
             } => (
                 ErrorKind::TranscodingNotRegistered,
                 path,
+                // eventsourcing's words, which its users' tests compare.
                 format!(
-                    "object of type {type_repr} is not serializable; \
-                     register a Transcoding for it{hint}"
+                    "Object of type {type_repr} is not serializable. Please define \
+                     and register a custom transcoding for this type{hint}."
                 ),
             ),
             Problem::BadKey { type_name, path } => (
@@ -146,7 +148,7 @@ impl EncodeError {
                     .to_owned(),
             ),
         };
-        let message = if path.is_empty() {
+        let message = if path.is_empty() || subject.is_empty() {
             format!("{problem}{context}")
         } else {
             format!("{subject} '{}': {problem}{context}", format_path(&path))
@@ -230,9 +232,10 @@ impl DecodeError {
             ),
             DecodeError::Unregistered { name } => (
                 ErrorKind::TranscodingNotRegistered,
+                // eventsourcing's words, which its users' tests compare.
                 format!(
-                    "data serialized with name '{name}' is not deserializable; \
-                     register a Transcoding named '{name}'"
+                    "Data serialized with name '{name}' is not deserializable. \
+                     Please register a custom transcoding for this type."
                 ),
                 None,
             ),

@@ -24,6 +24,7 @@ from esox.domain.events import (
     datetime_now_with_tzinfo,
 )
 from esox.domain.protocols import (
+    CanMutateProtocol,
     CollectEventsProtocol,
     DomainEventProtocol,
     ImmutableAggregateProtocol,
@@ -43,6 +44,7 @@ __all__ = [
     "CanCreateTimestamp",
     "CanInitAggregate",
     "CanMutateAggregate",
+    "CanMutateProtocol",
     "CanSnapshotAggregate",
     "CollectEventsProtocol",
     "DomainEvent",

@@ -104,6 +104,11 @@ class AESCipher:
         self._aead = _core.AesGcm(key, old_keys)
 
     @staticmethod
+    def random_bytes(num_bytes: int) -> bytes:
+        """``num_bytes`` random bytes from the operating system."""
+        return os.urandom(num_bytes)
+
+    @staticmethod
     def create_key(num_bytes: int = 32) -> str:
         """A new random key of ``num_bytes`` (16, 24 or 32), as base64 text."""
         if num_bytes not in KEY_SIZES:

@@ -309,7 +309,7 @@ class JSONTranscoder(Transcoder):
 
     def encode(self, obj: Any) -> bytes:
         """Return ``obj`` as compact JSON bytes (non-ASCII kept)."""
-        return _core.encode_json(obj, self)
+        return _core.encode_json(obj, self, paths=False)
 
     def decode(self, data: bytes) -> Any:
         """Return the object that the JSON ``data`` holds."""
