@@ -25,6 +25,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from esox.interface.jsonlog import (
+    NotificationLogInterface,
+    NotificationLogJSONClient,
+    NotificationLogJSONService,
+)
+
 if TYPE_CHECKING:
     from esox.interface.client import (
         RemoteLogError,
@@ -35,6 +41,9 @@ if TYPE_CHECKING:
     from esox.interface.server import ServerThread, create_app, load_application
 
 __all__ = [
+    "NotificationLogInterface",
+    "NotificationLogJSONClient",
+    "NotificationLogJSONService",
     "RemoteLogError",
     "RemoteLogRequestError",
     "RemoteLogUnavailableError",
