@@ -6,9 +6,10 @@ waits that release the GIL instead of polling.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from esox._core import MemoryRecorder
+from esox._core import MemoryRecorder, StoredEvent, Tracking
 from esox.persistence.factory import InfrastructureFactory
 from esox.persistence.recorders import (
     AggregateRecorder,
@@ -27,7 +28,17 @@ __all__ = [
 
 
 class MemoryAggregateRecorder(MemoryRecorder, AggregateRecorder):
-    """Aggregate recorder kept in memory."""
+    """Aggregate recorder kept in memory (``insert_events`` returns None: it
+    numbers no notifications, as SQLite's and eventsourcing's don't)."""
+
+    def insert_events(  # type: ignore[override]
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        tracking: Tracking | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().insert_events(stored_events, tracking=tracking, **kwargs)
 
 
 class MemoryApplicationRecorder(MemoryRecorder, ApplicationRecorder):
@@ -54,7 +65,9 @@ class MemoryFactory(InfrastructureFactory[Any]):
     def tracking_recorder(
         self, tracking_recorder_class: type[TrackingRecorder] | None = None
     ) -> TrackingRecorder:
-        cls: Any = tracking_recorder_class or MemoryTrackingRecorder
+        cls = self.tracking_recorder_class(
+            tracking_recorder_class, MemoryTrackingRecorder
+        )
         return cls()  # type: ignore[no-any-return]
 
     def process_recorder(self) -> ProcessRecorder:

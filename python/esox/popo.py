@@ -16,11 +16,13 @@ from esox.memory import (
 from esox.memory import (
     MemoryTrackingRecorder as POPOTrackingRecorder,
 )
+from esox.persistence.recorders import Subscription as POPOSubscription
 
 __all__ = [
     "POPOAggregateRecorder",
     "POPOApplicationRecorder",
     "POPOFactory",
     "POPOProcessRecorder",
+    "POPOSubscription",
     "POPOTrackingRecorder",
 ]

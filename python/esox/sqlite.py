@@ -263,10 +263,9 @@ class SQLiteFactory(InfrastructureFactory[Any]):
         self, tracking_recorder_class: type[TrackingRecorder] | None = None
     ) -> TrackingRecorder:
         """A recorder of tracking positions (table ``tracking``)."""
-        cls: Any = tracking_recorder_class or SQLiteTrackingRecorder
-        if not (isinstance(cls, type) and issubclass(cls, SQLiteTrackingRecorder)):
-            msg = f"{cls!r} is not a subclass of SQLiteTrackingRecorder"
-            raise InfrastructureFactoryError(msg)
+        cls = self.tracking_recorder_class(
+            tracking_recorder_class, SQLiteTrackingRecorder
+        )
         recorder: TrackingRecorder = cls(self.database, create_table=self.create_table)
         return recorder
 

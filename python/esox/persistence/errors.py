@@ -68,8 +68,9 @@ class TranscodingError(PersistenceError, ValueError):
     """A transcoding cannot be registered as given (e.g. under a built-in name)."""
 
 
-class CipherKeyError(PersistenceError, ValueError):
-    """A cipher key is missing, malformed, or of the wrong size."""
+class CipherKeyError(PersistenceError, ValueError, EnvironmentError):
+    """A cipher key is missing, malformed, or of the wrong size (a ValueError,
+    and an EnvironmentError as eventsourcing raises for a missing key)."""
 
 
 class InfrastructureFactoryError(EventSourcingError):

@@ -79,6 +79,7 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
     COMPRESSOR_TOPIC = "COMPRESSOR_TOPIC"
     MAX_STATE_SIZE = "MAX_STATE_SIZE"
     IS_SNAPSHOTTING_ENABLED = "IS_SNAPSHOTTING_ENABLED"
+    TRACKING_RECORDER_TOPIC = "TRACKING_RECORDER_TOPIC"
 
     def __init__(self, env: Environment | EnvType | None = None) -> None:
         self.env = env if isinstance(env, Environment) else Environment(env=env)
@@ -241,6 +242,27 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
     @abstractmethod
     def process_recorder(self) -> ProcessRecorder:
         """A recorder of events and tracking in one transaction."""
+
+    def tracking_recorder_class(
+        self, given: type[Any] | None, default: type[Any]
+    ) -> type[Any]:
+        """The tracking recorder class to construct: ``given``, else the one
+        ``TRACKING_RECORDER_TOPIC`` names, else ``default``; a subclass of
+        ``default`` in any case (a view of its own, for a projection)."""
+        cls = given
+        if cls is None:
+            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
+            if not topic:
+                return default
+            try:
+                cls = resolve_topic(topic)
+            except TopicError as e:
+                msg = f"TRACKING_RECORDER_TOPIC {topic!r} does not resolve: {e}"
+                raise InfrastructureFactoryError(msg) from None
+        if not (isinstance(cls, type) and issubclass(cls, default)):
+            msg = f"{cls!r} is not a subclass of {default.__qualname__}"
+            raise InfrastructureFactoryError(msg)
+        return cls
 
     def is_snapshotting_enabled(self) -> bool:
         """Whether ``IS_SNAPSHOTTING_ENABLED`` is true (default no)."""

@@ -194,6 +194,9 @@ class Subscription(Iterator[Notification]):
         return self
 
     def __next__(self) -> Notification:
+        if self._stopped.is_set():
+            # Stopped means ended, even with notifications in hand.
+            raise StopIteration
         while not self._buffer:
             if self._stopped.is_set():
                 raise StopIteration

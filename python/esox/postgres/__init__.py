@@ -199,11 +199,10 @@ class PostgresFactory(InfrastructureFactory[Any]):
         self, tracking_recorder_class: type[TrackingRecorder] | None = None
     ) -> TrackingRecorder:
         """A recorder of ``<name>_tracking``."""
-        cls = tracking_recorder_class or PostgresTrackingRecorder
-        if not issubclass(cls, PostgresTrackingRecorder):
-            msg = f"{cls.__qualname__} is not a PostgresTrackingRecorder"
-            raise InfrastructureFactoryError(msg)
-        recorder = cls(
+        cls = self.tracking_recorder_class(
+            tracking_recorder_class, PostgresTrackingRecorder
+        )
+        recorder: PostgresTrackingRecorder = cls(
             self.datastore,
             tracking_table_name=self._table_name("notification", "tracking"),
         )
