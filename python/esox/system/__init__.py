@@ -4,6 +4,7 @@ from esox.system.definition import System
 from esox.system.dispatch import singledispatchmethod
 from esox.system.errors import (
     EventProcessingError,
+    NotificationConvertingError,
     NotificationPullingError,
     RunnerAlreadyStartedError,
     SystemDefinitionError,
@@ -16,6 +17,15 @@ from esox.system.follower import (
     RecordingEventReceiver,
 )
 from esox.system.multiprocess import MultiProcessRunner, run_application
+from esox.system.pipeline import (
+    ConvertingJob,
+    ConvertingThread,
+    NewMultiThreadedRunner,
+    NewSingleThreadedRunner,
+    ProcessingJob,
+    ProcessingThread,
+    PullingThread,
+)
 from esox.system.projection import (
     ApplicationSubscription,
     EventSourcedProjection,
@@ -34,6 +44,8 @@ from esox.utils import _present_as_package
 
 __all__ = [
     "ApplicationSubscription",
+    "ConvertingJob",
+    "ConvertingThread",
     "EventProcessingError",
     "EventSourcedProjection",
     "EventSourcedProjectionRunner",
@@ -42,11 +54,17 @@ __all__ = [
     "Leader",
     "MultiProcessRunner",
     "MultiThreadedRunner",
+    "NewMultiThreadedRunner",
+    "NewSingleThreadedRunner",
+    "NotificationConvertingError",
     "NotificationLogReader",
     "NotificationPullingError",
     "ProcessApplication",
+    "ProcessingJob",
+    "ProcessingThread",
     "Projection",
     "ProjectionRunner",
+    "PullingThread",
     "RecordingEvent",
     "RecordingEventReceiver",
     "Runner",

@@ -6,6 +6,7 @@ from esox.domain import EventSourcingError, ProgrammingError
 
 __all__ = [
     "EventProcessingError",
+    "NotificationConvertingError",
     "NotificationPullingError",
     "RunnerAlreadyStartedError",
     "SystemDefinitionError",
@@ -31,3 +32,7 @@ class EventProcessingError(EventSourcingError):
 
 class NotificationPullingError(EventProcessingError):
     """A follower failed to read its upstream notification log."""
+
+
+class NotificationConvertingError(EventProcessingError):
+    """A follower failed to turn notifications into domain events."""

@@ -324,6 +324,10 @@ class MultiThreadedRunner(Runner[TAggregateID]):
         if self._errors:
             raise self._errors[0]
 
+    def reraise_thread_errors(self) -> None:
+        """Raise a follower's error, if one failed (eventsourcing's name)."""
+        self._raise_error()
+
     def get(self, cls: type[TApplication]) -> TApplication:
         """The running instance of ``cls``; raises a follower's error first."""
         self._raise_error()
