@@ -134,7 +134,13 @@ class Repository(Generic[TAggregateID]):
                             if projector_func is project_aggregate
                             else projector_func
                         )
-                        aggregate = project(aggregate, new_events)
+                        # Copy on write: readers that skip the lock may be
+                        # copying the cached aggregate right now, and an apply
+                        # that raises must not leave it half-applied.
+                        aggregate = project(deepcopy(aggregate), new_events)
+                        if aggregate is None:
+                            msg = f"Aggregate {aggregate_id!r} not found."
+                            raise AggregateNotFoundError(msg)
                         self.cache.put(aggregate_id, aggregate)
             return self._copy(aggregate, deepcopy_from_cache)
         finally:
