@@ -82,6 +82,15 @@ class PostgresFactory(InfrastructureFactory):
                 self._invalid(self.ORIGINATOR_ID_TYPE, "expected 'uuid' or 'text'")
             )
         self.create_tables = self._bool(self.CREATE_TABLE, default=True)
+        # Establishing a connection gives up after POSTGRES_CONNECT_TIMEOUT
+        # (default 5s); waiting for a pooled one, after it too if it is set
+        # (as in eventsourcing), else after 30s.
+        connect_timeout_unset = not (self.env.get(self.POSTGRES_CONNECT_TIMEOUT) or "")
+        connect_timeout = self._float(
+            self.POSTGRES_CONNECT_TIMEOUT,
+            PostgresDatastore.DEFAULT_CONNECT_TIMEOUT,
+            positive=True,
+        )
         self.datastore = PostgresDatastore(
             dbname=self._required(self.POSTGRES_DBNAME),
             host=self.env.get(self.POSTGRES_HOST) or None,
@@ -93,9 +102,8 @@ class PostgresFactory(InfrastructureFactory):
             pool_size=self._int(self.POSTGRES_POOL_SIZE, 5, minimum=1),
             max_overflow=self._int(self.POSTGRES_MAX_OVERFLOW, 10),
             max_waiting=self._int(self.POSTGRES_MAX_WAITING, 0),
-            connect_timeout=self._float(
-                self.POSTGRES_CONNECT_TIMEOUT, 30.0, positive=True
-            ),
+            connect_timeout=connect_timeout,
+            pool_timeout=30.0 if connect_timeout_unset else connect_timeout,
             conn_max_age=self._float(self.POSTGRES_CONN_MAX_AGE, 3600.0, positive=True),
             pre_ping=self._bool(self.POSTGRES_PRE_PING, default=False),
             lock_timeout=self._float(self.POSTGRES_LOCK_TIMEOUT, 0.0),
