@@ -201,9 +201,9 @@ def test_uuid_ids_given_as_strings_are_the_same_originator(
 
 
 def test_uuid_type_rejects_strings_that_are_not_uuids(recorder: SqliteRecorder) -> None:
-    with pytest.raises(ValueError, match="ORIGINATOR_ID_TYPE=text"):
+    with pytest.raises(DataError, match="ORIGINATOR_ID_TYPE=text"):
         recorder.insert_events([event("dog-1", 1)])
-    with pytest.raises(ValueError, match="not a UUID"):
+    with pytest.raises(DataError, match="not a UUID"):
         recorder.select_events("dog-1")
 
 

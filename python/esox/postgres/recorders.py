@@ -171,6 +171,11 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
         self._what_insert = f"insert_events into {self._events}"
         self._what_select = f"select_events from {self._events}"
 
+    @property
+    def originator_id_type(self) -> str:
+        """``"uuid"`` or ``"text"``: the type of the originator_id column."""
+        return self.datastore.originator_id_type
+
     def _tables(self) -> list[Table]:
         table = self._events
         id_type = self.datastore.originator_id_type
