@@ -9,7 +9,7 @@ from typing import Any, Self
 from esox._core import Mapper
 from esox.persistence.cipher import AESCipher
 from esox.persistence.compression import ZlibCompressor, ZstdCompressor
-from esox.persistence.errors import InfrastructureFactoryError
+from esox.persistence.errors import InfrastructureFactoryError, InvalidSettingError
 from esox.persistence.eventstore import EventStore
 from esox.persistence.recorders import (
     AggregateRecorder,
@@ -18,7 +18,7 @@ from esox.persistence.recorders import (
     TrackingRecorder,
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder
-from esox.utils import Environment, EnvType, TopicError, resolve_topic, strtobool
+from esox.utils import Environment, EnvType, TopicError, resolve_topic
 
 __all__ = ["InfrastructureFactory", "ZlibCompressor"]
 
@@ -70,6 +70,8 @@ class InfrastructureFactory(ABC):
 
     def __init__(self, env: Environment | EnvType | None = None) -> None:
         self.env = env if isinstance(env, Environment) else Environment(env=env)
+        # Bad settings are factory errors (and ValueErrors).
+        self.env.setting_error = InvalidSettingError
 
     @classmethod
     def construct(
@@ -125,20 +127,32 @@ class InfrastructureFactory(ABC):
         topic of a class (instantiated without arguments) or an object with
         ``compress`` and ``decompress`` methods.
         """
-        topic = self.env.get(self.COMPRESSOR_TOPIC)
+        topic = self.env.read_str(self.COMPRESSOR_TOPIC)
         if not topic:
             return None
         if topic in COMPRESSORS:
             return COMPRESSORS[topic]()
+        accepted = (
+            "'zlib', 'zstd', or the 'module:Class' topic of a compressor (an "
+            "object with compress() and decompress())"
+        )
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
-            msg = (
-                f"COMPRESSOR_TOPIC {topic!r} does not resolve: {e}. "
-                "Use 'zlib', 'zstd' or a 'module:Class' topic."
+            raise self.env.invalid(
+                self.COMPRESSOR_TOPIC, f"{accepted}; it does not resolve: {e}"
+            ) from None
+        compressor = obj() if isinstance(obj, type) else obj
+        if not all(
+            callable(getattr(compressor, name, None))
+            for name in ("compress", "decompress")
+        ):
+            raise self.env.invalid(
+                self.COMPRESSOR_TOPIC,
+                f"{accepted}; it names {obj!r}, which has no compress() and "
+                "decompress()",
             )
-            raise InfrastructureFactoryError(msg) from None
-        return obj() if isinstance(obj, type) else obj
+        return compressor
 
     def cipher(self) -> Any:
         """The cipher: esox's AES-GCM ``AESCipher`` when ``CIPHER_KEY`` is set.
@@ -205,7 +219,7 @@ class InfrastructureFactory(ABC):
 
     def is_snapshotting_enabled(self) -> bool:
         """Whether ``IS_SNAPSHOTTING_ENABLED`` is true (default no)."""
-        return strtobool(self.env.get(self.IS_SNAPSHOTTING_ENABLED, "no"))
+        return self.env.read_bool(self.IS_SNAPSHOTTING_ENABLED, default=False)
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Close connections and anything else held open."""
