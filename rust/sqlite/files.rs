@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -60,13 +61,21 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// The identity of the file a database name refers to, if it exists.
+#[cfg(unix)]
 pub fn file_id(name: &str) -> Option<FileId> {
     let meta = fs::metadata(file_path(name)?).ok()?;
     Some((meta.dev(), meta.ino()))
 }
 
+/// Elsewhere files have no such identity here: nothing is checked.
+#[cfg(not(unix))]
+pub fn file_id(_name: &str) -> Option<FileId> {
+    None
+}
+
 /// How many of this process's file descriptors are open on file `id`
 /// (None where the platform does not say: no `/proc/self/fd`).
+#[cfg(unix)]
 fn descriptors_on(id: FileId) -> Option<usize> {
     let entries = fs::read_dir("/proc/self/fd").ok()?;
     let count = entries
@@ -75,6 +84,11 @@ fn descriptors_on(id: FileId) -> Option<usize> {
         .filter(|meta| (meta.dev(), meta.ino()) == id)
         .count();
     Some(count)
+}
+
+#[cfg(not(unix))]
+fn descriptors_on(_id: FileId) -> Option<usize> {
+    None
 }
 
 /// The registry, locked while a database file is checked and opened.
