@@ -86,12 +86,23 @@ def is_self(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id in ("self", "cls")
 
 
+# Environment methods that read (or name) the variable of their first argument.
+ENV_READS = frozenset(
+    {"get", "is_set", "source", "invalid"}
+    | {
+        f"read_{kind}"
+        for kind in ("str", "bool", "int", "float", "duration", "choice", "path")
+    }
+)
+
+
 def key_arguments(tree: ast.AST) -> Iterator[ast.expr]:
     """The key arguments of the environment reads in a module.
 
-    ``<...env>.get(KEY)``, ``os.environ.get(KEY)``, ``os.getenv(KEY)``,
-    ``os.environ[KEY]``, and ``self.<helper>(self.KEY, ...)`` (the factories'
-    ``_int``, ``_bool``, ``recorder_class``... that read a key they are given).
+    ``<...env>.get(KEY)`` (or ``read_int(KEY)``...), ``os.environ.get(KEY)``,
+    ``os.getenv(KEY)``, ``os.environ[KEY]``, and ``self.<helper>(self.KEY,
+    ...)`` (the factories' helpers, ``recorder_class``... that read a key they
+    are given).
     """
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -99,7 +110,7 @@ def key_arguments(tree: ast.AST) -> Iterator[ast.expr]:
                 continue
             owner, first = ast.unparse(node.func.value), node.args[0]
             if (
-                (node.func.attr == "get" and owner.endswith(("env", "environ")))
+                (node.func.attr in ENV_READS and owner.endswith(("env", "environ")))
                 or (node.func.attr == "getenv" and owner == "os")
                 or (
                     is_self(node.func.value)
@@ -161,7 +172,7 @@ def test_the_environment_scan_finds_what_it_should():
     read = variables_read_by_the_package()
     for variable in (
         "PERSISTENCE_MODULE",  # env.get(cls.CONSTANT)
-        "POSTGRES_POOL_SIZE",  # self._int(self.CONSTANT, ...)
+        "POSTGRES_POOL_SIZE",  # env.read_int(self.CONSTANT, ...)
         "CIPHER_OLD_KEYS",  # a ClassVar constant
         "ESOX_HTTP_TOKEN",  # os.environ.get(MODULE_CONSTANT)
         "AGGREGATE_CACHE_FASTFORWARD_SKIPPING",

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
+import pytest
+
+from esox import Aggregate, Application, event
 from esox.application.cache import LRUCache
 from esox.examples.dogschool import Dog, DogSchool
 from esox.persistence import IntegrityError
@@ -104,3 +110,109 @@ def test_threads_sharing_a_cached_repository_lose_no_update(tmp_path: Path):
     assert len(saved) == 150
     assert dog.version == 151
     school.close()
+
+
+class Pair(Aggregate):
+    """Consistent when ``a == b``: each event sets a and notes it, calls the
+    hook, then sets b."""
+
+    hook: Callable[[], None] = staticmethod(lambda: None)
+
+    @event("Made")
+    def __init__(self) -> None:
+        self.a = self.b = 0
+        self.history: list[int] = []
+
+    @event("Bumped")
+    def bump(self, n: int) -> None:
+        self.a = n
+        self.history.append(n)
+        Pair.hook()
+        self.b = n
+
+
+class Pairs(Application[UUID]):
+    env = {
+        "AGGREGATE_CACHE_MAXSIZE": "10",
+        "AGGREGATE_CACHE_FASTFORWARD_SKIPPING": "y",
+    }
+
+
+def bumped(pairs: Pairs, pair: Pair, n: int) -> None:
+    pair.bump(n)
+    pairs.save(pair)
+
+
+def test_a_skipping_reader_never_gets_an_aggregate_being_fastforwarded():
+    pairs = Pairs()
+    pair = Pair()
+    pairs.save(pair)
+    pairs.repository.get(pair.id)  # cached at version 1
+    bumped(pairs, pair, 1)
+    entered, proceed = threading.Event(), threading.Event()
+
+    def pause() -> None:
+        entered.set()
+        assert proceed.wait(10)
+
+    Pair.hook = staticmethod(pause)  # type: ignore[assignment]
+    try:
+        forwarder = threading.Thread(target=pairs.repository.get, args=[pair.id])
+        forwarder.start()
+        assert entered.wait(10)
+        Pair.hook = staticmethod(lambda: None)  # type: ignore[assignment]
+        # The forwarder holds the lock, half way through applying "Bumped".
+        read: Pair = pairs.repository.get(pair.id)
+        assert (read.a, read.b) in [(0, 0), (1, 1)]
+    finally:
+        proceed.set()
+        forwarder.join(10)
+    assert pairs.repository.get(pair.id).b == 1
+
+
+def test_an_apply_that_raises_leaves_the_cached_aggregate_as_it_was():
+    pairs = Pairs()
+    pair = Pair()
+    pairs.save(pair)
+    pairs.repository.get(pair.id)
+    bumped(pairs, pair, 1)
+
+    def fail() -> None:
+        raise RuntimeError("apply failed half way")
+
+    Pair.hook = staticmethod(fail)  # type: ignore[assignment]
+    try:
+        with pytest.raises(RuntimeError, match="half way"):
+            pairs.repository.get(pair.id)
+    finally:
+        Pair.hook = staticmethod(lambda: None)  # type: ignore[assignment]
+    read: Pair = pairs.repository.get(pair.id)
+    assert (read.version, read.a, read.b, read.history) == (2, 1, 1, [1])
+
+
+def test_readers_skipping_while_others_save_get_consistent_aggregates():
+    pairs = Pairs()
+    pair = Pair()
+    pairs.save(pair)
+    stop = threading.Event()
+    Pair.hook = staticmethod(lambda: time.sleep(0.0001))  # type: ignore[assignment]
+    bad: list[tuple[int, int, int]] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            got: Pair = pairs.repository.get(pair.id)
+            if got.a != got.b or got.version != got.b + 1:
+                bad.append((got.version, got.a, got.b))
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    try:
+        for n in range(1, 300):
+            bumped(pairs, pair, n)
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join(10)
+        Pair.hook = staticmethod(lambda: None)  # type: ignore[assignment]
+    assert bad == []

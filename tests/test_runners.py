@@ -260,7 +260,7 @@ def test_runner_get_names_the_applications_of_the_system():
 
 def test_runner_refuses_applications_sharing_an_sqlite_file(tmp_path: Path):
     env = {"PERSISTENCE_MODULE": "esox.sqlite", "SQLITE_DBNAME": str(tmp_path / "x.db")}
-    with pytest.raises(SystemDefinitionError, match="would share SQLite file"):
+    with pytest.raises(SystemDefinitionError, match="would share one SQLite database"):
         SingleThreadedRunner(one_edge, env=env)
 
 

@@ -238,6 +238,9 @@ class SqliteDatabase:
     @property
     def is_memory(self) -> bool: ...
     @property
+    def file_id(self) -> tuple[int, int] | None:
+        """The database file's (device, inode) while open; None in memory."""
+    @property
     def lock_timeout(self) -> float: ...
     @property
     def synchronous(self) -> str: ...

@@ -14,8 +14,7 @@ default, or ``text``) and ``CREATE_TABLE`` (default yes).
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 from esox._core import SqliteDatabase, SqliteRecorder
 from esox.persistence.errors import InfrastructureFactoryError
@@ -26,7 +25,7 @@ from esox.persistence.recorders import (
     ProcessRecorder,
     TrackingRecorder,
 )
-from esox.utils import Environment, EnvType, strtobool
+from esox.utils import Environment, EnvType
 
 __all__ = [
     "SQLiteAggregateRecorder",
@@ -184,63 +183,32 @@ class SQLiteFactory(InfrastructureFactory[Any]):
     CREATE_TABLE = "CREATE_TABLE"
 
     DEFAULT_LOCK_TIMEOUT = 5.0
+    MAX_LOCK_TIMEOUT = 2_147_483.647
+    """SQLite's busy timeout is a C int of milliseconds."""
 
     def __init__(self, env: Environment | EnvType | None = None) -> None:
         super().__init__(env)
-        db_name = self.env.get(self.SQLITE_DBNAME)
+        db_name = self.env.read_path(self.SQLITE_DBNAME)
         if not db_name:
             keys = ", ".join(self.env.create_keys(self.SQLITE_DBNAME))
             msg = f"SQLite database name not found in environment with keys: {keys}"
             raise InfrastructureFactoryError(msg)
-        self.originator_id_type = self._originator_id_type()
-        self.create_table = self._create_table()
+        self.originator_id_type: OriginatorIdType = cast(
+            OriginatorIdType,
+            self.env.read_choice(self.ORIGINATOR_ID_TYPE, "uuid", ("uuid", "text")),
+        )
+        self.create_table = self.env.read_bool(self.CREATE_TABLE, default=True)
         self.database = SqliteDatabase(
             db_name,
-            lock_timeout=self._lock_timeout(),
-            synchronous=self._synchronous(),
+            lock_timeout=self.env.read_duration(
+                self.SQLITE_LOCK_TIMEOUT,
+                self.DEFAULT_LOCK_TIMEOUT,
+                maximum=self.MAX_LOCK_TIMEOUT,
+            ),
+            synchronous=self.env.read_choice(
+                self.SQLITE_SYNCHRONOUS, "FULL", ("FULL", "NORMAL")
+            ),
         )
-
-    def _lock_timeout(self) -> float:
-        value = (self.env.get(self.SQLITE_LOCK_TIMEOUT) or "").strip()
-        if not value:
-            return self.DEFAULT_LOCK_TIMEOUT
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = math.nan
-        if not (math.isfinite(seconds) and seconds >= 0):
-            msg = (
-                f"Invalid {self.SQLITE_LOCK_TIMEOUT} {value!r}: expected a "
-                "non-negative number of seconds (int or float)"
-            )
-            raise InfrastructureFactoryError(msg)
-        return seconds
-
-    def _synchronous(self) -> Synchronous:
-        value = (self.env.get(self.SQLITE_SYNCHRONOUS) or "FULL").strip()
-        if value.upper() == "FULL":
-            return "FULL"
-        if value.upper() == "NORMAL":
-            return "NORMAL"
-        msg = f"Invalid {self.SQLITE_SYNCHRONOUS} {value!r}: expected FULL or NORMAL"
-        raise InfrastructureFactoryError(msg)
-
-    def _originator_id_type(self) -> OriginatorIdType:
-        value = (self.env.get(self.ORIGINATOR_ID_TYPE) or "uuid").strip()
-        if value.lower() == "uuid":
-            return "uuid"
-        if value.lower() == "text":
-            return "text"
-        msg = f"Invalid {self.ORIGINATOR_ID_TYPE} {value!r}: expected uuid or text"
-        raise InfrastructureFactoryError(msg)
-
-    def _create_table(self) -> bool:
-        value = self.env.get(self.CREATE_TABLE) or "yes"
-        try:
-            return strtobool(value)
-        except ValueError:
-            msg = f"Invalid {self.CREATE_TABLE} {value!r}: expected yes or no"
-            raise InfrastructureFactoryError(msg) from None
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """A recorder of one kind of aggregate record, in table ``stored_<purpose>``."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import math
+import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import wraps
 from inspect import isfunction
 from types import ModuleType
@@ -15,6 +17,7 @@ from typing import Any, cast
 __all__ = [
     "EnvType",
     "Environment",
+    "SettingError",
     "TopicError",
     "clear_topic_cache",
     "construct_topic",
@@ -156,6 +159,15 @@ def clear_topic_cache() -> None:
         _topics_by_object.clear()
 
 
+TRUE_VALUES = ("y", "yes", "t", "true", "on", "1")
+FALSE_VALUES = ("n", "no", "f", "false", "off", "0")
+
+
+class SettingError(ValueError):
+    """A setting's value is not accepted; the message names the variable
+    that set it and the values it accepts."""
+
+
 def strtobool(value: str) -> bool:
     """Read a truth value from a string: y/yes/t/true/on/1 or n/no/f/false/off/0."""
     if not isinstance(value, str):
@@ -280,6 +292,168 @@ class Environment(dict[str, str]):
         keys.append(key)
         return keys
 
+    # Typed readers: each returns ``default`` when the setting is absent or
+    # empty, and otherwise the value read, or raises ``setting_error`` naming
+    # the variable that set it and the values accepted.
+
+    setting_error: type[SettingError] = SettingError
+    """What the readers raise (factories use a subclass that is also an
+    ``InfrastructureFactoryError``)."""
+
+    def source(self, key: str) -> str:
+        """The variable that sets ``key`` (``<NAME>_KEY`` or ``KEY``)."""
+        for name in self.create_keys(key):
+            if dict.get(self, name) is not None:
+                return name
+        return key
+
+    def invalid(self, key: str, expected: str) -> SettingError:
+        """The error for ``key``'s value: the variable, its value, what is accepted."""
+        value = self.get(key)
+        return self.setting_error(
+            f"{self.source(key)}={value!r} is not valid: expected {expected}"
+        )
+
+    def is_set(self, key: str) -> bool:
+        """Whether ``key`` has a value (not absent, not an empty string)."""
+        return self._raw(key) is not None
+
+    def _raw(self, key: str) -> Any:
+        """The value of ``key``, None if absent or an empty or blank string."""
+        value = self.get(key)
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    def read_str(self, key: str, default: str | None = None) -> str | None:
+        """A string setting (stripped)."""
+        value = self._raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.invalid(key, f"a string, not a {type(value).__name__}")
+        return value
+
+    def read_bool(self, key: str, default: bool) -> bool:
+        """A truth value: y/yes/t/true/on/1 or n/no/f/false/off/0 (or a bool)."""
+        value = self._raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            lowered = value.lower()
+            if lowered in TRUE_VALUES:
+                return True
+            if lowered in FALSE_VALUES:
+                return False
+        accepted = "/".join(TRUE_VALUES) + " or " + "/".join(FALSE_VALUES)
+        raise self.invalid(key, f"a truth value: {accepted}")
+
+    def read_int(
+        self,
+        key: str,
+        default: int,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
+        """An integer, within ``minimum`` and ``maximum`` (inclusive) if given."""
+        value = self._raw(key)
+        if value is None:
+            return default
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            try:
+                number = int(value)
+            except ValueError:
+                number = None
+        if (
+            number is None
+            or (minimum is not None and number < minimum)
+            or (maximum is not None and number > maximum)
+        ):
+            raise self.invalid(key, "an integer" + _bounds(minimum, maximum))
+        return number
+
+    def read_float(
+        self,
+        key: str,
+        default: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        positive: bool = False,
+        unit: str = "",
+    ) -> float:
+        """A finite number, within ``minimum`` and ``maximum`` (inclusive)."""
+        value = self._raw(key)
+        if value is None:
+            return default
+        number = math.nan
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = math.nan
+        if (
+            not math.isfinite(number)
+            or (minimum is not None and number < minimum)
+            or (maximum is not None and number > maximum)
+            or (positive and number <= 0)
+        ):
+            kind = "a positive number" if positive else "a number"
+            raise self.invalid(key, kind + unit + _bounds(minimum, maximum))
+        return number
+
+    def read_duration(
+        self,
+        key: str,
+        default: float,
+        *,
+        maximum: float | None = None,
+        positive: bool = False,
+    ) -> float:
+        """A number of seconds: finite, not negative, at most ``maximum``."""
+        return self.read_float(
+            key,
+            default,
+            minimum=None if positive else 0.0,
+            maximum=maximum,
+            positive=positive,
+            unit=" of seconds",
+        )
+
+    def read_choice(self, key: str, default: str, choices: Sequence[str]) -> str:
+        """One of ``choices`` (case-insensitive), returned as spelled there."""
+        value = self._raw(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            for choice in choices:
+                if value.lower() == choice.lower():
+                    return choice
+        raise self.invalid(key, "one of " + ", ".join(choices))
+
+    def read_path(self, key: str, default: str | None = None) -> str | None:
+        """A file path or database name (a str or an ``os.PathLike``), as a str."""
+        value = self.get(key)
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, bytes):
+            raise self.invalid(key, "a path as a str or an os.PathLike, not bytes")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return default
+        if not isinstance(value, str):
+            raise self.invalid(
+                key, f"a path as a str or an os.PathLike, not a {type(value).__name__}"
+            )
+        return value
+
 
 _SECRET_MARKERS = ("KEY", "PASSWORD", "TOKEN", "SECRET")
 
@@ -288,3 +462,17 @@ def _is_secret(name: str) -> bool:
     """Whether a setting's value must never be shown (keys, passwords, tokens)."""
     upper = name.upper()
     return any(marker in upper for marker in _SECRET_MARKERS)
+
+
+def _bounds(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" from {_number(minimum)} to {_number(maximum)}"
+    if minimum is not None:
+        return f" of at least {_number(minimum)}"
+    if maximum is not None:
+        return f" of at most {_number(maximum)}"
+    return ""
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)

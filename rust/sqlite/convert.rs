@@ -40,10 +40,14 @@ pub fn stored_originator_id<'a>(
                     Ok(Cow::Borrowed(text))
                 }
                 Some(u) => Ok(Cow::Owned(format!("{u:032x}"))),
-                None => Err(PyValueError::new_err(format!(
-                    "originator_id {text:?} is not a UUID; this recorder's originator id type \
-                     is \"uuid\" (set ORIGINATOR_ID_TYPE=text for other ids)"
-                ))),
+                None => Err(error(
+                    s.py(),
+                    ErrorKind::Data,
+                    format!(
+                        "originator_id {text:?} is not a UUID, but this recorder's \
+                         originator ids are UUIDs (ORIGINATOR_ID_TYPE=text stores any string)"
+                    ),
+                )),
             },
         };
     }

@@ -14,6 +14,7 @@ use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use super::files::{FileId, Opening, Registration};
 use crate::errors::{error, ErrorKind};
 
 /// Idle reader connections kept open; more are opened when needed.
@@ -164,13 +165,21 @@ pub struct Database {
     /// Commits made through this database, to wake local waiters at once.
     commits: Mutex<u64>,
     committed: Condvar,
+    /// The file in the registry of files esox has open (last: dropped
+    /// after the connections).
+    file: Registration,
 }
 
 impl Database {
     /// Opens the database (creating a file if need be) in WAL mode.
     pub fn open(path: &str, lock_timeout: Duration, synchronous: Synchronous) -> DbResult<Self> {
         let memory = is_memory_name(path);
+        let opening = (!memory).then(Opening::begin);
+        if let Some(opening) = &opening {
+            opening.check(path)?;
+        }
         let writer = connect(path, lock_timeout, synchronous)?;
+        let file = opening.map_or_else(Registration::none, |o| o.register(path));
         if !memory {
             let context = || format!("setting WAL journal mode on {path}");
             let mode: String = writer
@@ -197,6 +206,7 @@ impl Database {
             closed: AtomicBool::new(false),
             commits: Mutex::new(0),
             committed: Condvar::new(),
+            file,
         })
     }
 
@@ -301,7 +311,13 @@ impl Database {
         // Waits for a write in progress to finish before closing.
         let connection = self.writer.lock().take();
         drop(connection);
+        self.file.release();
         self.committed.notify_all();
+    }
+
+    /// The (device, inode) of the database file, while open (None in memory).
+    pub fn file_id(&self) -> Option<FileId> {
+        self.file.file_id()
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod convert;
 mod database;
+mod files;
 mod store;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +83,12 @@ impl SqliteDatabase {
     #[getter]
     fn is_memory(&self) -> bool {
         self.db.memory
+    }
+
+    /// The database file's (device, inode), while open; None in memory.
+    #[getter]
+    fn file_id(&self) -> Option<(u64, u64)> {
+        self.db.file_id()
     }
 
     #[getter]

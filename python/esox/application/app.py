@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 from uuid import UUID
 
 from esox.application.notificationlog import LocalNotificationLog
@@ -26,7 +26,7 @@ from esox.persistence import (
     Tracking,
     Transcoder,
 )
-from esox.utils import Environment, EnvType, strtobool
+from esox.utils import Environment, EnvType
 
 __all__ = ["Application", "ProcessingEvent"]
 
@@ -188,22 +188,20 @@ class Application(Generic[TAggregateID]):
 
     def construct_repository(self) -> Repository[TAggregateID]:
         """The repository, with the cache that ``AGGREGATE_CACHE_*`` describe."""
-        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
-        try:
-            cache_maxsize = int(maxsize) if maxsize else None
-        except ValueError:
-            msg = f"AGGREGATE_CACHE_MAXSIZE must be an integer, not {maxsize!r}"
-            raise ValueError(msg) from None
+        env = cast(Environment, self.env)
+        cache_maxsize = None  # no cache, unless set (0 or less: unbounded)
+        if env.is_set(self.AGGREGATE_CACHE_MAXSIZE):
+            cache_maxsize = env.read_int(self.AGGREGATE_CACHE_MAXSIZE, 0)
         return Repository(
             self.events,
             snapshot_store=self.snapshots,
             cache_maxsize=cache_maxsize,
-            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
-            fastforward_skipping=strtobool(
-                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
+            fastforward=env.read_bool(self.AGGREGATE_CACHE_FASTFORWARD, default=True),
+            fastforward_skipping=env.read_bool(
+                self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, default=False
             ),
-            deepcopy_from_cache=strtobool(
-                self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")
+            deepcopy_from_cache=env.read_bool(
+                self.DEEPCOPY_FROM_AGGREGATE_CACHE, default=True
             ),
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from copy import deepcopy
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
 from esox.application.cache import Cache, LRUCache
@@ -118,6 +118,8 @@ class Repository(Generic[TAggregateID]):
         deepcopy_from_cache: bool = True,
     ) -> Any:
         """Reconstruct an aggregate, at ``version`` if given (else the latest)."""
+        if isinstance(aggregate_id, str) and self._ids_are_uuids():
+            aggregate_id = self._as_uuid(aggregate_id, version)  # type: ignore[assignment]
         if self.cache is None or version is not None:
             return self._reconstruct(aggregate_id, version, projector_func)
         skipping = fastforward_skipping or self.fastforward_skipping
@@ -132,6 +134,8 @@ class Repository(Generic[TAggregateID]):
                 aggregate = self.cache.get(aggregate_id)
             except KeyError:
                 aggregate = self._reconstruct(aggregate_id, None, projector_func)
+                if aggregate.id != aggregate_id:  # a str spelling a UUID id
+                    return aggregate
                 self.cache.put(aggregate_id, aggregate)
             else:
                 if self.fastforward:
@@ -144,7 +148,13 @@ class Repository(Generic[TAggregateID]):
                             if projector_func is project_aggregate
                             else projector_func
                         )
-                        aggregate = project(aggregate, new_events)
+                        # Copy on write: readers that skip the lock may be
+                        # copying the cached aggregate right now, and an apply
+                        # that raises must not leave it half-applied.
+                        aggregate = project(deepcopy(aggregate), new_events)
+                        if aggregate is None:
+                            msg = f"Aggregate {aggregate_id!r} not found."
+                            raise AggregateNotFoundError(msg)
                         self.cache.put(aggregate_id, aggregate)
             return self._copy(aggregate, deepcopy_from_cache)
         finally:
@@ -173,7 +183,51 @@ class Repository(Generic[TAggregateID]):
             return deepcopy(aggregate)
         return aggregate
 
+    def _ids_are_uuids(self) -> bool:
+        """Whether the recorder stores only UUID ids (ORIGINATOR_ID_TYPE=uuid)."""
+        id_type = getattr(self.event_store.recorder, "originator_id_type", None)
+        return id_type == "uuid"
+
+    @staticmethod
+    def _as_uuid(aggregate_id: str, version: int | None) -> UUID:
+        """The UUID a str id spells, or AggregateNotFoundError: where ids are
+        UUIDs, a str that spells none names no aggregate."""
+        try:
+            return UUID(aggregate_id)
+        except ValueError:
+            msg = (
+                f"Aggregate {aggregate_id!r} version {version!r} not found: "
+                "this application's aggregate ids are UUIDs (ORIGINATOR_ID_TYPE="
+                "uuid), and that str spells none"
+            )
+            raise AggregateNotFoundError(msg) from None
+
     def _reconstruct(
+        self,
+        aggregate_id: TAggregateID,
+        version: int | None,
+        projector_func: ProjectorFunction[Any, Any],
+    ) -> Any:
+        """The aggregate; a str id that is not stored as such but spells a
+        UUID finds the aggregate of that UUID (ids are compared by value)."""
+        try:
+            return self._reconstruct_as(aggregate_id, version, projector_func)
+        except AggregateNotFoundError as e:
+            if not isinstance(aggregate_id, str):
+                raise
+            try:
+                as_uuid = UUID(aggregate_id)
+            except ValueError:
+                raise e from None
+        try:
+            return self._reconstruct_as(
+                cast(TAggregateID, as_uuid), version, projector_func
+            )
+        except AggregateNotFoundError:
+            msg = f"Aggregate {aggregate_id!r} version {version!r} not found."
+            raise AggregateNotFoundError(msg) from None
+
+    def _reconstruct_as(
         self,
         aggregate_id: TAggregateID,
         version: int | None,

@@ -7,6 +7,7 @@ place where a Rust error becomes a Python exception, and it uses these names.
 from __future__ import annotations
 
 from esox.domain import EventSourcingError
+from esox.utils import SettingError
 
 
 class PersistenceError(EventSourcingError):
@@ -75,3 +76,8 @@ class CipherKeyError(PersistenceError, ValueError, EnvironmentError):
 
 class InfrastructureFactoryError(EventSourcingError):
     """An infrastructure factory could not be constructed from the environment."""
+
+
+class InvalidSettingError(InfrastructureFactoryError, SettingError):
+    """A setting's value is not accepted: the message names the variable and
+    the values it accepts. Also a ValueError."""

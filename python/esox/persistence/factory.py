@@ -12,7 +12,7 @@ from esox.persistence.compression import (
     ZlibCompressor,
     ZstdCompressor,
 )
-from esox.persistence.errors import InfrastructureFactoryError
+from esox.persistence.errors import InfrastructureFactoryError, InvalidSettingError
 from esox.persistence.eventstore import EventStore
 from esox.persistence.mapper import Mapper
 from esox.persistence.recorders import (
@@ -22,7 +22,7 @@ from esox.persistence.recorders import (
     TrackingRecorder,
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder
-from esox.utils import Environment, EnvType, TopicError, resolve_topic, strtobool
+from esox.utils import Environment, EnvType, TopicError, resolve_topic
 
 __all__ = ["InfrastructureFactory", "ZlibCompressor"]
 
@@ -83,6 +83,8 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
 
     def __init__(self, env: Environment | EnvType | None = None) -> None:
         self.env = env if isinstance(env, Environment) else Environment(env=env)
+        # Bad settings are factory errors (and ValueErrors).
+        self.env.setting_error = InvalidSettingError
 
     @classmethod
     def construct(
@@ -142,20 +144,32 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         topic of a class (instantiated without arguments) or an object with
         ``compress`` and ``decompress`` methods.
         """
-        topic = self.env.get(self.COMPRESSOR_TOPIC)
+        topic = self.env.read_str(self.COMPRESSOR_TOPIC)
         if not topic:
             return None
         if topic in COMPRESSORS:
             return COMPRESSORS[topic](max_size=self.max_state_size())
+        accepted = (
+            "'zlib', 'zstd', or the 'module:Class' topic of a compressor (an "
+            "object with compress() and decompress())"
+        )
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
-            msg = (
-                f"COMPRESSOR_TOPIC {topic!r} does not resolve: {e}. "
-                "Use 'zlib', 'zstd' or a 'module:Class' topic."
+            raise self.env.invalid(
+                self.COMPRESSOR_TOPIC, f"{accepted}; it does not resolve: {e}"
+            ) from None
+        compressor = obj() if isinstance(obj, type) else obj
+        if not all(
+            callable(getattr(compressor, name, None))
+            for name in ("compress", "decompress")
+        ):
+            raise self.env.invalid(
+                self.COMPRESSOR_TOPIC,
+                f"{accepted}; it names {obj!r}, which has no compress() and "
+                "decompress()",
             )
-            raise InfrastructureFactoryError(msg) from None
-        return obj() if isinstance(obj, type) else obj
+        return compressor
 
     def max_state_size(self) -> int:
         """``MAX_STATE_SIZE``: the most bytes one stored state may decompress to.
@@ -163,20 +177,9 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         Bounds what a forged or corrupt row (a decompression bomb) can make
         esox allocate; 64 MiB by default.
         """
-        value = self.env.get(self.MAX_STATE_SIZE)
-        if not value:
-            return DEFAULT_MAX_STATE_SIZE
-        try:
-            size = int(value.strip())
-        except ValueError:
-            size = 0
-        if size <= 0:
-            msg = (
-                f"{self.MAX_STATE_SIZE} must be a whole number of bytes greater "
-                f"than 0 (default {DEFAULT_MAX_STATE_SIZE}), not {value!r}"
-            )
-            raise InfrastructureFactoryError(msg)
-        return size
+        return self.env.read_int(
+            self.MAX_STATE_SIZE, default=DEFAULT_MAX_STATE_SIZE, minimum=1
+        )
 
     def cipher(self) -> Any:
         """The cipher: esox's AES-GCM ``AESCipher`` when ``CIPHER_KEY`` is set.
@@ -266,7 +269,7 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
 
     def is_snapshotting_enabled(self) -> bool:
         """Whether ``IS_SNAPSHOTTING_ENABLED`` is true (default no)."""
-        return strtobool(self.env.get(self.IS_SNAPSHOTTING_ENABLED, "no"))
+        return self.env.read_bool(self.IS_SNAPSHOTTING_ENABLED, default=False)
 
     def close(self) -> None:
         """Close connections and anything else held open."""

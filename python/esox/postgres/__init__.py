@@ -6,7 +6,6 @@ database written by either library is read by the other. See docs/postgres.md.
 
 from __future__ import annotations
 
-import math
 from typing import Any, TypeVar
 
 from esox.persistence.errors import InfrastructureFactoryError, ProgrammingError
@@ -25,7 +24,7 @@ from esox.postgres.recorders import (
     PostgresSubscription,
 )
 from esox.postgres.tracking import PostgresProcessRecorder, PostgresTrackingRecorder
-from esox.utils import Environment, EnvType, strtobool
+from esox.utils import Environment, EnvType
 
 __all__ = [
     "PostgresAggregateRecorder",
@@ -67,104 +66,66 @@ class PostgresFactory(InfrastructureFactory[Any]):
     ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
     CREATE_TABLE = "CREATE_TABLE"
 
+    MAX_TIMEOUT = 2_147_483.647
+    """PostgreSQL's timeouts are a C int of milliseconds."""
+
     def __init__(self, env: Environment | EnvType | None = None) -> None:
         super().__init__(env)
-        schema = (self.env.get(self.POSTGRES_SCHEMA) or "").strip() or "public"
+        env = self.env
+        schema = env.read_str(self.POSTGRES_SCHEMA) or "public"
         try:
             check_identifier(schema, "schema")
         except ProgrammingError as e:
-            raise InfrastructureFactoryError(
-                self._invalid(self.POSTGRES_SCHEMA, e)
-            ) from None
-        id_type = (self.env.get(self.ORIGINATOR_ID_TYPE) or "uuid").strip().lower()
-        if id_type not in ("uuid", "text"):
-            raise InfrastructureFactoryError(
-                self._invalid(self.ORIGINATOR_ID_TYPE, "expected 'uuid' or 'text'")
-            )
-        self.create_tables = self._bool(self.CREATE_TABLE, default=True)
+            raise env.invalid(self.POSTGRES_SCHEMA, f"a schema name ({e})") from None
+        id_type = env.read_choice(self.ORIGINATOR_ID_TYPE, "uuid", ("uuid", "text"))
+        self.create_tables = env.read_bool(self.CREATE_TABLE, default=True)
+        # Establishing a connection gives up after POSTGRES_CONNECT_TIMEOUT
+        # (default 5s); waiting for a pooled one, after it too if it is set
+        # (as in eventsourcing), else after 30s.
+        connect_timeout = env.read_duration(
+            self.POSTGRES_CONNECT_TIMEOUT,
+            PostgresDatastore.DEFAULT_CONNECT_TIMEOUT,
+            positive=True,
+            maximum=self.MAX_TIMEOUT,
+        )
+        connect_timeout_unset = env.read_str(self.POSTGRES_CONNECT_TIMEOUT) is None
         self.datastore = PostgresDatastore(
             dbname=self._required(self.POSTGRES_DBNAME),
-            host=self.env.get(self.POSTGRES_HOST) or None,
-            port=self._int(self.POSTGRES_PORT, 0, minimum=1, maximum=65535) or None,
-            user=self.env.get(self.POSTGRES_USER) or None,
-            password=self.env.get(self.POSTGRES_PASSWORD),
+            host=env.read_str(self.POSTGRES_HOST),
+            port=env.read_int(self.POSTGRES_PORT, 0, minimum=1, maximum=65535) or None,
+            user=env.read_str(self.POSTGRES_USER),
+            password=env.get(self.POSTGRES_PASSWORD),
             schema=schema,
             originator_id_type=id_type,
-            pool_size=self._int(self.POSTGRES_POOL_SIZE, 5, minimum=1),
-            max_overflow=self._int(self.POSTGRES_MAX_OVERFLOW, 10),
-            max_waiting=self._int(self.POSTGRES_MAX_WAITING, 0),
-            connect_timeout=self._float(
-                self.POSTGRES_CONNECT_TIMEOUT, 30.0, positive=True
+            pool_size=env.read_int(self.POSTGRES_POOL_SIZE, 5, minimum=1),
+            max_overflow=env.read_int(self.POSTGRES_MAX_OVERFLOW, 10, minimum=0),
+            max_waiting=env.read_int(self.POSTGRES_MAX_WAITING, 0, minimum=0),
+            connect_timeout=connect_timeout,
+            pool_timeout=30.0 if connect_timeout_unset else connect_timeout,
+            conn_max_age=env.read_duration(
+                self.POSTGRES_CONN_MAX_AGE, 3600.0, positive=True
             ),
-            conn_max_age=self._float(self.POSTGRES_CONN_MAX_AGE, 3600.0, positive=True),
-            pre_ping=self._bool(self.POSTGRES_PRE_PING, default=False),
-            lock_timeout=self._float(self.POSTGRES_LOCK_TIMEOUT, 0.0),
-            idle_in_transaction_session_timeout=self._float(
-                self.POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, 5.0
+            pre_ping=env.read_bool(self.POSTGRES_PRE_PING, default=False),
+            lock_timeout=env.read_duration(
+                self.POSTGRES_LOCK_TIMEOUT, 0.0, maximum=self.MAX_TIMEOUT
             ),
-            application_name=f"esox {self.env.name}".strip()[:63],
+            idle_in_transaction_session_timeout=env.read_duration(
+                self.POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                5.0,
+                maximum=self.MAX_TIMEOUT,
+            ),
+            application_name=f"esox {env.name}".strip()[:63],
         )
 
     # Reading the environment.
 
-    def _source(self, key: str) -> str:
-        """The variable that set ``key`` (maybe prefixed with the application name)."""
-        for name in self.env.create_keys(key):
-            if dict.get(self.env, name) is not None:
-                return name
-        return key
-
-    def _invalid(self, key: str, problem: object) -> str:
-        value = self.env.get(key)
-        return f"{self._source(key)}={value!r} is not valid: {problem}"
-
     def _required(self, key: str) -> str:
-        value = self.env.get(key)
+        value = self.env.read_str(key)
         if not value:
             names = " or ".join(self.env.create_keys(key))
             msg = f"PostgreSQL needs a database name: set {names}"
             raise InfrastructureFactoryError(msg)
-        return str(value)
-
-    def _int(
-        self, key: str, default: int, minimum: int = 0, maximum: int | None = None
-    ) -> int:
-        value = (self.env.get(key) or "").strip()
-        if not value:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            number = minimum - 1
-        if number < minimum or (maximum is not None and number > maximum):
-            bounds = f"from {minimum} to {maximum}" if maximum else f">= {minimum}"
-            msg = self._invalid(key, f"expected an integer {bounds}")
-            raise InfrastructureFactoryError(msg)
-        return number
-
-    def _float(self, key: str, default: float, positive: bool = False) -> float:
-        value = (self.env.get(key) or "").strip()
-        if not value:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not number >= 0 or (positive and number == 0) or number == float("inf"):
-            kind = "a positive" if positive else "a non-negative"
-            msg = self._invalid(key, f"expected {kind} number of seconds")
-            raise InfrastructureFactoryError(msg)
-        return number
-
-    def _bool(self, key: str, *, default: bool) -> bool:
-        value = self.env.get(key)
-        if value is None or not value.strip():
-            return default
-        try:
-            return strtobool(value)
-        except ValueError:
-            msg = self._invalid(key, "expected yes/no, true/false, on/off or 1/0")
-            raise InfrastructureFactoryError(msg) from None
+        return value
 
     def _table_name(self, default_prefix: str, suffix: str) -> str:
         name = f"{self.env.name.lower() or default_prefix}_{suffix}"

@@ -208,6 +208,8 @@ class PostgresDatastore:
     its own transaction, sent and committed in one round trip.
     """
 
+    DEFAULT_CONNECT_TIMEOUT = 5.0
+
     def __init__(
         self,
         dbname: str,
@@ -221,7 +223,8 @@ class PostgresDatastore:
         pool_size: int = 5,
         max_overflow: int = 10,
         max_waiting: int = 0,
-        connect_timeout: float = 30.0,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        pool_timeout: float = 30.0,
         conn_max_age: float = 60 * 60.0,
         pre_ping: bool = False,
         lock_timeout: float = 0.0,
@@ -277,7 +280,7 @@ class PostgresDatastore:
                 min_size=pool_size,
                 max_size=pool_size + max_overflow,
                 max_waiting=max_waiting,
-                timeout=connect_timeout,
+                timeout=pool_timeout,
                 max_lifetime=conn_max_age,
                 open=False,
                 name=f"esox-{application_name}",
@@ -293,17 +296,47 @@ class PostgresDatastore:
     def _open(self) -> None:
         with self._lock:
             if not self._opened:
+                # One connection first, so that a down server, an unknown
+                # database or role, or a wrong password fails this use within
+                # the connect timeout with the server's own message (the pool
+                # would retry in the background, and time out much later).
+                self.probe()
                 # Don't wait for min_size connections: the first use waits
-                # for one, and a down server fails that use, not the factory.
+                # for one.
                 self.pool.open(wait=False)
                 self._opened = True
+
+    def describe_target(self) -> str:
+        """Where connections go: database, host, port and user (no password)."""
+        kwargs = self.connect_kwargs
+        host = kwargs.get("host") or "the default host"
+        port = kwargs.get("port") or 5432
+        user = kwargs.get("user")
+        as_user = f" as user {user!r}" if user else ""
+        return f"PostgreSQL database {kwargs['dbname']!r} at {host}:{port}{as_user}"
+
+    def probe(self) -> None:
+        """Connect once, or raise OperationalError saying where and why not."""
+        try:
+            psycopg.connect(**self.connect_kwargs).close()
+        except psycopg.Error as e:
+            reason = str(e).strip() or type(e).__name__
+            password = self.connect_kwargs.get("password")
+            if password:
+                reason = reason.replace(password, "<redacted>")
+            msg = (
+                f"Could not connect to {self.describe_target()} (within "
+                f"POSTGRES_CONNECT_TIMEOUT={self.connect_kwargs['connect_timeout']}s): "
+                f"{reason}"
+            )
+            raise OperationalError(msg) from None
 
     def _getconn(self) -> Connection:
         """A connection from the pool that is not known to be dead."""
         if not self._opened:
             self._open()
         for _ in range(self.pool.max_size + 1):
-            conn = self.pool.getconn()
+            conn = self._getconn_or_probe()
             if not self.pre_ping and not _has_pending_input(conn):
                 return conn
             try:
@@ -315,7 +348,16 @@ class PostgresDatastore:
                 self.sweep()
             else:
                 return conn
-        return self.pool.getconn()
+        return self._getconn_or_probe()
+
+    def _getconn_or_probe(self) -> Connection:
+        try:
+            return self.pool.getconn()
+        except psycopg_pool.PoolTimeout:
+            # No connection came: if the server cannot be reached, say so
+            # (a busy pool is the other reason, and the advice that follows).
+            self.probe()
+            raise
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:

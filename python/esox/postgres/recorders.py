@@ -26,6 +26,7 @@ from esox.persistence.recorders import (
     Subscription,
 )
 from esox.postgres.datastore import (
+    MAX_IDENTIFIER_BYTES,
     Connection,
     PostgresDatastore,
     check_identifier,
@@ -50,6 +51,9 @@ class Table:
     seed: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     # Checked against an existing table, to refuse a mismatched ORIGINATOR_ID_TYPE.
     originator_id_type: str | None = None
+    # Indexes created with the table: PostgreSQL truncates their names to 63
+    # bytes, so two long table names can derive one index name.
+    indexes: tuple[str, ...] = ()
 
 
 _TABLE_INFO = (
@@ -83,6 +87,34 @@ def _check_limit(limit: object) -> None:
     if limit < 0:
         msg = f"limit must not be negative, got {limit}"
         raise ValueError(msg)
+
+
+def truncated_identifier(name: str) -> str:
+    """The name PostgreSQL gives ``name``: at most 63 bytes, whole characters."""
+    return name.encode()[:MAX_IDENTIFIER_BYTES].decode(errors="ignore")
+
+
+def _check_index_name_is_free(
+    conn: Connection, schema: str, table_name: str, index: str
+) -> None:
+    """Refuse to create a table whose index name, as PostgreSQL truncates
+    it, is already taken (by the index of a table with a similar long name)."""
+    name = truncated_identifier(index)
+    if name == index:
+        return
+    if name == table_name:
+        clash = "the name of the table itself"
+    elif conn.execute(_TABLE_INFO, (schema, name)).fetchone() is not None:
+        clash = f"the name of a relation that already exists in schema {schema!r}"
+    else:
+        return
+    msg = (
+        f"cannot create table {quote(schema, table_name)}: the name of its index "
+        f"{index!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes, "
+        f"and cut to that length it is {name!r}, {clash}: give this application "
+        "(or events table) a shorter or more distinct name"
+    )
+    raise ProgrammingError(msg)
 
 
 class PostgresRecorder(Recorder):
@@ -122,6 +154,8 @@ class PostgresRecorder(Recorder):
 def _create(conn: Connection, schema: str, table: Table) -> None:
     row = conn.execute(_TABLE_INFO, (schema, table.name)).fetchone()
     if row is None:
+        for index in table.indexes:
+            _check_index_name_is_free(conn, schema, table.name, index)
         for statement in table.create:
             conn.execute(statement)
         for statement, params in table.seed:
@@ -171,6 +205,11 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
         self._what_insert = f"insert_events into {self._events}"
         self._what_select = f"select_events from {self._events}"
 
+    @property
+    def originator_id_type(self) -> str:
+        """``"uuid"`` or ``"text"``: the type of the originator_id column."""
+        return self.datastore.originator_id_type
+
     def _tables(self) -> list[Table]:
         table = self._events
         id_type = self.datastore.originator_id_type
@@ -179,19 +218,26 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
             "topic text, state bytea, "
         )
         create: tuple[str, ...]
+        indexes: tuple[str, ...] = ()
         if not self._numbered:
             create = (
                 f"CREATE TABLE {table} ({columns}"
                 "PRIMARY KEY (originator_id, originator_version))",
             )
         else:
-            index = quote(f"{self.events_table_name}_notification_id_idx")
+            indexes = (f"{self.events_table_name}_notification_id_idx",)
             create = (
                 f"CREATE TABLE {table} ({columns}notification_id bigserial, "
                 "PRIMARY KEY (originator_id, originator_version))",
-                f"CREATE UNIQUE INDEX {index} ON {table} (notification_id ASC)",
+                f"CREATE UNIQUE INDEX {quote(indexes[0])} ON {table} "
+                "(notification_id ASC)",
             )
-        spec = Table(self.events_table_name, create, originator_id_type=id_type)
+        spec = Table(
+            self.events_table_name,
+            create,
+            originator_id_type=id_type,
+            indexes=indexes,
+        )
         return [*super()._tables(), spec]
 
     def _originator(self, originator_id: object) -> UUID | str:

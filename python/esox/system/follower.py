@@ -164,12 +164,7 @@ class Follower(
             for notifications in self.pull_notifications(
                 leader_name, start=start, stop=stop, inclusive_of_start=False
             ):
-                received = self.filter_received_notifications(notifications)
-                for domain_event, tracking in self.convert_notifications(
-                    leader_name, received
-                ):
-                    self._process_tracked(domain_event, tracking)
-                self._passed(leader_name, notifications[-1].id)
+                self._process_batch(leader_name, notifications)
                 if interrupt is not None and interrupt.is_set():
                     return
 
@@ -225,7 +220,12 @@ class Follower(
         if not notifications:
             return []
         try:
-            domain_events = self.mappers[leader_name].to_domain_events(notifications)
+            mapper = self.mappers.get(leader_name)
+            if mapper is None:  # prompted by a leader it was not told to follow
+                mapper = self.mappers[leader_name] = self.construct_upstream_mapper(
+                    leader_name
+                )
+            domain_events = mapper.to_domain_events(notifications)
         except Exception as e:
             msg = (
                 f"{self.name} failed to decode notifications "
@@ -250,31 +250,44 @@ class Follower(
     def process_recording_event(self, recording_event: RecordingEvent[Any]) -> None:
         """Process the events a leader has just recorded, in order, once each.
 
-        The prompt's events are used as they are (not read back and decoded);
-        notifications before them that were not processed yet (a prompt
-        missed, or prompts out of order) are pulled from the log first, and
-        those processed already are passed over.
+        What was recorded is processed, not the leader's live event objects
+        (which its code may still change): the prompt's notifications are
+        decoded with this application's own mapper, a batch in one call, as
+        catch-up decodes them. Notifications before them that were not
+        processed yet (a prompt missed, or prompts out of order) are pulled
+        from the log first, and those processed already are passed over.
         """
         if not recording_event.recordings:
             return
         leader_name = recording_event.application_name
         with self.processing_lock:
+            position = self.position(leader_name)
+            batch: list[Notification] = []
             for recording in recording_event.recordings:
                 notification = recording.notification
-                position = self.position(leader_name)
                 if notification.id <= position:
                     continue
                 if notification.id > position + 1:
+                    self._process_batch(leader_name, batch)
+                    batch = []
                     self.pull_and_process(
                         leader_name, start=position, stop=notification.id - 1
                     )
                     self._passed(leader_name, notification.id - 1)
-                if self.topics and notification.topic not in self.topics:
-                    self._passed(leader_name, notification.id)
-                    continue
-                self._process_tracked(
-                    recording.domain_event, Tracking(leader_name, notification.id)
-                )
+                batch.append(notification)
+                position = notification.id
+            self._process_batch(leader_name, batch)
+
+    def _process_batch(
+        self, leader_name: str, notifications: Sequence[Notification]
+    ) -> None:
+        """Decode (one call) and process consecutive notifications of a leader."""
+        if not notifications:
+            return
+        received = self.filter_received_notifications(notifications)
+        for domain_event, tracking in self.convert_notifications(leader_name, received):
+            self._process_tracked(domain_event, tracking)
+        self._passed(leader_name, notifications[-1].id)
 
     def _process_tracked(self, domain_event: Any, tracking: Tracking) -> None:
         try:

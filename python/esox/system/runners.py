@@ -11,6 +11,7 @@ on start, catch up with whatever was recorded while they were not running.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -149,21 +150,42 @@ class Runner(ABC, Generic[TAggregateID]):
 
 
 def _check_distinct_databases(apps: Mapping[str, Application[Any]]) -> None:
-    """Refuse two applications in one SQLite file: their tables would be shared."""
-    paths: dict[str, str] = {}
+    """Refuse two applications in one SQLite database: their tables would be
+    shared. Files are compared as files (device and inode: ``a.db``,
+    ``./a.db`` and a symlink to it are one), and shared-cache in-memory
+    databases by name (``file::memory:?cache=shared`` is one per process)."""
+    seen: dict[tuple[object, ...], tuple[str, str]] = {}
     for name, app in apps.items():
         database = getattr(app.factory, "database", None)
-        path = getattr(database, "path", None)
-        if not isinstance(path, str) or getattr(database, "is_memory", True):
+        key = _database_key(database)
+        if key is None:
             continue
-        other = paths.setdefault(path, name)
+        path = str(getattr(database, "path", ""))
+        other, other_path = seen.setdefault(key, (name, path))
         if other != name:
+            same = repr(path) if path == other_path else f"{other_path!r} and {path!r}"
             msg = (
-                f"{other} and {name} would share SQLite file {path!r} (and so its "
-                f"tables): give each its own, with {other.upper()}_SQLITE_DBNAME "
+                f"{other} and {name} would share one SQLite database ({same}), and "
+                f"so its tables: give each its own, with {other.upper()}_SQLITE_DBNAME "
                 f"and {name.upper()}_SQLITE_DBNAME"
             )
             raise SystemDefinitionError(msg)
+
+
+def _database_key(database: object) -> tuple[object, ...] | None:
+    """What identifies an SQLite database in this process (None: unshared)."""
+    path = getattr(database, "path", None)
+    if not isinstance(path, str):
+        return None
+    if getattr(database, "is_memory", False):
+        # ":memory:" and private in-memory URIs are each one connection's own.
+        name, _, query = path.removeprefix("file:").partition("?")
+        shared = path.startswith("file:") and "cache=shared" in query.split("&")
+        return ("memory", name) if shared else None
+    file_id = getattr(database, "file_id", None)
+    if isinstance(file_id, tuple):
+        return ("file", *file_id)
+    return ("path", os.path.realpath(path))
 
 
 def _last_unprocessed_id(
