@@ -429,12 +429,15 @@ impl Mapper {
                         originator id, version or topic, or without CIPHER_BIND_EVENT)"
                     .to_owned();
             }
-            if let Some(what) = looks {
-                return format!(
+            return match looks {
+                Some(what) => format!(
                     " (the state looks like {what}, not encrypted: it was written \
-                     without a cipher, or by esox with CIPHER_BIND_EVENT on)"
-                );
-            }
+                     without a cipher)"
+                ),
+                None => " (if it was written with CIPHER_BIND_EVENT=yes, set that \
+                         here too; if with another key, add it to CIPHER_OLD_KEYS)"
+                    .to_owned(),
+            };
         } else if self.sealing.cipher.is_none() && looks.is_none() {
             return " (the state looks encrypted: set CIPHER_KEY)".to_owned();
         } else if let Some(what) = looks.filter(|w| w.starts_with("JSON")) {
