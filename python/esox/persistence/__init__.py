@@ -17,6 +17,7 @@ from esox.persistence.errors import (
     PersistenceError,
     ProgrammingError,
     RecordConflictError,
+    TranscodingError,
     TranscodingNotRegisteredError,
     WaitInterruptedError,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "TrackingRecorder",
     "Transcoder",
     "Transcoding",
+    "TranscodingError",
     "TranscodingNotRegisteredError",
     "UUIDAsHex",
     "WaitInterruptedError",
