@@ -7,6 +7,7 @@
 //! Facts about classes and topics are cached per mapper.
 
 mod classes;
+mod diagnose;
 mod seal;
 
 use pyo3::ffi;
@@ -25,6 +26,7 @@ use crate::codec::{builtins, is_native_transcoder};
 use crate::errors::{error, ErrorKind};
 use crate::records::StoredEvent;
 use classes::{DecodeClass, EventClasses, Memo};
+use diagnose::{associated_data, decode_hint, unseal_hint};
 pub use seal::{no_panic, DETACH_BYTES};
 use seal::{Cause, Cipher, Compressor, Sealing, UnsealError};
 
@@ -158,47 +160,6 @@ fn describe(originator_id: &Bound<'_, PyAny>, version: i64, topic: &Bound<'_, Py
         "cannot decode stored event (originator_id '{originator_id}', \
          originator_version {version}, topic '{topic}'): "
     )
-}
-
-/// What stored bytes look like, for the hints of errors: plain JSON, a
-/// zlib stream or a zstd frame; None for anything else (encrypted, say).
-fn looks_like(state: &[u8]) -> Option<&'static str> {
-    match state {
-        [b'{', ..] => Some("JSON (plain, uncompressed)"),
-        [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => {
-            Some("a zlib stream")
-        }
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("a zstd frame"),
-        _ => None,
-    }
-}
-
-/// The associated data that binds a state to its event (`CIPHER_BIND_EVENT`):
-/// a format tag, the originator id (a UUID, or text that reads as one, as 32
-/// hex digits, so it binds alike however a recorder returns it), the version
-/// and the topic, separated by NUL bytes.
-fn associated_data(
-    originator_id: &Bound<'_, PyAny>,
-    version: i64,
-    topic: &Bound<'_, PyString>,
-) -> PyResult<Vec<u8>> {
-    let py = originator_id.py();
-    let mut out = b"esox-bind-1\0".to_vec();
-    let hex = |value: u128| format!("{value:032x}").into_bytes();
-    let id = if let Ok(text) = originator_id.cast::<PyString>() {
-        let text = text.to_str()?;
-        parse_uuid_hex(text.as_bytes()).map_or_else(|| text.as_bytes().to_vec(), hex)
-    } else if originator_id.is_instance(builtins(py)?.uuid_type.bind(py))? {
-        hex(originator_id.getattr(intern!(py, "int"))?.extract()?)
-    } else {
-        originator_id.str()?.to_str()?.as_bytes().to_vec()
-    };
-    out.extend_from_slice(&id);
-    out.push(0);
-    out.extend_from_slice(itoa::Buffer::new().format(version).as_bytes());
-    out.push(0);
-    out.extend_from_slice(topic.to_str()?.as_bytes());
-    Ok(out)
 }
 
 /// Runs a mapper entry point; a panic becomes a PersistenceError instead of
@@ -383,7 +344,7 @@ impl Mapper {
             let Some(state) = states.get(i) else {
                 return Err(match &unsealed.failure {
                     Some((_, UnsealError { problem, cause })) => {
-                        let hint = self.unseal_hint(problem, stored.as_bytes());
+                        let hint = unseal_hint(&self.sealing, problem, stored.as_bytes());
                         match cause {
                             Cause::Python(e) => {
                                 let e = e.clone_ref(py);
@@ -419,30 +380,6 @@ impl Mapper {
         Ok(out)
     }
 
-    /// What to do about a state that could not be decrypted or decompressed,
-    /// judged from its stored bytes (only on that error path).
-    fn unseal_hint(&self, problem: &str, stored: &[u8]) -> String {
-        let looks = looks_like(stored);
-        if problem == seal::DECRYPT {
-            if self.sealing.binds() {
-                return " (CIPHER_BIND_EVENT is on: the state was written for another \
-                        originator id, version or topic, or without CIPHER_BIND_EVENT)"
-                    .to_owned();
-            }
-            if let Some(what) = looks {
-                return format!(
-                    " (the state looks like {what}, not encrypted: it was written \
-                     without a cipher, or by esox with CIPHER_BIND_EVENT on)"
-                );
-            }
-        } else if self.sealing.cipher.is_none() && looks.is_none() {
-            return " (the state looks encrypted: set CIPHER_KEY)".to_owned();
-        } else if let Some(what) = looks.filter(|w| w.starts_with("JSON")) {
-            return format!(" (the state looks like {what}: it was written uncompressed)");
-        }
-        String::new()
-    }
-
     /// Decodes a state and builds its event: ids set, upcast, no `__init__`.
     fn build_event<'py>(
         &self,
@@ -457,18 +394,7 @@ impl Mapper {
         let context = || describe(originator_id, version, topic);
         let decoded = if self.native {
             dec.decode(state).map_err(|e| {
-                let hint = if self.sealing.is_plain() {
-                    match looks_like(state) {
-                        Some(what) if what.starts_with("JSON") => "",
-                        Some(_) => "the state looks compressed: set COMPRESSOR_TOPIC; ",
-                        None => {
-                            "the state looks encrypted or compressed: set CIPHER_KEY \
-                                 and/or COMPRESSOR_TOPIC; "
-                        }
-                    }
-                } else {
-                    ""
-                };
+                let hint = decode_hint(&self.sealing, state);
                 e.into_pyerr(py, &format!("{}{hint}", context()))
             })?
         } else {

@@ -338,9 +338,9 @@ def test_a_bound_state_copied_onto_another_event_does_not_decrypt() -> None:
 def test_bound_and_unbound_states_do_not_mix() -> None:
     event = Deposited(uuid4(), 1, 5)
     bound, unbound = bound_mapper("y"), bound_mapper("n")
-    with pytest.raises(MapperDeserialisationError):
+    with pytest.raises(MapperDeserialisationError, match="CIPHER_BIND_EVENT=yes"):
         unbound.to_domain_event(bound.to_stored_event(event))
-    with pytest.raises(MapperDeserialisationError):
+    with pytest.raises(MapperDeserialisationError, match="CIPHER_BIND_EVENT is on"):
         bound.to_domain_event(unbound.to_stored_event(event))
 
 

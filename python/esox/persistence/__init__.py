@@ -18,6 +18,7 @@ from esox.persistence.errors import (
     PersistenceError,
     ProgrammingError,
     RecordConflictError,
+    TranscodingError,
     TranscodingNotRegisteredError,
     WaitInterruptedError,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "TrackingRecorder",
     "Transcoder",
     "Transcoding",
+    "TranscodingError",
     "TranscodingNotRegisteredError",
     "UUIDAsHex",
     "WaitInterruptedError",
