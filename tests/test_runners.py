@@ -13,6 +13,8 @@ import pytest
 from esox.system import (
     EventProcessingError,
     MultiThreadedRunner,
+    NewMultiThreadedRunner,
+    NewSingleThreadedRunner,
     Runner,
     RunnerAlreadyStartedError,
     SingleThreadedRunner,
@@ -30,9 +32,12 @@ from tests.system_apps import (
     two_edges,
 )
 
-RUNNERS: dict[str, type[Runner]] = {
+RUNNERS: dict[str, type[Runner[Any]]] = {
     "single": SingleThreadedRunner,
     "threads": MultiThreadedRunner,
+    # eventsourcing's "new" runners, on the same contract.
+    "new-single": NewSingleThreadedRunner,
+    "pipeline": NewMultiThreadedRunner,
 }
 CASES = [
     ("single", "memory"),
@@ -40,6 +45,9 @@ CASES = [
     ("threads", "memory"),
     ("threads", "sqlite"),
     ("threads", "postgres"),
+    ("new-single", "memory"),
+    ("pipeline", "memory"),
+    ("pipeline", "sqlite"),
 ]
 
 
@@ -186,7 +194,8 @@ def test_multithreaded_runner_watch_for_errors_stops_the_runner():
     runner.start()
     assert runner.watch_for_errors(timeout=0.05) is False
     runner.get(Items).create("boom")
-    assert runner.watch_for_errors(timeout=5) is True
+    with pytest.raises(EventProcessingError):
+        runner.watch_for_errors(timeout=5)
     assert not runner.is_started and not runner.apps
 
 

@@ -138,6 +138,8 @@ class PullingThread(_PipelineThread, RecordingEventReceiver[TAggregateID]):
     def run(self) -> None:
         self.has_started.set()
         try:
+            # What the leader recorded before the start goes first.
+            self._pull(stop=None)
             while not self.is_stopping.is_set():
                 recording_event = self.recording_event_queue.get()
                 self.recording_event_queue.task_done()
@@ -159,14 +161,20 @@ class PullingThread(_PipelineThread, RecordingEventReceiver[TAggregateID]):
         if previous is not None and seen is not None and previous < seen:
             return  # older than a prompt already forwarded
         if previous is None or seen is None or previous > seen:
-            stop = recording_event.recordings[0].notification.id - 1
-            for notifications in self.follower.pull_notifications(
-                self.leader_name, start=seen, stop=stop, inclusive_of_start=False
-            ):
-                self.converting_queue.put(notifications)
-                self.previous_max_notification_id = notifications[-1].id
+            self._pull(stop=recording_event.recordings[0].notification.id - 1)
         self.converting_queue.put(recording_event)
         self.previous_max_notification_id = recording_event.max_notification_id
+
+    def _pull(self, stop: int | None) -> None:
+        """Pass on the notifications after the last one passed on (to ``stop``)."""
+        for notifications in self.follower.pull_notifications(
+            self.leader_name,
+            start=self.previous_max_notification_id,
+            stop=stop,
+            inclusive_of_start=False,
+        ):
+            self.converting_queue.put(notifications)
+            self.previous_max_notification_id = notifications[-1].id
 
     def stop(self) -> None:
         self.is_stopping.set()
@@ -314,8 +322,6 @@ class NewMultiThreadedRunner(
                 )
             )
             pulling = PullingThread(converting, follower, leader_name, self.has_errored)
-            # What the leader recorded before the start goes first.
-            self._catch_up(pulling)
             self._start(pulling)
             self.pulling_threads.setdefault(leader_name, []).append(pulling)
         for thread in self.all_threads:
@@ -328,16 +334,6 @@ class NewMultiThreadedRunner(
     ) -> None:
         self.all_threads.append(thread)
         thread.start()
-
-    @staticmethod
-    def _catch_up(pulling: PullingThread[Any]) -> None:
-        for notifications in pulling.follower.pull_notifications(
-            pulling.leader_name,
-            start=pulling.previous_max_notification_id,
-            inclusive_of_start=False,
-        ):
-            pulling.converting_queue.put(notifications)
-            pulling.previous_max_notification_id = notifications[-1].id
 
     def receive_recording_event(self, recording_event: RecordingEvent[Any]) -> None:
         """Hand a leader's prompt to the pulling threads of its followers."""

@@ -10,7 +10,6 @@ on start, catch up with whatever was recorded while they were not running.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -360,11 +359,11 @@ class MultiThreadedRunner(Runner[TAggregateID]):
         wait_until_processed(self.system, self.apps, timeout, check=self._raise_error)
 
     def watch_for_errors(self, timeout: float | None = None) -> bool:
-        """Block until a follower fails (then stop, True) or ``timeout`` passes."""
+        """Block until a follower fails (then stop, raising its error, as
+        eventsourcing's runners do) or ``timeout`` passes (False)."""
         if not self.has_errored.wait(timeout=timeout):
             return False
-        with contextlib.suppress(EventProcessingError):
-            self.stop()
+        self.stop()
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
