@@ -6,10 +6,12 @@ waits that release the GIL instead of polling.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from esox._core import MemoryRecorder, StoredEvent, Tracking
+from esox.persistence.errors import IntegrityError
 from esox.persistence.factory import InfrastructureFactory
 from esox.persistence.recorders import (
     AggregateRecorder,
@@ -45,11 +47,47 @@ class MemoryApplicationRecorder(MemoryRecorder, ApplicationRecorder):
     """Application recorder kept in memory."""
 
 
-class MemoryTrackingRecorder(MemoryRecorder, TrackingRecorder):
+class _ViewHooks:
+    """eventsourcing's extension points for a view kept in memory (a
+    subclass that updates its own state and its tracking position together):
+    ``with self._database_lock: self._assert_tracking_uniqueness(t);
+    self._insert_tracking(t); ...``."""
+
+    _lock: threading.RLock | None = None
+
+    @property
+    def _database_lock(self) -> threading.RLock:
+        lock = self._lock
+        if lock is None:
+            with _LOCK_CREATION:
+                lock = self._lock = self._lock or threading.RLock()
+        return lock
+
+    def _assert_tracking_uniqueness(self, tracking: Tracking) -> None:
+        """IntegrityError if ``tracking`` is not past the recorded position."""
+        recorded = cast(TrackingRecorder, self).max_tracking_id(
+            tracking.application_name
+        )
+        if recorded is not None and tracking.notification_id <= recorded:
+            msg = (
+                f"tracking already recorded: application "
+                f"{tracking.application_name!r} notification_id "
+                f"{tracking.notification_id} is not greater than {recorded}"
+            )
+            raise IntegrityError(msg)
+
+    def _insert_tracking(self, tracking: Tracking) -> None:
+        cast(TrackingRecorder, self).insert_tracking(tracking)
+
+
+_LOCK_CREATION = threading.Lock()
+
+
+class MemoryTrackingRecorder(_ViewHooks, MemoryRecorder, TrackingRecorder):
     """Tracking recorder kept in memory."""
 
 
-class MemoryProcessRecorder(MemoryRecorder, ProcessRecorder):
+class MemoryProcessRecorder(_ViewHooks, MemoryRecorder, ProcessRecorder):
     """Process recorder kept in memory."""
 
 

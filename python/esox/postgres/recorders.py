@@ -123,6 +123,17 @@ class PostgresRecorder(Recorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
         self.schema = datastore.schema
+        self.sql_create_statements: list[Any] = []
+        """More statements ``create_table`` runs after its own (eventsourcing's
+        extension point: a subclass adds the tables of its view)."""
+
+    @staticmethod
+    def check_identifier_length(name: str) -> None:
+        """ProgrammingError if ``name`` is longer than PostgreSQL's 63 bytes
+        (PostgreSQL would cut it, and two names could become one)."""
+        if len(name.encode()) > 63:
+            msg = f"Identifier too long: {name!r} is over PostgreSQL's 63 bytes"
+            raise ProgrammingError(msg)
 
     def _tables(self) -> list[Table]:
         return []
@@ -135,6 +146,7 @@ class PostgresRecorder(Recorder):
         """
         schema = self.schema
         tables = self._tables()
+        extra = list(self.sql_create_statements)
 
         def create(conn: Connection) -> None:
             with conn.transaction():
@@ -146,6 +158,8 @@ class PostgresRecorder(Recorder):
                     conn.execute(f"CREATE SCHEMA {quote(schema)}")
                 for table in tables:
                     _create(conn, schema, table)
+                for statement in extra:
+                    conn.execute(statement)
 
         names = ", ".join(t.name for t in tables)
         self.datastore.write(f"create_table {names} in schema {schema!r}", create)

@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+
 from esox._core import StoredEvent, Tracking
 from esox.persistence.errors import IntegrityError
 from esox.persistence.recorders import ProcessRecorder, TrackingRecorder
@@ -17,6 +19,7 @@ from esox.postgres.datastore import (
     PostgresDatastore,
     check_identifier,
     quote,
+    translate_error,
 )
 from esox.postgres.recorders import (
     PostgresApplicationRecorder,
@@ -106,6 +109,23 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
             ).fetchall(),
         )
         if not rows:
+            raise self._tracking_conflict(tracking)
+
+    def _insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        """Record a tracking position with ``cursor``, in its transaction
+        (eventsourcing's extension point: a view updates its tables and its
+        position atomically); IntegrityError unless past the last one."""
+        _check_tracking(tracking)
+        params = (
+            tracking.application_name,
+            tracking.notification_id,
+            self.tracking_channel,
+        )
+        try:
+            cursor.execute(self._sql_insert_tracking, params, prepare=True, binary=True)
+        except psycopg.Error as e:
+            raise translate_error(e, self._what_tracking, writing=True) from e
+        if not cursor.fetchall():
             raise self._tracking_conflict(tracking)
 
     def _tracking_conflict(self, tracking: Tracking) -> IntegrityError:
