@@ -171,13 +171,16 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens the database (creating a file if need be) in WAL mode.
-    pub fn open(path: &str, lock_timeout: Duration, synchronous: Synchronous) -> DbResult<Self> {
+    /// Opens the database (creating a file if need be) in WAL mode; with a
+    /// warning if this process seems to have the file open otherwise.
+    pub fn open(
+        path: &str,
+        lock_timeout: Duration,
+        synchronous: Synchronous,
+    ) -> DbResult<(Self, Option<String>)> {
         let memory = is_memory_name(path);
         let opening = (!memory).then(Opening::begin);
-        if let Some(opening) = &opening {
-            opening.check(path)?;
-        }
+        let warning = opening.as_ref().and_then(|opening| opening.check(path));
         let writer = connect(path, lock_timeout, synchronous)?;
         let file = opening.map_or_else(Registration::none, |o| o.register(path));
         if !memory {
@@ -196,7 +199,7 @@ impl Database {
                 }
             }
         }
-        Ok(Database {
+        let database = Database {
             path: path.to_owned(),
             memory,
             lock_timeout,
@@ -207,7 +210,8 @@ impl Database {
             commits: Mutex::new(0),
             committed: Condvar::new(),
             file,
-        })
+        };
+        Ok((database, warning))
     }
 
     pub fn is_closed(&self) -> bool {

@@ -17,9 +17,6 @@ use std::path::PathBuf;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use super::database::{DbError, DbResult};
-use crate::errors::ErrorKind;
-
 /// A file's identity: device and inode (so `a.db`, `./a.db` and a symlink
 /// to it are one file).
 pub type FileId = (u64, u64);
@@ -99,28 +96,26 @@ impl Opening {
         Opening(OPEN_FILES.lock())
     }
 
-    /// Refuses `name` if esox has no database open on it but this process
-    /// has file descriptors open on it (another SQLite library's).
-    pub fn check(&self, name: &str) -> DbResult<()> {
-        let Some(id) = file_id(name) else {
-            return Ok(());
-        };
+    /// A warning if esox has no database open on `name` but this process
+    /// has file descriptors open on it: another SQLite library's, most
+    /// likely. Only likely: a descriptor can't tell an SQLite connection from
+    /// a file opened otherwise (a test's temporary file), so this warns
+    /// rather than refuses.
+    pub fn check(&self, name: &str) -> Option<String> {
+        let id = file_id(name)?;
         if self.0.as_ref().and_then(|open| open.get(&id)).is_some() {
-            return Ok(());
+            return None;
         }
         match descriptors_on(id) {
-            Some(n) if n > 0 => Err(DbError::new(
-                ErrorKind::Operational,
-                format!(
-                    "SQLite database {name} is already open in this process through \
-                     another SQLite library ({n} open file descriptor(s): Python's \
-                     sqlite3 module, eventsourcing's SQLite recorders?). Two SQLite \
-                     libraries in one process defeat each other's file locks and can \
-                     corrupt the database: close those connections before esox opens \
-                     the file (and don't open it with sqlite3 while esox has it open)"
-                ),
+            Some(n) if n > 0 => Some(format!(
+                "SQLite database {name} is already open in this process ({n} open \
+                 file descriptor(s)): if that is another SQLite library (Python's \
+                 sqlite3 module, eventsourcing's SQLite recorders), the two defeat \
+                 each other's file locks and can corrupt the database; close those \
+                 connections before esox opens the file (and don't open it with \
+                 sqlite3 while esox has it open)"
             )),
-            _ => Ok(()),
+            _ => None,
         }
     }
 

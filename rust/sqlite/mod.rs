@@ -60,9 +60,14 @@ impl SqliteDatabase {
                 "synchronous must be \"FULL\" or \"NORMAL\", got {synchronous:?}"
             ))
         })?;
-        let db = py
+        let (db, warning) = py
             .detach(|| Database::open(path, lock_timeout, synchronous))
             .map_err(|e| e.into_pyerr(py))?;
+        if let Some(warning) = warning {
+            let message = std::ffi::CString::new(warning.replace('\0', ""))?;
+            let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+            PyErr::warn(py, &category, &message, 1)?;
+        }
         Ok(SqliteDatabase { db: Arc::new(db) })
     }
 }
