@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from collections.abc import Mapping
 from types import ModuleType
@@ -143,7 +144,10 @@ class Environment(dict[str, str]):
         return default
 
     def __repr__(self) -> str:
-        shown = {k: ("<redacted>" if _is_secret(k) else v) for k, v in self.items()}
+        shown = {
+            k: ("<redacted>" if _is_secret(k) else redact_url_credentials(v))
+            for k, v in self.items()
+        }
         return f"Environment(name={self.name!r}, env={shown!r})"
 
     __str__ = __repr__
@@ -164,3 +168,18 @@ def _is_secret(name: str) -> bool:
     """Whether a setting's value must never be shown (keys, passwords, tokens)."""
     upper = name.upper()
     return any(marker in upper for marker in _SECRET_MARKERS)
+
+
+# "scheme://user:password@" (the password may be empty, or hold ':' and '/').
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)[^@\s]*@")
+
+
+def redact_url_credentials(text: Any) -> Any:
+    """``text`` with the password of every URL in it shown as ``***``.
+
+    ``postgresql://u:pw@h/db`` becomes ``postgresql://u:***@h/db``; anything
+    that is not a string is returned as it is.
+    """
+    if not isinstance(text, str) or "://" not in text:
+        return text
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
