@@ -115,12 +115,19 @@ class RemoteNotificationLog(NotificationLog):
             raise ValueError(msg)
         headers = {"Accept": "application/json"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self.base_url = base_url.rstrip("/")
+            headers["Authorization"] = f"Bearer {token.strip()}"
+        # Credentials in the URL go into an auth header, never into a URL that
+        # an error message, a log line (httpx logs each request) or repr shows.
+        url = httpx.URL(base_url.rstrip("/"))
+        auth = None
+        if url.userinfo:
+            auth = httpx.BasicAuth(url.username, url.password)
+            url = url.copy_with(username=None, password=None)
+        self.base_url = str(url).rstrip("/")
         self.retries = retries
         self.backoff = backoff
         self._client = httpx.Client(
-            base_url=self.base_url + "/", headers=headers, timeout=timeout
+            base_url=self.base_url + "/", headers=headers, timeout=timeout, auth=auth
         )
 
     def __getitem__(self, section_id: str) -> Section:
