@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 
 def run_esox(*args: str) -> str:
@@ -32,3 +36,112 @@ def test_dogschool_demo_prints_the_notification_log():
     out = run_esox("demo", "--example", "dogschool")
     assert "Reconstructed from its events: {'name': 'Fido'" in out
     assert "#3 v3 TrickAdded" in out
+
+
+def esox(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "esox", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_esox_version_prints_the_package_version():
+    from esox import __version__
+
+    result = esox("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"esox {__version__}"
+
+
+def test_every_option_has_help_and_shows_its_default(
+    capsys: pytest.CaptureFixture[str],
+):
+    from esox.cli import parser
+
+    main_parser = parser()
+    subparsers = next(
+        a for a in main_parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    for name, command in subparsers.choices.items():
+        for action in command._actions:
+            assert action.help, (name, action.dest)
+        text = command.format_help()
+        for action in command._actions:
+            default = action.default
+            if action.option_strings and default not in (
+                None,
+                False,
+                [],
+                "==SUPPRESS==",
+            ):
+                assert f"(default:{default})" in "".join(text.split()), (
+                    name,
+                    action.dest,
+                )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("demo", "--accounts", "0"), "--accounts: must be at least 2, got 0"),
+        (("demo", "--accounts", "-3"), "--accounts: must be at least 2, got -3"),
+        (("demo", "--transfers", "-1"), "--transfers: must be at least 0, got -1"),
+        (("demo", "--accounts", "many"), "--accounts: expected an integer"),
+        (
+            ("demo", "--db", "/no/such/dir/bank.db"),
+            "directory /no/such/dir does not exist",
+        ),
+        (
+            ("serve", "esox.examples.dogschool:DogSchool", "--port", "99999"),
+            "--port: must be from 1 to 65535, got 99999",
+        ),
+        (
+            ("serve", "esox.examples.dogschool:DogSchool", "--max-concurrent", "0"),
+            "--max-concurrent: must be at least 1, got 0",
+        ),
+        (
+            ("serve", "esox.examples.dogschool:DogSchool", "--write-timeout", "-1"),
+            "--write-timeout: must be a positive number of seconds",
+        ),
+        (("bench", "--scale", "-5"), "--scale: must be at least 100, got -5"),
+        (("bench", "--only", "mappers"), "--only 'mappers' names no workload family"),
+        (("bench", "--persistence", "oracle"), "--persistence 'oracle'"),
+        (("run", "x:y", "--app", "A", "--poll-interval", "0"), "--poll-interval"),
+        (("nope",), "invalid choice: 'nope'"),
+    ],
+)
+def test_bad_arguments_are_one_line_on_stderr_and_exit_2(
+    args: tuple[str, ...], message: str
+):
+    result = esox(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_bench_only_lists_the_valid_families():
+    from esox.bench.workloads import FAMILIES
+
+    result = esox("bench", "--only", "nope")
+    assert result.returncode == 2
+    for family in (*FAMILIES, "command latency"):
+        assert repr(family) in result.stderr
+
+
+def test_serve_with_an_application_that_fails_to_open_is_one_line(tmp_path: Path):
+    env = {
+        "PERSISTENCE_MODULE": "esox.sqlite",
+        "SQLITE_DBNAME": str(tmp_path / "missing" / "dogs.db"),
+    }
+    result = esox("serve", "esox.examples.dogschool:DogSchool", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("esox serve: esox.examples.dogschool:DogSchool")
+    assert "Traceback" not in result.stderr
