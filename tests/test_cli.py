@@ -145,3 +145,49 @@ def test_serve_with_an_application_that_fails_to_open_is_one_line(tmp_path: Path
     assert result.returncode == 2
     assert result.stderr.startswith("esox serve: esox.examples.dogschool:DogSchool")
     assert "Traceback" not in result.stderr
+
+
+# Missing extras: simulated by blocking their modules in a fresh interpreter.
+
+
+def python_without(modules: list[str], code: str) -> subprocess.CompletedProcess[str]:
+    blocked = "".join(f"sys.modules[{m!r}] = None; " for m in modules)
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; {blocked}\n{code}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_postgres_without_psycopg_says_which_extra_to_install():
+    result = python_without(
+        ["psycopg", "psycopg_pool"],
+        "from esox.examples.dogschool import DogSchool\n"
+        "from esox.persistence import InfrastructureFactoryError\n"
+        "try:\n"
+        "    DogSchool(env={'PERSISTENCE_MODULE': 'esox.postgres'})\n"
+        "except InfrastructureFactoryError as e:\n"
+        "    print(e)\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PERSISTENCE_MODULE 'esox.postgres' needs the 'postgres' extra" in (
+        result.stdout
+    )
+    assert "pip install 'esox[postgres]'" in result.stdout
+    assert "Use 'esox.memory'" not in result.stdout
+
+
+def test_esox_serve_without_the_http_extra_says_which_extra_to_install():
+    result = python_without(
+        ["uvicorn"],
+        "from esox.cli import main\n"
+        "sys.exit(main(['serve', 'esox.examples.dogschool:DogSchool']))\n",
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "esox serve: needs the 'http' extra: pip install 'esox[http]'"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr

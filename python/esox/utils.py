@@ -109,6 +109,34 @@ def clear_topic_cache() -> None:
         _topics_by_object.clear()
 
 
+# The module that each optional extra of the esox package brings.
+_EXTRAS = {
+    "psycopg": "postgres",
+    "psycopg_pool": "postgres",
+    "starlette": "http",
+    "uvicorn": "http",
+    "httpx": "http",
+    "orjson": "http",
+}
+
+
+def missing_extra(error: BaseException | None) -> str | None:
+    """The extra (``postgres``, ``http``) whose absence caused ``error``, if any.
+
+    Follows ``__cause__`` and ``__context__``, so an error raised while handling
+    the ImportError is recognised too.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ImportError) and error.name:
+            extra = _EXTRAS.get(error.name.partition(".")[0])
+            if extra is not None:
+                return extra
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def strtobool(value: str) -> bool:
     """Read a truth value from a string: y/yes/t/true/on/1 or n/no/f/false/off/0."""
     lowered = value.strip().lower()

@@ -18,7 +18,14 @@ from esox.persistence.recorders import (
     TrackingRecorder,
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder
-from esox.utils import Environment, EnvType, TopicError, resolve_topic, strtobool
+from esox.utils import (
+    Environment,
+    EnvType,
+    TopicError,
+    missing_extra,
+    resolve_topic,
+    strtobool,
+)
 
 __all__ = ["InfrastructureFactory", "ZlibCompressor"]
 
@@ -83,6 +90,13 @@ class InfrastructureFactory(ABC):
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
+            extra = missing_extra(e)
+            if extra is not None:
+                msg = (
+                    f"PERSISTENCE_MODULE {topic!r} needs the {extra!r} extra: "
+                    f"pip install 'esox[{extra}]' ({e.__cause__})"
+                )
+                raise InfrastructureFactoryError(msg) from None
             msg = (
                 f"PERSISTENCE_MODULE {topic!r} does not resolve: {e}. Use "
                 "'esox.memory', 'esox.sqlite', 'esox.postgres' or 'module:Factory'."
