@@ -32,6 +32,46 @@ __all__ = ["MultiProcessRunner", "run_application", "upstream_environment"]
 
 DEFAULT_POLL_INTERVAL = 5.0
 
+# The exit code of a spawned process that found itself, while importing the
+# main module, about to start a runner: the script lacks its main guard.
+_UNGUARDED_MAIN_EXIT = 87
+_MAIN_GUARD_HINT = """\
+Spawned processes import the main module ({main}), so the code that starts
+the runner must only run in the process you started. Put it under the guard:
+
+    if __name__ == "__main__":
+        runner = MultiProcessRunner(system, env=env)
+        runner.start()
+        ...
+"""
+
+
+def _main_module() -> str:
+    import sys
+
+    # A spawned child runs the parent's main module as __mp_main__.
+    for name in ("__mp_main__", "__main__"):
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            return str(path)
+    return "your script"
+
+
+def _refuse_unguarded_main() -> None:
+    """In a spawned child still importing the parent's main module: exit at once
+    with a code the parent recognises, instead of starting runners recursively."""
+    import os
+    import sys
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        sys.stderr.write(
+            "esox: a MultiProcessRunner was created while its process was "
+            "importing the main module.\n"
+            + _MAIN_GUARD_HINT.format(main=_main_module())
+        )
+        sys.stderr.flush()
+        os._exit(_UNGUARDED_MAIN_EXIT)
+
 
 def upstream_environment(
     leader_cls: type[Application[Any]], env: EnvType | None = None
@@ -192,6 +232,7 @@ class MultiProcessRunner(Runner):
         start_timeout: float = 60.0,
         start_method: str = "spawn",
     ) -> None:
+        _refuse_unguarded_main()
         super().__init__(system, env)
         self.poll_interval = poll_interval
         self.start_timeout = start_timeout
@@ -275,6 +316,13 @@ class MultiProcessRunner(Runner):
                     self._report(name, message)
             except EOFError:
                 pass
+            if process.exitcode == _UNGUARDED_MAIN_EXIT:
+                msg = (
+                    f"The process of {name} could not start: it re-ran the code "
+                    "that starts this MultiProcessRunner.\n"
+                    + _MAIN_GUARD_HINT.format(main=_main_module())
+                )
+                raise SystemDefinitionError(msg)
             if process.exitcode is not None:
                 self._report_exit(name, process)
                 self._raise_error()
