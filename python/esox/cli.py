@@ -227,7 +227,6 @@ def run(args: argparse.Namespace) -> int:
     def ready() -> None:
         upstreams = ", ".join(system.follows[args.app])
         print(f"esox run: {args.app} is following {upstreams}", file=sys.stderr)
-        logger.info("%s is following %s", args.app, upstreams)
 
     try:
         run_application(

@@ -12,6 +12,7 @@ one process per follower of a system with it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import threading
 import time
@@ -31,6 +32,8 @@ from esox.utils import Environment, EnvType
 __all__ = ["MultiProcessRunner", "run_application", "upstream_environment"]
 
 DEFAULT_POLL_INTERVAL = 5.0
+
+logger = logging.getLogger(__name__)
 
 # The exit code of a spawned process that found itself, while importing the
 # main module, about to start a runner: the script lacks its main guard.
@@ -135,13 +138,23 @@ def run_application(
         threading.Thread(target=_relay, args=(stop, wake), daemon=True).start()
         for watcher in watchers:
             watcher.start()
+        logger.info(
+            "%s is following %s (pulling every %ss at least)",
+            name,
+            ", ".join(system.follows[name]),
+            poll_interval,
+        )
         if on_ready is not None:
             on_ready()
         while not stop.is_set():
             wake.clear()
+            logger.debug("%s pulls from %s", name, ", ".join(system.follows[name]))
             for leader_name in system.follows[name]:
                 app._pull_and_process(leader_name, interrupt=stop)
             wake.wait(poll_interval)
+    except BaseException as e:
+        logger.error("%s stopped: %s: %s", name, type(e).__name__, e)
+        raise
     finally:
         stop.set()  # the watchers notice within a second, or fail on the closed
         app.close()  # recorders and stop: either way, no need to wait for them
@@ -295,6 +308,7 @@ class MultiProcessRunner(Runner):
             daemon=True,
         )
         process.start()
+        logger.info("Started the process of %s (pid %s)", name, process.pid)
         control_r.close()
         status_w.close()
         self.processes[name] = process
@@ -312,6 +326,7 @@ class MultiProcessRunner(Runner):
                 if status.poll(min(remaining, 0.25)):
                     message = status.recv()
                     if message[0] == "ready":
+                        logger.info("The process of %s is ready", name)
                         return
                     self._report(name, message)
             except EOFError:
@@ -331,6 +346,7 @@ class MultiProcessRunner(Runner):
 
     def _report(self, name: str, message: tuple[Any, ...]) -> None:
         if message[0] == "error":
+            logger.error("The process of %s failed: %s", name, message[1])
             error = EventProcessingError(
                 f"The process of {name} failed: {message[1]}\n{message[2]}"
             )
@@ -341,6 +357,12 @@ class MultiProcessRunner(Runner):
         if id(process) in self._reported:
             return
         self._reported.add(id(process))
+        logger.error(
+            "The process of %s (pid %s) exited with code %s",
+            name,
+            process.pid,
+            process.exitcode,
+        )
         self._errors.setdefault(
             name,
             EventProcessingError(
@@ -381,6 +403,7 @@ class MultiProcessRunner(Runner):
         Forgets the old process's error: the new one resumes from the
         follower's recorded position.
         """
+        logger.info("Restarting the process of %s", name)
         self._stop_process(name, timeout=5.0)
         self._errors.pop(name, None)
         self._spawn(name)

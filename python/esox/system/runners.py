@@ -11,6 +11,7 @@ on start, catch up with whatever was recorded while they were not running.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -42,6 +43,8 @@ __all__ = [
 
 TApplication = TypeVar("TApplication", bound=Application[Any])
 
+logger = logging.getLogger(__name__)
+
 
 class Runner(ABC):
     """Runs a ``System``: ``start()``, ``get(AppClass)``, ``stop()``, or ``with``."""
@@ -62,6 +65,12 @@ class Runner(ABC):
             msg = f"{type(self).__name__} is already started"
             raise RunnerAlreadyStartedError(msg)
         self.is_started = True
+        logger.info(
+            "%s starting %s (followers: %s)",
+            type(self).__name__,
+            ", ".join(self.system.names),
+            ", ".join(self.system.followers) or "none",
+        )
 
     @abstractmethod
     def stop(self) -> None:
@@ -420,6 +429,7 @@ class FollowerThread(threading.Thread, RecordingEventReceiver):
                 e if isinstance(e, EventProcessingError) else _wrap(self.follower, e)
             )
             self.error = error
+            logger.error("Follower thread of %s stopped: %s", self.follower.name, error)
             self._on_error(error)
 
 
