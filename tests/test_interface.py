@@ -828,3 +828,32 @@ def test_a_password_in_the_url_is_sent_but_never_shown(school, caplog):
         assert "hunter2" not in str(error) and "hunter2" not in repr(error)
     assert "127.0.0.1" in str(unreachable.value)
     assert caplog.records and "hunter2" not in caplog.text
+
+
+@pytest.mark.parametrize("with_length", [True, False])
+def test_the_client_reads_no_more_than_max_response_bytes(with_length: bool):
+    piece = b" " * 65536
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", str(len(piece) * 64).encode())]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": headers if with_length else [],
+            }
+        )
+        for i in range(64):  # 4 MiB
+            await send(
+                {"type": "http.response.body", "body": piece, "more_body": i < 63}
+            )
+
+    with ServerThread(app) as server:
+        small = RemoteNotificationLog(server.url, max_response_bytes=2**20)
+        with small, pytest.raises(RemoteLogError, match="than max_response_bytes"):
+            small.select(1, 10)
+        whole = RemoteNotificationLog(server.url)  # 4 MiB is under the default
+        with whole, pytest.raises(RemoteLogError, match="Malformed response"):
+            whole.select(1, 10)
+    with pytest.raises(ValueError, match="max_response_bytes must be at least 1"):
+        RemoteNotificationLog("http://127.0.0.1:1", max_response_bytes=0)
