@@ -234,15 +234,15 @@ class _NotificationLogService:
 
     def respond(
         self, handler: Callable[[Request], Any], request: Request
-    ) -> tuple[int, bytes, dict[str, str]]:
-        """Status, JSON body and headers of ``handler``'s answer (worker thread)."""
+    ) -> tuple[int, bytes]:
+        """Status and JSON body of ``handler``'s answer (in a worker thread)."""
         try:
-            return 200, orjson.dumps(handler(request)), {}
+            return 200, orjson.dumps(handler(request))
         except _BadRequest as e:
-            return e.status_code, orjson.dumps({"error": e.message}), {}
+            return e.status_code, orjson.dumps({"error": e.message})
         except Exception:
             logger.exception("Error serving %s %s", request.method, request.url)
-            return 500, orjson.dumps({"error": _INTERNAL_ERROR}), {}
+            return 500, orjson.dumps({"error": _INTERNAL_ERROR})
 
     def refuse(self, request: Request) -> Response | None:
         """A 4xx response for an oversized or too frequent request, else None."""
@@ -376,10 +376,10 @@ class _Endpoint:
             await refused(scope, receive, send)
             return
         if not self.bounded:
-            status, body, headers = await anyio.to_thread.run_sync(
+            status, body = await anyio.to_thread.run_sync(
                 service.respond, self.handler, request
             )
-            await self._send(request, send, status, body, headers)
+            await self._send(request, send, status, body)
             return
         if not await service.slots.acquire(_QUEUE_TIMEOUT):
             message = (
@@ -391,10 +391,10 @@ class _Endpoint:
             )
             return
         try:
-            status, body, headers = await anyio.to_thread.run_sync(
+            status, body = await anyio.to_thread.run_sync(
                 service.respond, self.handler, request
             )
-            await self._send(request, send, status, body, headers)
+            await self._send(request, send, status, body)
         finally:
             service.slots.release()
 
@@ -404,17 +404,12 @@ class _Endpoint:
         send: Send,
         status: int,
         body: bytes,
-        headers: dict[str, str],
     ) -> None:
         """Send the response; give up on a client that reads none of it for
         ``write_timeout`` seconds (the server then closes its connection)."""
         raw_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode("ascii")),
-            *(
-                (k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in headers.items()
-            ),
         ]
         timeout = self.service.write_timeout
         try:
@@ -426,13 +421,13 @@ class _Endpoint:
                         "headers": raw_headers,
                     }
                 )
-            view = memoryview(body)
             for offset in range(0, len(body), _CHUNK):
                 with anyio.fail_after(timeout):
                     await send(
                         {
                             "type": "http.response.body",
-                            "body": view[offset : offset + _CHUNK],
+                            # ASGI wants bytes; one piece is the body itself.
+                            "body": body[offset : offset + _CHUNK],
                             "more_body": offset + _CHUNK < len(body),
                         }
                     )

@@ -331,17 +331,18 @@ class MultiProcessRunner(Runner):
                     self._report(name, message)
             except EOFError:
                 pass
-            if process.exitcode == _UNGUARDED_MAIN_EXIT:
+            exitcode = process.exitcode  # once: it may change between two reads
+            if exitcode == _UNGUARDED_MAIN_EXIT:
                 msg = (
                     f"The process of {name} could not start: it re-ran the code "
                     "that starts this MultiProcessRunner.\n"
                     + _MAIN_GUARD_HINT.format(main=_main_module())
                 )
                 raise SystemDefinitionError(msg)
-            if process.exitcode is not None:
+            if exitcode is not None:
                 self._report_exit(name, process)
                 self._raise_error()
-                msg = f"The process of {name} exited with code {process.exitcode}"
+                msg = f"The process of {name} exited with code {exitcode}"
                 raise EventProcessingError(msg)
 
     def _report(self, name: str, message: tuple[Any, ...]) -> None:
