@@ -107,7 +107,7 @@ WRITE_TIMEOUT = 30.0
 _QUEUE_TIMEOUT = 1.0
 # Responses go out in pieces of this size, each once the client has read the
 # previous ones: a client that stops reading holds one piece, not the response.
-_CHUNK = 64 * 1024
+_CHUNK = 256 * 1024
 # Rows selected at a time for one selection: its states are counted against
 # MAX_RESPONSE_BYTES between selects.
 _SELECT_CHUNK = 1_000
@@ -412,8 +412,12 @@ class _Endpoint:
             (b"content-length", str(len(body)).encode("ascii")),
         ]
         timeout = self.service.write_timeout
+        # Progress moves the deadline back, but at most once a second (or half
+        # the timeout): moving it costs more than sending a piece.
+        slack = min(1.0, timeout / 2)
+        now = anyio.current_time
         try:
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(timeout) as scope:
                 await send(
                     {
                         "type": "http.response.start",
@@ -421,8 +425,9 @@ class _Endpoint:
                         "headers": raw_headers,
                     }
                 )
-            for offset in range(0, len(body), _CHUNK):
-                with anyio.fail_after(timeout):
+                for offset in range(0, len(body), _CHUNK):
+                    if scope.deadline - now() < timeout - slack:
+                        scope.deadline = now() + timeout
                     await send(
                         {
                             "type": "http.response.body",
@@ -431,8 +436,8 @@ class _Endpoint:
                             "more_body": offset + _CHUNK < len(body),
                         }
                     )
-            if not body:
-                await send({"type": "http.response.body", "body": b""})
+                if not body:
+                    await send({"type": "http.response.body", "body": b""})
         except TimeoutError:
             client = request.client.host if request.client else "unknown"
             logger.warning(
