@@ -191,3 +191,14 @@ def test_esox_serve_without_the_http_extra_says_which_extra_to_install():
     )
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_esox_run_never_prints_the_password_of_an_upstream_url():
+    result = esox(
+        "run",
+        "esox.examples.bankaccounts_system:system",
+        *("--app", "Ledger", "--upstream", "Bank=http://reader:hunter2@host:8000"),
+    )
+    assert result.returncode == 2
+    assert "--upstream 'Bank=http://reader:***@host:8000'" in result.stderr
+    assert "hunter2" not in result.stderr

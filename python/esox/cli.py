@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     import threading
 
     from esox.system import System, run_application
-    from esox.utils import TopicError, resolve_topic
+    from esox.utils import TopicError, redact_url_credentials, resolve_topic
 
     logging.basicConfig(
         level=_logging_level(args.log_level), format=_LOG_FORMAT, stream=sys.stderr
@@ -210,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
         if not sep or name not in system.follows[args.app]:
             return _fail(
                 "run",
-                f"--upstream {spec!r}: expected NAME=URL, NAME one of "
+                f"--upstream {redact_url_credentials(spec)!r}: expected NAME=URL, "
+                "NAME one of "
                 f"{', '.join(system.follows[args.app]) or 'nothing'}",
             )
         try:
