@@ -202,3 +202,13 @@ def test_esox_run_never_prints_the_password_of_an_upstream_url():
     assert result.returncode == 2
     assert "--upstream 'Bank=http://reader:***@host:8000'" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_demo_on_a_file_that_is_not_a_database_is_one_line(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("not a database, just notes\n" * 100)
+    for db in (tmp_path, tmp_path / "notes.txt"):
+        result = esox("demo", "--db", str(db), "--accounts", "2", "--transfers", "1")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("esox demo: ")
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stderr

@@ -106,7 +106,12 @@ def demo(args: argparse.Namespace) -> int:
         return _fail(
             "demo", f"--db {args.db}: directory {Path(args.db).parent} does not exist"
         )
-    main(args.example, args.db, args.accounts, args.transfers, args.seed)
+    from esox.persistence import PersistenceError
+
+    try:
+        main(args.example, args.db, args.accounts, args.transfers, args.seed)
+    except (PersistenceError, OSError) as e:
+        return _fail("demo", f"{type(e).__name__}: {e}")
     return 0
 
 
