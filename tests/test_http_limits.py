@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 from esox.application import LocalNotificationLog, Section
 from esox.examples.dogschool import DogSchool
 from esox.interface.server import create_app
+from tests.persistence_envs import persistence_env
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +26,13 @@ def school() -> DogSchool:
 
 @pytest.fixture(scope="module")
 def client(school: DogSchool) -> TestClient:
-    return TestClient(create_app(school, token=""), raise_server_exceptions=False)
+    return TestClient(
+        create_app(school, allow_anonymous=True), raise_server_exceptions=False
+    )
 
 
 def test_clients_over_the_rate_limit_get_429_with_retry_after(school: DogSchool):
-    limited = TestClient(create_app(school, token="", rate_limit=1.0))
+    limited = TestClient(create_app(school, allow_anonymous=True, rate_limit=1.0))
     statuses = [limited.get("/notifications?limit=1").status_code for _ in range(4)]
     assert statuses[:2] == [200, 200]
     assert statuses[-1] == 429
@@ -45,7 +49,7 @@ def test_rate_limit_from_environment_is_checked(
     with pytest.raises(ValueError, match="ESOX_HTTP_RATE_LIMIT"):
         create_app(school)
     monkeypatch.setenv("ESOX_HTTP_RATE_LIMIT", "0.5")
-    limited = TestClient(create_app(school, token=""))
+    limited = TestClient(create_app(school, allow_anonymous=True))
     assert limited.get("/health").status_code == 200
     assert limited.get("/health").status_code == 429
 
@@ -105,3 +109,39 @@ def test_fuzzed_section_ids_give_a_section_or_a_clear_value_error(section_id: st
 _LOG_SCHOOL = DogSchool()
 for _i in range(15):
     _LOG_SCHOOL.register_dog(f"dog {_i}")
+
+
+_MIN, _MAX = -(2**63), 2**63 - 1
+_EXTREME_IDS = [_MIN, _MIN + 1, -1, 0, _MAX, _MAX + 1, 2**64]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+def test_extreme_section_ids_and_starts_get_400_or_an_answer_never_500(
+    kind: str, tmp_path: Path
+):
+    with persistence_env(kind, tmp_path, "school") as env, DogSchool(env=env) as app:
+        app.register_dog("rex")
+        client = TestClient(
+            create_app(app, allow_anonymous=True), raise_server_exceptions=False
+        )
+        paths = [f"/notifications/{a},{b}" for a in _EXTREME_IDS for b in _EXTREME_IDS]
+        for value in _EXTREME_IDS:
+            for inclusive in ("true", "false"):
+                for name in ("start", "stop"):
+                    paths.append(
+                        f"/notifications?limit=10&{name}={value}"
+                        f"&inclusive_of_start={inclusive}"
+                    )
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code in (200, 400), (path, response.text)
+            if response.status_code == 400:
+                assert "out of range" in response.json()["error"] or (
+                    "ids must be from" in response.json()["error"]
+                ), path
+        minimum = client.get(f"/notifications/{_MIN},5")
+        assert minimum.status_code == 400
+        assert "ids must be from -9223372036854775807" in minimum.json()["error"]
+        start = client.get(f"/notifications?limit=1&start={_MIN}")
+        assert start.status_code == 400
+        assert "Invalid start" in start.json()["error"]

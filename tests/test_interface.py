@@ -730,3 +730,130 @@ def test_load_application_takes_an_application_or_a_factory():
     ]:
         with pytest.raises(ValueError, match=error):
             load_application(spec)
+
+
+# Tokens that are empty or read from a file, and passwords in URLs.
+
+
+@pytest.mark.parametrize("empty", ["", " ", "\n"])
+def test_an_empty_token_is_refused_unless_anonymous_is_allowed(
+    school, monkeypatch, empty
+):
+    monkeypatch.setenv("ESOX_HTTP_TOKEN", empty)
+    with pytest.raises(ValueError, match="ESOX_HTTP_TOKEN is empty") as raised:
+        create_app(school)
+    assert "ESOX_HTTP_ALLOW_ANONYMOUS=y" in str(raised.value)
+    with pytest.raises(ValueError, match="token is empty"):
+        create_app(school, token=empty)
+    monkeypatch.setenv("ESOX_HTTP_ALLOW_ANONYMOUS", "y")
+    with ServerThread(create_app(school)) as server:
+        assert httpx.get(f"{server.url}/notifications?limit=1").status_code == 200
+    monkeypatch.delenv("ESOX_HTTP_ALLOW_ANONYMOUS")
+    with ServerThread(create_app(school, token=empty, allow_anonymous=True)) as server:
+        assert httpx.get(f"{server.url}/notifications?limit=1").status_code == 200
+
+
+def test_a_token_read_with_a_trailing_newline_still_works(school, monkeypatch):
+    teach(school, dogs=1, tricks=0)
+    monkeypatch.setenv("ESOX_HTTP_TOKEN", "s3cret\n")
+    with ServerThread(create_app(school)) as server:
+        good = {"Authorization": "Bearer s3cret"}
+        assert httpx.get(f"{server.url}/notifications?limit=1").status_code == 401
+        response = httpx.get(f"{server.url}/notifications?limit=1", headers=good)
+        assert response.status_code == 200
+        with RemoteNotificationLog(server.url, token="s3cret\r\n") as log:
+            assert len(log.select(1, 10)) == 1
+
+
+def test_esox_serve_refuses_an_empty_token_unless_told_no_auth(tmp_path: Path):
+    env = {**os.environ, "PERSISTENCE_MODULE": "esox.memory", "ESOX_HTTP_TOKEN": ""}
+    command = [
+        *(sys.executable, "-m", "esox", "serve", "esox.examples.dogschool:DogSchool")
+    ]
+    refused = subprocess.run(
+        [*command, "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "esox serve: environment variable ESOX_HTTP_TOKEN is empty, which would "
+        "let anyone read the log: set a token, or pass --no-auth (or set "
+        "ESOX_HTTP_ALLOW_ANONYMOUS=y) to serve without one"
+    ]
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--no-auth", "--log-level", "warning"],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process)
+        assert httpx.get(f"{url}/notifications?limit=1").status_code == 200
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert b"without a bearer token" in err
+
+
+def test_a_password_in_the_url_is_sent_but_never_shown(school, caplog):
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = dict(scope["headers"])
+        seen.append(headers.get(b"authorization", b"").decode())
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"error": "no"}'})
+
+    with ServerThread(app) as server:
+        url = server.url.replace("http://", "http://reader:hunter2@")
+        with RemoteNotificationLog(url, retries=0) as log:
+            assert "hunter2" not in log.base_url + repr(log)
+            with pytest.raises(RemoteLogRequestError) as refused:
+                log.select(1, 10)
+    assert seen == ["Basic " + base64.b64encode(b"reader:hunter2").decode()]
+    port = free_port()
+    unreachable_url = f"http://u:hunter2@127.0.0.1:{port}"
+    with (
+        RemoteNotificationLog(unreachable_url, retries=0) as log,
+        pytest.raises(RemoteLogUnavailableError) as unreachable,
+    ):
+        log.select(1, 10)
+    for error in (refused.value, unreachable.value):
+        assert "hunter2" not in str(error) and "hunter2" not in repr(error)
+    assert "127.0.0.1" in str(unreachable.value)
+    assert caplog.records and "hunter2" not in caplog.text
+
+
+@pytest.mark.parametrize("with_length", [True, False])
+def test_the_client_reads_no_more_than_max_response_bytes(with_length: bool):
+    piece = b" " * 65536
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", str(len(piece) * 64).encode())]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": headers if with_length else [],
+            }
+        )
+        for i in range(64):  # 4 MiB
+            await send(
+                {"type": "http.response.body", "body": piece, "more_body": i < 63}
+            )
+
+    with ServerThread(app) as server:
+        small = RemoteNotificationLog(server.url, max_response_bytes=2**20)
+        with small, pytest.raises(RemoteLogError, match="than max_response_bytes"):
+            small.select(1, 10)
+        whole = RemoteNotificationLog(server.url)  # 4 MiB is under the default
+        with whole, pytest.raises(RemoteLogError, match="Malformed response"):
+            whole.select(1, 10)
+    with pytest.raises(ValueError, match="max_response_bytes must be at least 1"):
+        RemoteNotificationLog("http://127.0.0.1:1", max_response_bytes=0)

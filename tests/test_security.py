@@ -484,3 +484,38 @@ def test_environment_repr_never_shows_secrets():
     text = repr(env) + str(env)
     assert "c2VjcmV0" not in text and "hunter2" not in text
     assert "shown" in text and "<redacted>" in text
+
+
+def test_environment_repr_hides_passwords_inside_urls():
+    from esox.utils import Environment
+
+    env = Environment(
+        "bank",
+        {
+            "UPSTREAM": "postgresql://u:pw@h/db",
+            "OTHER_URL": "http://reader:s3cr:et@example.com:8000/log",
+            "PLAIN": "http://example.com/x",
+            "HTTP_TOKEN": "t0k",
+        },
+    )
+    text = repr(env)
+    assert "postgresql://u:***@h/db" in text
+    assert "http://reader:***@example.com:8000/log" in text
+    assert "http://example.com/x" in text
+    assert "pw@" not in text and "s3cr" not in text and "t0k" not in text
+
+
+def test_application_env_repr_redacts_secrets_and_url_credentials():
+    from esox.examples.dogschool import DogSchool
+
+    school = DogSchool(
+        env={
+            "PERSISTENCE_MODULE": "esox.memory",
+            "MY_API_KEY": "k3y",
+            "MY_SECRET": "s3c",
+            "REPLICA": "postgresql://u:pw@h/db",
+        }
+    )
+    text = repr(school.env)
+    assert "k3y" not in text and "s3c" not in text and ":pw@" not in text
+    assert "postgresql://u:***@h/db" in text

@@ -3,47 +3,175 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr and exit code 2, never a traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it has none or its help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, []) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"esox {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _missing_extra(command: str, extra: str, error: ImportError) -> int:
+    return _fail(
+        command,
+        f"needs the {extra!r} extra: pip install 'esox[{extra}]' ({error})",
+    )
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``minimum`` (to ``maximum``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            msg = f"expected an integer, got {text!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            limits = (
+                f"from {minimum} to {maximum}" if maximum else f"at least {minimum}"
+            )
+            msg = f"must be {limits}, got {value}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"expected a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not value > 0 or value == float("inf"):
+        msg = f"must be a positive number of seconds, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+_positive_float.__name__ = "number"
+
+
+def _logging_level(name: str) -> int:
+    """The ``logging`` level of a ``--log-level`` (uvicorn's "trace" is debug)."""
+    return (
+        logging.DEBUG
+        if name == "trace"
+        else logging.getLevelNamesMapping()[name.upper()]
+    )
+
+
+def _anonymous_allowed() -> bool:
+    from esox.interface.server import ALLOW_ANONYMOUS_ENV
+    from esox.utils import strtobool
+
+    try:
+        return strtobool(os.environ.get(ALLOW_ANONYMOUS_ENV, ""))
+    except ValueError:
+        return False
 
 
 def demo(args: argparse.Namespace) -> int:
     """Run a demo application and show what happened."""
     from esox.examples.demo import main
 
-    main(args.example, args.db, args.accounts, args.transfers, args.seed)
+    if args.db and not Path(args.db).parent.is_dir():
+        return _fail(
+            "demo", f"--db {args.db}: directory {Path(args.db).parent} does not exist"
+        )
+    from esox.persistence import PersistenceError
+
+    try:
+        main(args.example, args.db, args.accounts, args.transfers, args.seed)
+    except (PersistenceError, OSError) as e:
+        return _fail("demo", f"{type(e).__name__}: {e}")
     return 0
 
 
 def serve(args: argparse.Namespace) -> int:
     """Serve an application's notification log over HTTP (uvicorn)."""
-    import os
+    try:
+        import uvicorn
 
-    import uvicorn
+        from esox.interface.server import (
+            ALLOW_ANONYMOUS_ENV,
+            TOKEN_ENV,
+            create_app,
+            load_application,
+        )
+    except ImportError as e:
+        return _missing_extra("serve", "http", e)
 
-    from esox.interface.server import create_app, load_application
-
-    token = None
-    if args.token_env:
-        token = os.environ.get(args.token_env)
-        if not token:
-            print(
-                f"esox serve: environment variable {args.token_env} is not set",
-                file=sys.stderr,
-            )
-            return 2
+    logging.basicConfig(
+        level=_logging_level(args.log_level), format=_LOG_FORMAT, stream=sys.stderr
+    )
+    token_env = args.token_env or TOKEN_ENV
+    token = os.environ.get(token_env)
+    if args.no_auth:
+        if args.token_env:
+            return _fail("serve", "--no-auth and --token-env contradict each other")
+        token = ""
+    elif token is None and args.token_env:
+        return _fail("serve", f"environment variable {args.token_env} is not set")
+    elif token is not None and not token.strip() and not _anonymous_allowed():
+        return _fail(
+            "serve",
+            f"environment variable {token_env} is empty, which would let anyone "
+            f"read the log: set a token, or pass --no-auth (or set "
+            f"{ALLOW_ANONYMOUS_ENV}=y) to serve without one",
+        )
     try:
         application = load_application(args.application)
     except ValueError as e:
-        print(f"esox serve: {e}", file=sys.stderr)
-        return 2
+        return _fail("serve", str(e))
+    except Exception as e:
+        return _fail("serve", f"{args.application} failed: {type(e).__name__}: {e}")
     try:
-        uvicorn.run(
-            create_app(application, token=token),
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
+        app = create_app(
+            application,
+            token=token,
+            allow_anonymous=args.no_auth or _anonymous_allowed(),
+            max_concurrent=args.max_concurrent,
+            write_timeout=args.write_timeout,
         )
+        if not token:
+            logging.getLogger("esox.interface.server").warning(
+                "Serving the log of %s on %s:%s without a bearer token: anyone "
+                "who can reach it can read every event",
+                application.name,
+                args.host,
+                args.port,
+            )
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    except ValueError as e:
+        return _fail("serve", str(e))
     finally:
         application.close()
     return 0
@@ -51,51 +179,53 @@ def serve(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run one follower of a system as this process, until SIGTERM or Ctrl-C."""
-    import os
     import signal
     import threading
 
     from esox.system import System, run_application
-    from esox.utils import TopicError, resolve_topic
+    from esox.utils import TopicError, redact_url_credentials, resolve_topic
 
+    logging.basicConfig(
+        level=_logging_level(args.log_level), format=_LOG_FORMAT, stream=sys.stderr
+    )
+    logger = logging.getLogger("esox.cli")
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # 'myapp:system' finds ./myapp.py
     try:
         system = resolve_topic(args.system)
     except TopicError as e:
-        print(f"esox run: {e}", file=sys.stderr)
-        return 2
+        return _fail("run", str(e))
     if not isinstance(system, System):
-        print(f"esox run: {args.system!r} is not a System", file=sys.stderr)
-        return 2
+        return _fail("run", f"{args.system!r} is not a System")
     if args.app not in system.names:
-        print(
-            f"esox run: no application {args.app!r} in {args.system} "
+        return _fail(
+            "run",
+            f"no application {args.app!r} in {args.system} "
             f"(it has {', '.join(system.names)})",
-            file=sys.stderr,
         )
-        return 2
     if args.app not in system.follows:
-        print(
-            f"esox run: {args.app} follows nothing in {args.system}, so there is "
-            f"nothing to run (followers: {', '.join(system.followers)})",
-            file=sys.stderr,
+        return _fail(
+            "run",
+            f"{args.app} follows nothing in {args.system}, so there is nothing to "
+            f"run (followers: {', '.join(system.followers)})",
         )
-        return 2
     upstream_logs = {}
     for spec in args.upstream:
         name, sep, url = spec.partition("=")
         if not sep or name not in system.follows[args.app]:
-            print(
-                f"esox run: --upstream {spec!r}: expected NAME=URL, NAME one of "
+            return _fail(
+                "run",
+                f"--upstream {redact_url_credentials(spec)!r}: expected NAME=URL, "
+                "NAME one of "
                 f"{', '.join(system.follows[args.app]) or 'nothing'}",
-                file=sys.stderr,
             )
-            return 2
-        from esox.interface import RemoteNotificationLog
+        try:
+            from esox.interface import RemoteNotificationLog
 
-        token = os.environ.get(args.token_env) if args.token_env else None
-        upstream_logs[name] = RemoteNotificationLog(url, token=token)
+            token = os.environ.get(args.token_env) if args.token_env else None
+            upstream_logs[name] = RemoteNotificationLog(url, token=token)
+        except ImportError as e:
+            return _missing_extra("run", "http", e)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -114,39 +244,47 @@ def run(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
         )
     except Exception as e:
+        logger.debug("%s stopped", args.app, exc_info=e)
         print(f"esox run: {args.app} stopped: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     finally:
         for log in upstream_logs.values():
             log.close()
+    logger.info("%s stopped", args.app)
     return 0
 
 
 def bench(args: argparse.Namespace) -> int:
     """Compare esox with eventsourcing 9.x and the practical limits."""
-    from pathlib import Path
-
     from esox.bench import Options, run_bench
     from esox.bench.plan import KINDS
+    from esox.bench.workloads import FAMILIES
 
     kinds = tuple(k.strip() for k in args.persistence.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
-        print(
-            f"esox bench: --persistence {args.persistence!r}: expected a "
-            f"comma-separated list of {', '.join(KINDS)}",
-            file=sys.stderr,
+        return _fail(
+            "bench",
+            f"--persistence {args.persistence!r}: expected a comma-separated list "
+            f"of {', '.join(KINDS)}",
         )
-        return 2
-    if args.scale is not None and args.scale < 100:
-        print("esox bench: --scale must be at least 100", file=sys.stderr)
-        return 2
+    families = (*FAMILIES, "command latency")
+    for prefix in args.only:
+        if not prefix or not any(f.startswith(prefix) for f in families):
+            return _fail(
+                "bench",
+                f"--only {prefix!r} names no workload family: expected one of "
+                f"{', '.join(repr(f) for f in families)} (or the start of one)",
+            )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail("bench", f"--out {args.out}: not a directory")
     run_bench(
         Options(
             quick=args.quick,
             compare=args.compare,
             persistence=kinds,
-            out=Path(args.out),
+            out=out,
             scale=args.scale,
             only=tuple(args.only),
             profile=not args.no_profile,
@@ -155,34 +293,71 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``esox`` console script."""
-    parser = argparse.ArgumentParser(
+def _command(
+    commands: Any, name: str, func: Callable[[argparse.Namespace], int], help: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help,
+        description=help,
+        formatter_class=_Help,
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``esox`` command's argument parser."""
+    from esox import __version__
+
+    main_parser = _Parser(
         prog="esox", description="esox: event sourcing with a Rust core"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser(
-        "demo", help="run the bank accounts demo on an embedded SQLite file"
+    main_parser.add_argument(
+        "--version", action="version", version=f"esox {__version__}"
+    )
+    commands = main_parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+
+    demo_parser = _command(
+        commands, "demo", demo, "run the bank accounts demo on an embedded SQLite file"
     )
     demo_parser.add_argument(
-        "--example", choices=["bankaccounts", "dogschool"], default="bankaccounts"
+        "--example",
+        choices=["bankaccounts", "dogschool"],
+        default="bankaccounts",
+        help="which demo to run",
     )
     demo_parser.add_argument(
         "--db", help="SQLite file to use (default: a temporary file, removed after)"
     )
-    demo_parser.add_argument("--accounts", type=int, default=100)
-    demo_parser.add_argument("--transfers", type=int, default=3000)
-    demo_parser.add_argument("--seed", type=int, default=1)
-    demo_parser.set_defaults(func=demo)
-    serve_parser = commands.add_parser(
-        "serve", help="serve an application's notification log over HTTP"
+    demo_parser.add_argument(
+        "--accounts",
+        type=_integer(2),
+        default=100,
+        help="bank accounts to open (at least 2, to transfer between)",
+    )
+    demo_parser.add_argument(
+        "--transfers", type=_integer(0), default=3000, help="random transfers to make"
+    )
+    demo_parser.add_argument(
+        "--seed", type=int, default=1, help="seed of the random transfers"
+    )
+
+    serve_parser = _command(
+        commands, "serve", serve, "serve an application's notification log over HTTP"
     )
     serve_parser.add_argument(
         "application",
         help="'module:attribute': an Application, or a callable returning one",
     )
-    serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on"
+    )
+    serve_parser.add_argument(
+        "--port", type=_integer(1, 65535), default=8000, help="TCP port to listen on"
+    )
     serve_parser.add_argument(
         "--token-env",
         metavar="NAME",
@@ -190,13 +365,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment variable NAME (default: ESOX_HTTP_TOKEN, if set)",
     )
     serve_parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without a bearer token even if ESOX_HTTP_TOKEN is set but empty",
+    )
+    serve_parser.add_argument(
+        "--max-concurrent",
+        type=_integer(1),
+        metavar="N",
+        default=4,
+        help="selections and sections built or sent at once; more wait a second, "
+        "then get 503",
+    )
+    serve_parser.add_argument(
+        "--write-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        default=30.0,
+        help="seconds a client may leave its response unread before it is disconnected",
+    )
+    serve_parser.add_argument(
         "--log-level",
         default="info",
-        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        choices=[*LOG_LEVELS, "trace"],
+        help="uvicorn's and esox's log level",
     )
-    serve_parser.set_defaults(func=serve)
-    run_parser = commands.add_parser(
-        "run", help="run one follower of a system as this process"
+
+    run_parser = _command(
+        commands, "run", run, "run one follower of a system as this process"
     )
     run_parser.add_argument("system", help="'module:attribute' naming a System")
     run_parser.add_argument(
@@ -207,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=URL",
-        help="read upstream NAME over HTTP (esox serve) instead of its database",
+        help="read upstream NAME over HTTP (esox serve) instead of its database "
+        "(repeatable)",
     )
     run_parser.add_argument(
         "--token-env",
@@ -217,13 +414,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run_parser.add_argument(
         "--poll-interval",
-        type=float,
+        type=_positive_float,
+        metavar="SECONDS",
         default=5.0,
-        help="seconds between pulls when no notification arrives (default 5)",
+        help="seconds between pulls when no notification arrives",
     )
-    run_parser.set_defaults(func=run)
-    bench_parser = commands.add_parser(
-        "bench", help="compare esox with eventsourcing 9.x on this machine"
+    run_parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=LOG_LEVELS,
+        help="log level of esox's loggers (catch-up progress is at info, "
+        "each batch at debug)",
+    )
+
+    bench_parser = _command(
+        commands, "bench", bench, "compare esox with eventsourcing 9.x on this machine"
     )
     bench_parser.add_argument(
         "--quick",
@@ -234,40 +439,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--compare",
         choices=["eventsourcing", "none"],
         default="eventsourcing",
-        help="the library to compare with (default eventsourcing, if installed)",
+        help="the library to compare with (if installed)",
     )
     bench_parser.add_argument(
         "--persistence",
         default="memory,sqlite,postgres",
         metavar="KINDS",
-        help="comma-separated: memory, sqlite, postgres (default all; postgres "
-        "from POSTGRES_* or ESOX_BENCH_POSTGRES_* variables, skipped if "
-        "unreachable)",
+        help="comma-separated: memory, sqlite, postgres (postgres from POSTGRES_* "
+        "or ESOX_BENCH_POSTGRES_* variables, skipped if unreachable)",
     )
     bench_parser.add_argument(
         "--out", default="bench-out", help="where results.json and chart.png go"
     )
     bench_parser.add_argument(
         "--scale",
-        type=int,
+        type=_integer(100),
         metavar="EVENTS",
-        help="one scale instead of 1,000/10,000/100,000 (small ones for smoke tests)",
+        help="one scale instead of 1,000/10,000/100,000 (at least 100)",
     )
     bench_parser.add_argument(
         "--only",
         action="append",
         default=[],
         metavar="FAMILY",
-        help="only the workloads whose name starts with FAMILY (repeatable), "
-        "e.g. 'mapper', 'recorder insert', 'command latency'",
+        help="only the workloads whose family starts with FAMILY (repeatable): "
+        "mapper encode, mapper decode, recorder insert, concurrent insert, "
+        "recorder select, notification select, application save, repository "
+        "get, follower processing, command latency",
     )
     bench_parser.add_argument(
         "--no-profile",
         action="store_true",
         help="do not profile the workloads of missed goals",
     )
-    bench_parser.set_defaults(func=bench)
-    args = parser.parse_args(argv)
+    return main_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``esox`` console script."""
+    args = parser().parse_args(argv)
     return int(args.func(args))
 
 

@@ -6,6 +6,7 @@ import importlib
 import math
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -168,6 +169,34 @@ class SettingError(ValueError):
     that set it and the values it accepts."""
 
 
+# The module that each optional extra of the esox package brings.
+_EXTRAS = {
+    "psycopg": "postgres",
+    "psycopg_pool": "postgres",
+    "starlette": "http",
+    "uvicorn": "http",
+    "httpx": "http",
+    "orjson": "http",
+}
+
+
+def missing_extra(error: BaseException | None) -> str | None:
+    """The extra (``postgres``, ``http``) whose absence caused ``error``, if any.
+
+    Follows ``__cause__`` and ``__context__``, so an error raised while handling
+    the ImportError is recognised too.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ImportError) and error.name:
+            extra = _EXTRAS.get(error.name.partition(".")[0])
+            if extra is not None:
+                return extra
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def strtobool(value: str) -> bool:
     """Read a truth value from a string: y/yes/t/true/on/1 or n/no/f/false/off/0."""
     if not isinstance(value, str):
@@ -279,7 +308,10 @@ class Environment(dict[str, str]):
         return default
 
     def __repr__(self) -> str:
-        shown = {k: ("<redacted>" if _is_secret(k) else v) for k, v in self.items()}
+        shown = {
+            k: ("<redacted>" if _is_secret(k) else redact_url_credentials(v))
+            for k, v in self.items()
+        }
         return f"Environment(name={self.name!r}, env={shown!r})"
 
     __str__ = __repr__
@@ -476,3 +508,18 @@ def _bounds(minimum: float | None, maximum: float | None) -> str:
 
 def _number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+# "scheme://user:password@" (the password may be empty, or hold ':' and '/').
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)[^@\s]*@")
+
+
+def redact_url_credentials(text: Any) -> Any:
+    """``text`` with the password of every URL in it shown as ``***``.
+
+    ``postgresql://u:pw@h/db`` becomes ``postgresql://u:***@h/db``; anything
+    that is not a string is returned as it is.
+    """
+    if not isinstance(text, str) or "://" not in text:
+        return text
+    return _URL_CREDENTIALS.sub(r"\1***@", text)

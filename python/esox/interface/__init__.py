@@ -38,7 +38,8 @@ if TYPE_CHECKING:
         RemoteLogUnavailableError,
         RemoteNotificationLog,
     )
-    from esox.interface.server import ServerThread, create_app, load_application
+    from esox.interface.server import create_app
+    from esox.interface.serving import ServerThread, load_application
 
 __all__ = [
     "NotificationLogInterface",
@@ -59,7 +60,8 @@ _CLIENT = {
     "RemoteLogUnavailableError",
     "RemoteNotificationLog",
 }
-_SERVER = {"ServerThread", "create_app", "load_application"}
+_SERVER = {"create_app"}
+_SERVING = {"ServerThread", "load_application"}
 
 
 def __getattr__(name: str) -> Any:
@@ -72,5 +74,9 @@ def __getattr__(name: str) -> Any:
         from esox.interface import server
 
         return getattr(server, name)
+    if name in _SERVING:
+        from esox.interface import serving
+
+        return getattr(serving, name)
     msg = f"module 'esox.interface' has no attribute {name!r}"
     raise AttributeError(msg)

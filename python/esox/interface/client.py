@@ -29,6 +29,7 @@ from esox.application.notificationlog import parse_section_id
 from esox.persistence import Notification, OperationalError, PersistenceError
 
 __all__ = [
+    "MAX_RESPONSE_BYTES",
     "RemoteLogError",
     "RemoteLogRequestError",
     "RemoteLogUnavailableError",
@@ -39,6 +40,8 @@ __all__ = [
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _RETRY_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 _MAX_DELAY = 10.0
+#: The largest response body a RemoteNotificationLog reads, unless told otherwise.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 class RemoteLogError(PersistenceError):
@@ -98,7 +101,10 @@ class RemoteNotificationLog(NotificationLog):
     up to ``retries`` times on connection errors, timeouts, 5xx and 429, after
     ``backoff`` seconds, doubling each time (or as ``Retry-After`` says), then
     raises RemoteLogUnavailableError. Other 4xx raise RemoteLogRequestError at
-    once. ``token`` is sent as ``Authorization: Bearer <token>``.
+    once. ``token`` is sent as ``Authorization: Bearer <token>``; a user and
+    password in ``base_url`` as HTTP Basic authentication (never shown). A
+    response body over ``max_response_bytes`` (decompressed) is not read
+    further: RemoteLogError.
     """
 
     def __init__(
@@ -109,18 +115,30 @@ class RemoteNotificationLog(NotificationLog):
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.1,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        if max_response_bytes < 1:
+            msg = f"max_response_bytes must be at least 1, got {max_response_bytes}"
+            raise ValueError(msg)
+        self.max_response_bytes = max_response_bytes
         if retries < 0:
             msg = f"retries must not be negative, got {retries}"
             raise ValueError(msg)
         headers = {"Accept": "application/json"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self.base_url = base_url.rstrip("/")
+            headers["Authorization"] = f"Bearer {token.strip()}"
+        # Credentials in the URL go into an auth header, never into a URL that
+        # an error message, a log line (httpx logs each request) or repr shows.
+        url = httpx.URL(base_url.rstrip("/"))
+        auth = None
+        if url.userinfo:
+            auth = httpx.BasicAuth(url.username, url.password)
+            url = url.copy_with(username=None, password=None)
+        self.base_url = str(url).rstrip("/")
         self.retries = retries
         self.backoff = backoff
         self._client = httpx.Client(
-            base_url=self.base_url + "/", headers=headers, timeout=timeout
+            base_url=self.base_url + "/", headers=headers, timeout=timeout, auth=auth
         )
 
     def __getitem__(self, section_id: str) -> Section:
@@ -178,7 +196,7 @@ class RemoteNotificationLog(NotificationLog):
         for attempt in range(self.retries + 1):
             retry_after: float | None = None
             try:
-                response = self._client.get(path, params=params)
+                response, content = self._fetch(url, path, params)
             except _RETRY_ERRORS as e:
                 if attempt == self.retries:
                     msg = f"GET {url} failed after {attempt + 1} attempts: {e!r}"
@@ -189,10 +207,10 @@ class RemoteNotificationLog(NotificationLog):
             else:
                 if response.status_code == 200:
                     try:
-                        return orjson.loads(response.content)
+                        return orjson.loads(content)
                     except orjson.JSONDecodeError as e:
                         raise self._malformed(e) from e
-                error = self._error_message(response)
+                error = self._error_message(response, content)
                 status = response.status_code
                 if status not in _RETRY_STATUS:
                     msg = f"GET {url} returned {status}: {error}"
@@ -210,6 +228,36 @@ class RemoteNotificationLog(NotificationLog):
             time.sleep(self._delay(attempt, retry_after))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _fetch(
+        self, url: str, path: str, params: dict[str, str | int] | None
+    ) -> tuple[httpx.Response, bytes]:
+        """The response and its body, read up to ``max_response_bytes``."""
+        request = self._client.build_request("GET", path, params=params)
+        response = self._client.send(request, stream=True)
+        try:
+            limit = self.max_response_bytes
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                raise self._too_large(url, int(length))
+            chunks = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(url, size)
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return response, b"".join(chunks)
+
+    def _too_large(self, url: str, size: int) -> RemoteLogError:
+        msg = (
+            f"GET {url}: the response is larger than max_response_bytes "
+            f"({size} > {self.max_response_bytes} bytes); raise it if the events "
+            "are this large"
+        )
+        return RemoteLogError(msg)
+
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, _MAX_DELAY)
@@ -217,14 +265,14 @@ class RemoteNotificationLog(NotificationLog):
         return float(delay * random.uniform(0.5, 1.0))  # jitter spreads out retries
 
     @staticmethod
-    def _error_message(response: httpx.Response) -> str:
+    def _error_message(response: httpx.Response, content: bytes) -> str:
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError:
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), str):
             return str(body["error"])
-        text = response.text.strip()[:200]
+        text = content[:200].decode("utf-8", errors="replace").strip()
         return text or response.reason_phrase
 
     def _malformed(self, error: Exception) -> RemoteLogError:

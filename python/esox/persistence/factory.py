@@ -22,7 +22,13 @@ from esox.persistence.recorders import (
     TrackingRecorder,
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder
-from esox.utils import Environment, EnvType, TopicError, resolve_topic
+from esox.utils import (
+    Environment,
+    EnvType,
+    TopicError,
+    missing_extra,
+    resolve_topic,
+)
 
 __all__ = ["InfrastructureFactory", "ZlibCompressor"]
 
@@ -98,6 +104,13 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
+            extra = missing_extra(e)
+            if extra is not None:
+                msg = (
+                    f"PERSISTENCE_MODULE {topic!r} needs the {extra!r} extra: "
+                    f"pip install 'esox[{extra}]' ({e.__cause__})"
+                )
+                raise InfrastructureFactoryError(msg) from None
             msg = (
                 f"Failed to resolve persistence module topic: '{topic}' from "
                 f"environment variable '{cls.PERSISTENCE_MODULE}' ({e}). Use "

@@ -12,7 +12,9 @@ A ``ProcessApplication`` is both.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -34,6 +36,11 @@ __all__ = [
 ]
 
 TAggregateID = TypeVar("TAggregateID", UUID, str)
+
+logger = logging.getLogger(__name__)
+
+# Seconds between two INFO lines of progress while one pull catches up.
+PROGRESS_INTERVAL = 5.0
 
 # Settings that change how stored events are decoded.
 _CODEC_KEYS = (
@@ -161,12 +168,17 @@ class Follower(
         with self.processing_lock:
             if start is None:
                 start = self.position(leader_name)
-            for notifications in self.pull_notifications(
-                leader_name, start=start, stop=stop, inclusive_of_start=False
-            ):
-                self._process_batch(leader_name, notifications)
-                if interrupt is not None and interrupt.is_set():
-                    return
+            progress = _Progress(self.name, leader_name, start)
+            try:
+                for notifications in self.pull_notifications(
+                    leader_name, start=start, stop=stop, inclusive_of_start=False
+                ):
+                    processed = self._process_batch(leader_name, notifications)
+                    progress.batch(notifications, processed)
+                    if interrupt is not None and interrupt.is_set():
+                        return
+            finally:
+                progress.done(self.pull_section_size)
 
     def pull_notifications(
         self,
@@ -280,14 +292,16 @@ class Follower(
 
     def _process_batch(
         self, leader_name: str, notifications: Sequence[Notification]
-    ) -> None:
-        """Decode (one call) and process consecutive notifications of a leader."""
+    ) -> int:
+        """Decode (one call) and process consecutive notifications of a leader;
+        return how many were of the followed topics."""
         if not notifications:
-            return
+            return 0
         received = self.filter_received_notifications(notifications)
         for domain_event, tracking in self.convert_notifications(leader_name, received):
             self._process_tracked(domain_event, tracking)
         self._passed(leader_name, notifications[-1].id)
+        return len(received)
 
     def _process_tracked(self, domain_event: Any, tracking: Tracking) -> None:
         try:
@@ -305,6 +319,57 @@ class Follower(
     def _passed(self, leader_name: str, notification_id: int) -> None:
         if notification_id > self.position(leader_name):
             self._seen[leader_name] = notification_id
+
+
+class _Progress:
+    """Log lines of one pull: each batch at DEBUG; at INFO, a catch-up (a pull
+    of more than a batch) every PROGRESS_INTERVAL seconds and at its end."""
+
+    def __init__(self, follower: str, leader: str, start: int) -> None:
+        self.follower, self.leader, self.start = follower, leader, start
+        self.pulled = self.processed = 0
+        self.last = start
+        self.started = self.reported = time.monotonic()
+
+    def batch(self, notifications: Sequence[Notification], processed: int) -> None:
+        self.pulled += len(notifications)
+        self.processed += processed
+        self.last = notifications[-1].id
+        logger.debug(
+            "%s processed notifications %d to %d of %s (%d of its topics)",
+            self.follower,
+            notifications[0].id,
+            self.last,
+            self.leader,
+            processed,
+        )
+        now = time.monotonic()
+        if now - self.reported >= PROGRESS_INTERVAL:
+            self.reported = now
+            logger.info(
+                "%s catching up with %s: at notification %d, %d read so far",
+                self.follower,
+                self.leader,
+                self.last,
+                self.pulled,
+            )
+
+    def done(self, batch_size: int) -> None:
+        if not self.pulled:
+            return
+        level = logging.INFO if self.pulled > batch_size else logging.DEBUG
+        logger.log(
+            level,
+            "%s caught up with %s: notifications %d to %d (%d read, %d processed) "
+            "in %.2fs",
+            self.follower,
+            self.leader,
+            self.start + 1,
+            self.last,
+            self.pulled,
+            self.processed,
+            time.monotonic() - self.started,
+        )
 
 
 class Leader(Application[TAggregateID]):

@@ -12,6 +12,7 @@ one process per follower of a system with it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import threading
 import time
@@ -31,6 +32,48 @@ from esox.utils import Environment, EnvType
 __all__ = ["MultiProcessRunner", "run_application", "upstream_environment"]
 
 DEFAULT_POLL_INTERVAL = 5.0
+
+logger = logging.getLogger(__name__)
+
+# The exit code of a spawned process that found itself, while importing the
+# main module, about to start a runner: the script lacks its main guard.
+_UNGUARDED_MAIN_EXIT = 87
+_MAIN_GUARD_HINT = """\
+Spawned processes import the main module ({main}), so the code that starts
+the runner must only run in the process you started. Put it under the guard:
+
+    if __name__ == "__main__":
+        runner = MultiProcessRunner(system, env=env)
+        runner.start()
+        ...
+"""
+
+
+def _main_module() -> str:
+    import sys
+
+    # A spawned child runs the parent's main module as __mp_main__.
+    for name in ("__mp_main__", "__main__"):
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            return str(path)
+    return "your script"
+
+
+def _refuse_unguarded_main() -> None:
+    """In a spawned child still importing the parent's main module: exit at once
+    with a code the parent recognises, instead of starting runners recursively."""
+    import os
+    import sys
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        sys.stderr.write(
+            "esox: a MultiProcessRunner was created while its process was "
+            "importing the main module.\n"
+            + _MAIN_GUARD_HINT.format(main=_main_module())
+        )
+        sys.stderr.flush()
+        os._exit(_UNGUARDED_MAIN_EXIT)
 
 
 def upstream_environment(
@@ -95,13 +138,23 @@ def run_application(
         threading.Thread(target=_relay, args=(stop, wake), daemon=True).start()
         for watcher in watchers:
             watcher.start()
+        logger.info(
+            "%s is following %s (pulling every %ss at least)",
+            name,
+            ", ".join(system.follows[name]),
+            poll_interval,
+        )
         if on_ready is not None:
             on_ready()
         while not stop.is_set():
             wake.clear()
+            logger.debug("%s pulls from %s", name, ", ".join(system.follows[name]))
             for leader_name in system.follows[name]:
                 app._pull_and_process(leader_name, interrupt=stop)
             wake.wait(poll_interval)
+    except BaseException as e:
+        logger.error("%s stopped: %s: %s", name, type(e).__name__, e)
+        raise
     finally:
         stop.set()  # the watchers notice within a second, or fail on the closed
         app.close()  # recorders and stop: either way, no need to wait for them
@@ -192,6 +245,7 @@ class MultiProcessRunner(Runner[Any]):
         start_timeout: float = 60.0,
         start_method: str = "spawn",
     ) -> None:
+        _refuse_unguarded_main()
         super().__init__(system, env)
         self.poll_interval = poll_interval
         self.start_timeout = start_timeout
@@ -254,6 +308,7 @@ class MultiProcessRunner(Runner[Any]):
             daemon=True,
         )
         process.start()
+        logger.info("Started the process of %s (pid %s)", name, process.pid)
         control_r.close()
         status_w.close()
         self.processes[name] = process
@@ -271,18 +326,28 @@ class MultiProcessRunner(Runner[Any]):
                 if status.poll(min(remaining, 0.25)):
                     message = status.recv()
                     if message[0] == "ready":
+                        logger.info("The process of %s is ready", name)
                         return
                     self._report(name, message)
             except EOFError:
                 pass
-            if process.exitcode is not None:
+            exitcode = process.exitcode  # once: it may change between two reads
+            if exitcode == _UNGUARDED_MAIN_EXIT:
+                msg = (
+                    f"The process of {name} could not start: it re-ran the code "
+                    "that starts this MultiProcessRunner.\n"
+                    + _MAIN_GUARD_HINT.format(main=_main_module())
+                )
+                raise SystemDefinitionError(msg)
+            if exitcode is not None:
                 self._report_exit(name, process)
                 self._raise_error()
-                msg = f"The process of {name} exited with code {process.exitcode}"
+                msg = f"The process of {name} exited with code {exitcode}"
                 raise EventProcessingError(msg)
 
     def _report(self, name: str, message: tuple[Any, ...]) -> None:
         if message[0] == "error":
+            logger.error("The process of %s failed: %s", name, message[1])
             error = EventProcessingError(
                 f"The process of {name} failed: {message[1]}\n{message[2]}"
             )
@@ -293,6 +358,12 @@ class MultiProcessRunner(Runner[Any]):
         if id(process) in self._reported:
             return
         self._reported.add(id(process))
+        logger.error(
+            "The process of %s (pid %s) exited with code %s",
+            name,
+            process.pid,
+            process.exitcode,
+        )
         self._errors.setdefault(
             name,
             EventProcessingError(
@@ -333,6 +404,7 @@ class MultiProcessRunner(Runner[Any]):
         Forgets the old process's error: the new one resumes from the
         follower's recorded position.
         """
+        logger.info("Restarting the process of %s", name)
         self._stop_process(name, timeout=5.0)
         self._errors.pop(name, None)
         self._spawn(name)

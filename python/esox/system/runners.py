@@ -10,6 +10,7 @@ on start, catch up with whatever was recorded while they were not running.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -45,6 +46,8 @@ __all__ = [
 
 TApplication = TypeVar("TApplication", bound=Application[Any])
 
+logger = logging.getLogger(__name__)
+
 
 class Runner(ABC, Generic[TAggregateID]):
     """Runs a ``System``: ``start()``, ``get(AppClass)``, ``stop()``, or ``with``."""
@@ -65,6 +68,12 @@ class Runner(ABC, Generic[TAggregateID]):
             msg = f"{type(self).__name__} is already started"
             raise RunnerAlreadyStartedError(msg)
         self.is_started = True
+        logger.info(
+            "%s starting %s (followers: %s)",
+            type(self).__name__,
+            ", ".join(self.system.names),
+            ", ".join(self.system.followers) or "none",
+        )
 
     @abstractmethod
     def stop(self) -> None:
@@ -448,6 +457,7 @@ class FollowerThread(threading.Thread, RecordingEventReceiver[Any]):
                 e if isinstance(e, EventProcessingError) else _wrap(self.follower, e)
             )
             self.error = error
+            logger.error("Follower thread of %s stopped: %s", self.follower.name, error)
             self._on_error(error)
 
 
