@@ -216,3 +216,18 @@ def test_readers_skipping_while_others_save_get_consistent_aggregates():
             thread.join(10)
         Pair.hook = staticmethod(lambda: None)  # type: ignore[assignment]
     assert bad == []
+
+
+def test_without_skipping_readers_the_cached_aggregate_is_fastforwarded_in_place():
+    # As eventsourcing does: one cached object, brought up to date where it is.
+    school = DogSchool(env={"AGGREGATE_CACHE_MAXSIZE": "10"})
+    dog_id = school.register_dog("Fido")
+    school.repository.get(dog_id)
+    cache = school.repository.cache
+    assert cache is not None
+    cached = cache.get(dog_id)
+    school.add_trick(dog_id, "sit")
+    school.add_trick(dog_id, "roll")
+    assert school.repository.get(dog_id).tricks == ["sit", "roll"]
+    assert cache.get(dog_id) is cached
+    assert cached.tricks == ["sit", "roll"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
@@ -107,6 +107,9 @@ class Repository(Generic[TAggregateID]):
         self.fastforward_skipping = fastforward_skipping
         self.deepcopy_from_cache = deepcopy_from_cache
         self._locks = _AggregateLocks()
+        # Whether any get() has skipped the fast-forward lock (so readers may
+        # copy a cached aggregate while it is being brought up to date).
+        self._skipping_seen = fastforward_skipping
 
     def get(
         self,
@@ -123,6 +126,8 @@ class Repository(Generic[TAggregateID]):
         if self.cache is None or version is not None:
             return self._reconstruct(aggregate_id, version, projector_func)
         skipping = fastforward_skipping or self.fastforward_skipping
+        if skipping:
+            self._skipping_seen = True
         if not self._locks.acquire(aggregate_id, blocking=not skipping):
             # Someone else is bringing it up to date: take what is cached.
             try:
@@ -148,17 +153,47 @@ class Repository(Generic[TAggregateID]):
                             if projector_func is project_aggregate
                             else projector_func
                         )
-                        # Copy on write: readers that skip the lock may be
-                        # copying the cached aggregate right now, and an apply
-                        # that raises must not leave it half-applied.
-                        aggregate = project(deepcopy(aggregate), new_events)
-                        if aggregate is None:
-                            msg = f"Aggregate {aggregate_id!r} not found."
-                            raise AggregateNotFoundError(msg)
-                        self.cache.put(aggregate_id, aggregate)
+                        aggregate = self._fastforward(
+                            aggregate_id, aggregate, new_events, project
+                        )
             return self._copy(aggregate, deepcopy_from_cache)
         finally:
             self._locks.release(aggregate_id)
+
+    def _fastforward(
+        self,
+        aggregate_id: Any,
+        cached: Any,
+        new_events: Sequence[Any],
+        project: ProjectorFunction[Any, Any],
+    ) -> Any:
+        """Apply new events to the cached aggregate (holding its lock).
+
+        In place, as eventsourcing does (the cached object stays the one
+        object), unless readers that skip the lock have been seen: they may be
+        copying it right now, so a copy is brought up to date and swapped in.
+        An apply that raises never leaves a half-applied aggregate cached.
+        """
+        assert self.cache is not None
+        target = deepcopy(cached) if self._skipping_seen else cached
+        try:
+            aggregate = project(target, new_events)
+        except BaseException:
+            if target is cached:
+                self.cache.get(aggregate_id, evict=True)
+            raise
+        if aggregate is None:
+            msg = f"Aggregate {aggregate_id!r} not found."
+            raise AggregateNotFoundError(msg)
+        if aggregate is not cached:
+            self.cache.put(aggregate_id, aggregate)
+        return aggregate
+
+    @property
+    def _fastforward_locks_inuse(self) -> dict[Any, tuple[threading.Lock, int]]:
+        """The aggregates whose cached copy someone is bringing up to date (or
+        waiting to): id -> (lock, number of users), under eventsourcing's name."""
+        return self._locks._locks
 
     @property
     def caches_saved(self) -> bool:
