@@ -96,11 +96,12 @@ def test_a_failing_follower_thread_logs_an_error(
     runner.start()
     try:
         runner.get(Items).create("x")
-        assert runner.watch_for_errors(timeout=10)
+        # It stops the runner and raises the follower's error.
+        with pytest.raises(Exception, match="boom"):
+            runner.watch_for_errors(timeout=10)
     finally:
         if runner.is_started:
-            with pytest.raises(Exception, match="boom"):
-                runner.stop()
+            runner.stop()
     errors = messages(caplog, "esox.system.runners", logging.ERROR)
     assert len(errors) == 1
     assert errors[0].startswith("Follower thread of Failing stopped: ")

@@ -589,7 +589,7 @@ def _token(token: str | None, allow_anonymous: bool | None) -> str | None:
     if allow_anonymous is None:
         value = os.environ.get(ALLOW_ANONYMOUS_ENV, "")
         try:
-            allow_anonymous = strtobool(value)
+            allow_anonymous = bool(value.strip()) and strtobool(value)
         except ValueError:
             msg = f"{ALLOW_ANONYMOUS_ENV} must be y or n, not {value!r}"
             raise ValueError(msg) from None
