@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import pickle
 import textwrap
 from dataclasses import dataclass
@@ -41,6 +42,18 @@ def test_random_uuid_is_a_valid_version_4_uuid():
     assert some.version == 4 and some.variant == RFC_4122
     assert UUID(str(some)) == some and hash(UUID(str(some))) == hash(some)
     assert pickle.loads(pickle.dumps(some)) == some
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_random_uuids_of_a_forked_child_are_its_own():
+    random_uuid()  # the parent has random values made ahead
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write_end, random_uuid().bytes)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 16) != random_uuid().bytes
 
 
 def test_assigning_domain_tzinfo_changes_event_timestamps():

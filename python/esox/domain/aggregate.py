@@ -59,9 +59,29 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 _UUID_HAS_SLOTS = {"int", "is_safe"} <= set(getattr(UUID, "__slots__", ()))
 
 
+_random_values: list[int] = []
+"""Random UUID values made ahead, many per os.urandom() call (a system call
+per id costs more than the rest of making it). Forgotten in a forked child,
+which must not make its parent's ids."""
+_next_random_value = _random_values.pop  # atomic: safe between threads
+os.register_at_fork(after_in_child=_random_values.clear)
+
+
+def _make_random_values() -> None:
+    randomness = os.urandom(16 * 64)
+    _random_values.extend(
+        int.from_bytes(randomness[i : i + 16]) & _UUID4_CLEAR | _UUID4_SET
+        for i in range(0, len(randomness), 16)
+    )
+
+
 def random_uuid() -> UUID:
     """A random (version 4) UUID, as ``uuid.uuid4()`` makes, in half the time."""
-    value = int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET
+    try:
+        value = _next_random_value()
+    except IndexError:
+        _make_random_values()
+        value = _next_random_value()
     if not _UUID_HAS_SLOTS:  # pragma: no cover (CPython's UUID has them)
         return UUID(int=value)
     new_id: UUID = _new(UUID)
@@ -206,8 +226,6 @@ def _creation_plan(cls: type["BaseAggregate[Any]"]) -> _CreationPlan | None:
 
 
 _now = datetime.now
-_urandom = os.urandom
-_from_bytes = int.from_bytes
 _SAFE_UNKNOWN = SafeUUID.unknown
 
 
@@ -227,7 +245,11 @@ class MetaAggregate(EsoxType, ABCMeta, Generic[TBaseAggregate]):
         # dicts they copy. This is every aggregate's creation: keep it lean.
         _, names, event_class, topic, version, init_func = plan
         new_id = _new(UUID)  # random_uuid(), inline
-        _set(new_id, "int", _from_bytes(_urandom(16)) & _UUID4_CLEAR | _UUID4_SET)
+        try:
+            _set(new_id, "int", _next_random_value())
+        except IndexError:
+            _make_random_values()
+            _set(new_id, "int", _next_random_value())
         _set(new_id, "is_safe", _SAFE_UNKNOWN)
         timestamp = _now(_events.TZINFO)
         state = {
