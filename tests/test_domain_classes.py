@@ -384,3 +384,14 @@ def test_uuid5_ids_and_other_create_ids_take_the_step_by_step_path():
     assert isinstance(Aggregate().id, UUID)
     assert issubclass(Page.Created, CanInitAggregate)
     assert issubclass(Page.Event, CanMutateAggregate)
+
+
+def test_aggregate_without_init_passes_keywords_to_its_created_event():
+    class Started(Aggregate):  # esox: eventsourcing refuses name= here
+        class Began(AggregateCreated):
+            name: str
+
+    (began,) = Started(name="x").collect_events()
+    assert began.name == "x"
+    with pytest.raises(TypeError, match=r"Started\(\) takes no positional arguments"):
+        Started("x")
