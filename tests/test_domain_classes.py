@@ -395,3 +395,24 @@ def test_aggregate_without_init_passes_keywords_to_its_created_event():
     assert began.name == "x"
     with pytest.raises(TypeError, match=r"Started\(\) takes no positional arguments"):
         Started("x")
+
+
+def test_triggered_event_fields_keep_their_order_and_patches_are_seen():
+    class Mover(Aggregate):
+        @event("Moved")
+        def move(self, x: int, y: int) -> None:
+            self.position = (x, y)
+
+    mover = Mover()
+    mover.move(y=1, x=2)
+    moved = mover.pending_events[1]
+    fields = ["originator_id", "originator_version", "timestamp", "x", "y"]
+    assert list(vars(moved)) == fields  # as eventsourcing stores them
+    assert mover.position == (2, 1) and mover.version == 2
+
+    def apply(self: Any, aggregate: Any) -> None:
+        aggregate.patched = True
+
+    Mover.Moved.apply = apply  # type: ignore[method-assign]
+    mover.move(3, 4)
+    assert mover.patched and mover.version == 3

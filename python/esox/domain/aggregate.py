@@ -47,7 +47,8 @@ TBaseAggregate = TypeVar("TBaseAggregate", bound="BaseAggregate[Any]")
 
 _fast_fields: dict[type, tuple[tuple[str, ...] | None, bool]] = {}
 _direct_apply: dict[type, Callable[..., Any] | None] = {}
-_plan_caches.extend((_fast_fields, _direct_apply))
+_trigger_plans: dict[type, Callable[..., Any] | None] = {}
+_plan_caches.extend((_fast_fields, _direct_apply, _trigger_plans))
 
 _new: Callable[[type[Any]], Any] = object.__new__
 _set = object.__setattr__
@@ -112,6 +113,20 @@ def _direct_apply_func(event_class: type[Any]) -> Callable[..., Any] | None:
     ):
         func = event_class._decorated_spec_.func
     _direct_apply[event_class] = func
+    return func
+
+
+def _trigger_plan(event_class: type[Any]) -> Callable[..., Any] | None:
+    """The decorated method, if triggering ``event_class`` is: make the event
+    from the method's arguments (its fields, in order, after the standard
+    three), call the method, advance the version (else None)."""
+    func = _direct_apply_func(event_class)
+    fields, _ = _plain_fields(event_class)
+    if func is None or fields is None:
+        return None
+    names = event_class._decorated_spec_.names
+    if fields != ("originator_id", "originator_version", "timestamp", *names):
+        return None
     return func
 
 
@@ -463,7 +478,29 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
         kwargs: dict[str, Any],
         timestamp: datetime,
     ) -> None:
-        """Trigger the event of a decorated method (``kwargs`` already checked)."""
+        """Trigger the event of a decorated method (``kwargs`` already checked,
+        in the method's parameters' order)."""
+        try:
+            func = _trigger_plans[event_class]
+        except KeyError:
+            func = _trigger_plans[event_class] = _trigger_plan(event_class)
+        if func is not None:
+            # What construct_event(), mutate() and apply() would do, without
+            # their frames: this is every command's path.
+            version = self._version + 1
+            state = {
+                "originator_id": self._id,
+                "originator_version": version,
+                "timestamp": timestamp,
+            }
+            state.update(kwargs)
+            new_event = _new(event_class)
+            _set(new_event, "__dict__", state)
+            func(self, **kwargs)
+            self._version = version
+            self._modified_on = timestamp
+            self._pending_events.append(new_event)
+            return
         values = {
             "originator_id": self._id,
             "originator_version": self._version + 1,

@@ -160,7 +160,11 @@ class MethodSpec:
                     f"argument{'s' * (len(missing) != 1)}: {_listed(missing)}"
                 )
                 raise TypeError(msg)
-        return bound
+        # In the parameters' order, which is the event's fields' order.
+        ordered = {name: bound[name] for name in positional + self.keyword_only}
+        if len(ordered) != len(bound):
+            ordered.update(bound)  # an id that the method does not declare
+        return ordered
 
 
 class DecoratedFuncCaller(CanMutateAggregate[Any]):
