@@ -416,3 +416,12 @@ def test_triggered_event_fields_keep_their_order_and_patches_are_seen():
     Mover.Moved.apply = apply  # type: ignore[method-assign]
     mover.move(3, 4)
     assert mover.patched and mover.version == 3
+
+
+def test_string_id_aggregate_events_are_named_as_an_aggregates():
+    class Bare(BaseAggregate[str]):
+        pass
+
+    (created,) = Bare(id="b").collect_events()
+    assert type(created).__qualname__.endswith("Bare.Created")
+    assert Bare.Event.__qualname__.endswith("Bare.Event")

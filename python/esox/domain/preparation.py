@@ -34,18 +34,20 @@ else:
 __all__ = ["check_explicit_topic_is_registered", "prepare_aggregate_class", "set_init"]
 
 
-class _StrIdEvent(CanMutateAggregate[str], DomainEvent):
-    """The base event of a ``BaseAggregate[str]`` that defines no ``Event``:
-    eventsourcing's ready-made events (``Aggregate.Event``) have UUID ids, so
-    esox gives string-id aggregates their own."""
+class _StrIds:
+    """The events of a ``BaseAggregate[str]`` that defines none: eventsourcing's
+    ready-made ones (``Aggregate.Event``) have UUID ids, so esox gives
+    string-id aggregates their own (named as an ``Aggregate``'s are)."""
 
-    originator_id: str  # type: ignore[assignment]
+    class Event(CanMutateAggregate[str], DomainEvent):
+        """The base event of a string-id aggregate that defines no ``Event``."""
 
+        originator_id: str  # type: ignore[assignment]
 
-class _StrIdCreated(CanInitAggregate[str], _StrIdEvent):
-    """The created event of a ``BaseAggregate[str]`` that defines none."""
+    class Created(CanInitAggregate[str], Event):
+        """The created event of a string-id aggregate that defines none."""
 
-    originator_topic: str
+        originator_topic: str
 
 
 def prepare_aggregate_class(
@@ -206,7 +208,7 @@ def _define_base_event(cls: AggregateClass) -> type[Any] | None:
         return cast(type[Any], own)
     inherited = getattr(cls, "Event", None)
     if inherited is None and cls.originator_id_type is str:
-        inherited = _StrIdEvent
+        inherited = _StrIds.Event
     if inherited is None:
         return None
     base_event = _define_event_class(cls, "Event", (inherited,))
@@ -350,8 +352,8 @@ def _inherited_created_event(
         created = base.__dict__.get("_created_event_class_")
         if isinstance(created, type):
             return created
-    if base_event is not None and issubclass(base_event, _StrIdEvent):
-        return _StrIdCreated
+    if base_event is not None and issubclass(base_event, _StrIds.Event):
+        return _StrIds.Created
     return None
 
 
