@@ -1,6 +1,11 @@
 """The domain model: domain events, aggregates, snapshots (imports nothing of esox
 but utils)."""
 
+import sys
+from types import ModuleType
+from typing import Any
+
+from esox.domain import events as _events
 from esox.domain.aggregate import Aggregate, BaseAggregate, MetaAggregate, aggregate
 from esox.domain.decorators import event, triggers
 from esox.domain.events import (
@@ -71,3 +76,17 @@ __all__ = [
 ]
 
 _present_as_package(globals())
+
+
+class _DomainModule(ModuleType):
+    """``esox.domain`` itself: assigning ``esox.domain.TZINFO`` (as
+    eventsourcing's users and tests do) changes the time zone of new event
+    timestamps, which ``esox.domain.events`` reads."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "TZINFO":
+            _events.TZINFO = value
+
+
+sys.modules[__name__].__class__ = _DomainModule

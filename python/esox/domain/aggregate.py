@@ -1,26 +1,38 @@
 """Aggregates: consistency boundaries whose state is the sum of their events."""
 
 import dataclasses
-import inspect
 import os
-import sys
 from abc import ABCMeta
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
-from uuid import UUID, uuid4
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, cast
+from uuid import UUID, SafeUUID
 
-from esox.domain.decorators import CommandMethodDecorator, MethodSpec
+from esox.domain import events as _events
+from esox.domain.decorators import (
+    CommandMethodDecorator,
+    DecoratedFuncCaller,
+    MethodSpec,
+)
 from esox.domain.events import (
     AggregateCreated,
     AggregateEvent,
+    CanCreateTimestamp,
     CanInitAggregate,
     CanMutateAggregate,
+    DomainEvent,
     EsoxType,
     ProgrammingError,
     Snapshot,
+    _plan_caches,
+    check_originator_id,
 )
-from esox.utils import TopicError, get_topic, register_topic, resolve_topic
+from esox.domain.preparation import (
+    check_explicit_topic_is_registered,
+    prepare_aggregate_class,
+    set_init,
+)
+from esox.utils import get_topic
 
 __all__ = [
     "Aggregate",
@@ -33,21 +45,50 @@ __all__ = [
 TAggregateID = TypeVar("TAggregateID", UUID, str)
 TBaseAggregate = TypeVar("TBaseAggregate", bound="BaseAggregate[Any]")
 
-
-class DecoratedFuncCaller(CanMutateAggregate[Any]):
-    """Applies an event by calling the method that was decorated with ``@event``."""
-
-    _decorated_spec_: ClassVar[MethodSpec]
-
-    def apply(self, aggregate: Any) -> None:
-        spec = type(self)._decorated_spec_
-        state = self._as_dict()
-        spec.func(aggregate, **{name: state[name] for name in spec.names})
-        super().apply(aggregate)
-
-
-_fast_fields: dict[type, tuple[str, ...] | None] = {}
+_fast_fields: dict[type, tuple[tuple[str, ...] | None, bool]] = {}
 _direct_apply: dict[type, Callable[..., Any] | None] = {}
+_trigger_plans: dict[type, Callable[..., Any] | None] = {}
+_plan_caches.extend((_fast_fields, _direct_apply, _trigger_plans))
+
+_new: Callable[[type[Any]], Any] = object.__new__
+_set = object.__setattr__
+
+# uuid4() without UUID.__init__'s checks (the value is made valid here): the
+# random bits of os.urandom, with the version (4) and variant (RFC 4122) bits.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+_UUID_HAS_SLOTS = {"int", "is_safe"} <= set(getattr(UUID, "__slots__", ()))
+
+
+_random_values: list[int] = []
+"""Random UUID values made ahead, many per os.urandom() call (a system call
+per id costs more than the rest of making it). Forgotten in a forked child,
+which must not make its parent's ids."""
+_next_random_value = _random_values.pop  # atomic: safe between threads
+os.register_at_fork(after_in_child=_random_values.clear)
+
+
+def _make_random_values() -> None:
+    randomness = os.urandom(16 * 64)
+    _random_values.extend(
+        int.from_bytes(randomness[i : i + 16]) & _UUID4_CLEAR | _UUID4_SET
+        for i in range(0, len(randomness), 16)
+    )
+
+
+def random_uuid() -> UUID:
+    """A random (version 4) UUID, as ``uuid.uuid4()`` makes, in half the time."""
+    try:
+        value = _next_random_value()
+    except IndexError:
+        _make_random_values()
+        value = _next_random_value()
+    if not _UUID_HAS_SLOTS:  # pragma: no cover (CPython's UUID has them)
+        return UUID(int=value)
+    new_id: UUID = _new(UUID)
+    _set(new_id, "int", value)
+    _set(new_id, "is_safe", SafeUUID.unknown)
+    return new_id
 
 
 def _direct_apply_func(event_class: type[Any]) -> Callable[..., Any] | None:
@@ -75,76 +116,234 @@ def _direct_apply_func(event_class: type[Any]) -> Callable[..., Any] | None:
     return func
 
 
+def _trigger_plan(event_class: type[Any]) -> Callable[..., Any] | None:
+    """The decorated method, if triggering ``event_class`` is: make the event
+    from the method's arguments (its fields, in order, after the standard
+    three), call the method, advance the version (else None)."""
+    func = _direct_apply_func(event_class)
+    fields, _ = _plain_fields(event_class)
+    if func is None or fields is None:
+        return None
+    names = event_class._decorated_spec_.names
+    if fields != ("originator_id", "originator_version", "timestamp", *names):
+        return None
+    return func
+
+
 def construct_event(event_class: type[Any], values: dict[str, Any]) -> Any:
     """Construct an event from keyword values, skipping the dataclass ``__init__``
-    where it would do nothing but assign fields (the common case)."""
+    where it would do nothing but assign fields and check the id (the common
+    case). A bad call raises the TypeError the class's ``__init__`` raises."""
     try:
-        fields = _fast_fields[event_class]
+        fields, check_id = _fast_fields[event_class]
     except KeyError:
-        fields = _fast_fields[event_class] = _plain_fields(event_class)
+        fields, check_id = _fast_fields[event_class] = _plain_fields(event_class)
     if fields is not None and len(values) == len(fields):
         try:
             state = {name: values[name] for name in fields}
         except KeyError:
             pass
         else:
+            if check_id and type(state["originator_id"]) is not UUID:
+                check_originator_id(event_class, state["originator_id"])
             new_event = object.__new__(event_class)
             object.__setattr__(new_event, "__dict__", state)
             return new_event
-    try:
-        return event_class(**values)
-    except TypeError as e:
-        msg = f"Unable to construct {event_class.__qualname__!r} event: {e}"
-        raise TypeError(msg) from None
+    return event_class(**values)
 
 
-def _plain_fields(event_class: type[Any]) -> tuple[str, ...] | None:
-    """Field names if constructing is plain assignment (no post-init, no defaults)."""
-    if not dataclasses.is_dataclass(event_class) or hasattr(
-        event_class, "__post_init__"
-    ):
-        return None
+def _plain_fields(event_class: type[Any]) -> tuple[tuple[str, ...] | None, bool]:
+    """Field names, if constructing is plain assignment (no defaults, and no
+    post-init but DomainEvent's id check), and whether to check the id."""
+    if not dataclasses.is_dataclass(event_class):
+        return None, False
+    post_init = getattr(event_class, "__post_init__", None)
+    if post_init is not None and post_init is not DomainEvent.__post_init__:
+        return None, False
     init = event_class.__dict__.get("__init__") or event_class.__init__
     if getattr(init, "__qualname__", "").split(".")[-1] != "__init__":
-        return None
+        return None, False
     fields = dataclasses.fields(event_class)
     for f in fields:
         if f.default is not dataclasses.MISSING or (
             f.default_factory is not dataclasses.MISSING
         ):
-            return None
-    return tuple(f.name for f in fields)
+            return None, False
+    check_id = post_init is not None and (
+        getattr(event_class, "originator_id_type", None) is UUID
+    )
+    return tuple(f.name for f in fields), check_id
+
+
+_STANDARD_CREATED_FIELDS = (
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "originator_topic",
+)
+
+
+class _CreationPlan(NamedTuple):
+    """What ``cls(*args)`` does when every step is esox's own (the common
+    case): the steps of ``_create``, ``mutate`` and ``__base_init__``."""
+
+    arg_count: int
+    names: tuple[str, ...]
+    """The ``__init__``'s parameters: the created event's fields, in order."""
+    event_class: type[Any]
+    topic: str
+    version: int
+    init_func: Callable[..., Any] | None
+
+
+_creation_plans: dict[type, _CreationPlan | None] = {}
+_plan_caches.append(_creation_plans)
+
+
+def _creation_plan(cls: type["BaseAggregate[Any]"]) -> _CreationPlan | None:
+    """The plan of ``cls(...)``, or None if a step is not esox's own (then
+    ``_create()`` does it step by step)."""
+    event_class = cls._created_event_class_
+    spec = cls._init_spec_
+    if (
+        event_class is None
+        or not _UUID_HAS_SLOTS
+        or cls._explicit_topics_
+        or cls._create.__func__ is not BaseAggregate._create.__func__  # type: ignore[attr-defined]
+        or cls.create_id is not Aggregate.create_id
+        or cls.__base_init__ is not BaseAggregate.__base_init__
+        or cls.__new__ is not object.__new__
+        or cls._init_mentions_id_
+        or event_class.mutate is not CanInitAggregate.mutate
+        or event_class.apply is not CanMutateAggregate.apply
+        or event_class._as_dict is not CanMutateAggregate._as_dict
+        or event_class.create_timestamp is not CanCreateTimestamp.create_timestamp
+    ):
+        return None
+    names = spec.names if spec is not None else ()
+    # Arguments that bind by position alone, to parameters without defaults
+    # made by factories, nor a timestamp (which is the event's own).
+    if spec is not None and (
+        spec.simple_count != len(names) or spec.factories or spec.mentions_timestamp
+    ):
+        return None
+    fields, _ = _plain_fields(event_class)
+    if fields != (*_STANDARD_CREATED_FIELDS, *names):
+        return None
+    return _CreationPlan(
+        arg_count=len(names),
+        names=names,
+        event_class=event_class,
+        topic=get_topic(cls),
+        version=cls.INITIAL_VERSION,
+        init_func=cls._init_func_,
+    )
+
+
+_now = datetime.now
+_SAFE_UNKNOWN = SafeUUID.unknown
 
 
 class MetaAggregate(EsoxType, ABCMeta, Generic[TBaseAggregate]):
     """Calling an aggregate class triggers its created event."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        agg_cls = cast(type[BaseAggregate[Any]], cls)
-        created = agg_cls._created_event_class_
-        if created is None:
-            candidates = agg_cls._created_event_candidates_
-            if not candidates:
-                msg = f'No "created" event classes defined on class {cls.__name__!r}.'
-            else:
-                names = "', '".join(c.__name__ for c in candidates)
-                msg = (
-                    f"{cls.__qualname__} can't decide which of many "
-                    f"\"created\" event classes to use: '{names}'. Please use class "
-                    "arg 'created_event_name' or @event decorator on __init__ method."
-                )
-            raise TypeError(msg)
-        spec = agg_cls._init_spec_
-        if spec is not None:
-            kwargs = spec.bind(args, kwargs)
-        elif args:
-            msg = f"{cls.__qualname__}() takes no positional arguments"
-            raise TypeError(msg)
-        return agg_cls._create(created, **kwargs)
+        try:
+            plan = _creation_plans[cls]
+        except KeyError:
+            plan = _creation_plans[cls] = _creation_plan(cls)  # type: ignore[arg-type]
+        if plan is None or kwargs or len(args) != plan[0]:
+            return _call_step_by_step(cls, args, kwargs)  # type: ignore[arg-type]
+        # The plan: what _create(), mutate() and __base_init__() would do, in
+        # one frame, without the checks that can't fail here (a new random
+        # UUID, a fresh timestamp, arguments that bind by position) or the
+        # dicts they copy. This is every aggregate's creation: keep it lean.
+        _, names, event_class, topic, version, init_func = plan
+        new_id = _new(UUID)  # random_uuid(), inline
+        try:
+            _set(new_id, "int", _next_random_value())
+        except IndexError:
+            _make_random_values()
+            _set(new_id, "int", _next_random_value())
+        _set(new_id, "is_safe", _SAFE_UNKNOWN)
+        timestamp = _now(_events.TZINFO)
+        state = {
+            "originator_id": new_id,
+            "originator_version": version,
+            "timestamp": timestamp,
+            "originator_topic": topic,
+        }
+        if args:
+            state.update(zip(names, args, strict=True))
+        created_event = _new(event_class)
+        _set(created_event, "__dict__", state)
+        agg = _new(cls)
+        pending: list[Any] = []
+        _set(
+            agg,
+            "__dict__",
+            {
+                "_id": new_id,
+                "_version": version,
+                "_created_on": timestamp,
+                "_modified_on": timestamp,
+                "_pending_events": pending,
+            },
+        )
+        if init_func is not None:
+            init_func(agg, *args)
+        pending.append(created_event)
+        return agg
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "__init__" and "_init_spec_" in cls.__dict__:
+            # An __init__ given after the class was defined (by @dataclass
+            # over the class statement) is what calling the class takes.
+            func = value.func if isinstance(value, CommandMethodDecorator) else value
+            set_init(cast(type[BaseAggregate[Any]], cls), func, BaseAggregate)
+
+
+def _call_step_by_step(
+    cls: type["BaseAggregate[Any]"], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``cls(*args, **kwargs)``: bind the arguments, then ``_create()``."""
+    created = cls._created_event_class_
+    if created is None:
+        raise _no_created_event_class(cls)
+    spec = cls._init_spec_
+    if spec is not None:
+        kwargs = spec.bind(args, kwargs)
+    elif args:
+        msg = f"{cls.__qualname__}() takes no positional arguments"
+        raise TypeError(msg)
+    return cls._create(created, **kwargs)
+
+
+def _no_created_event_class(cls: type["BaseAggregate[Any]"]) -> TypeError:
+    if cls is BaseAggregate:
+        return TypeError("Please define or use subclasses of BaseAggregate.")
+    candidates = cls._created_event_candidates_
+    if not candidates:
+        return TypeError(
+            f"No \"created\" event classes defined on class '{cls.__name__}'."
+        )
+    names = "', '".join(c.__name__ for c in candidates)
+    msg = (
+        f'{cls.__qualname__} can\'t decide which of many "created" event classes '
+        f"to use: '{names}'. Please use class arg 'created_event_name' or @event "
+        "decorator on __init__ method."
+    )
+    return TypeError(msg)
 
 
 class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
-    """An aggregate whose ids are of type ``TAggregateID`` (``UUID`` or ``str``)."""
+    """An aggregate whose ids are of type ``TAggregateID`` (``UUID`` or ``str``).
+
+    It defines no events: subclasses define an ``Event`` class and the
+    "created" events they need (``Aggregate`` has ``Event`` and ``Created``).
+    A ``BaseAggregate[str]`` that defines none gets esox's string-id ones.
+    """
 
     INITIAL_VERSION: ClassVar[int] = 1
     originator_id_type: ClassVar[type[UUID] | type[str] | None] = None
@@ -156,16 +355,9 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
     _init_spec_: ClassVar[MethodSpec | None] = None
     _init_params_: ClassVar[tuple[str, ...] | None] = None
     _init_mentions_id_: ClassVar[bool] = False
+    _annotations_mention_id_: ClassVar[bool] = False
     _create_id_params_: ClassVar[tuple[str, ...]] = ()
     _explicit_topics_: ClassVar[bool] = False
-
-    class Event(AggregateEvent):
-        """Base class of this aggregate's events."""
-
-        originator_id_type = None
-
-    class Created(Event, AggregateCreated):
-        """The event that creates this aggregate."""
 
     Snapshot: ClassVar[type[Snapshot]] = Snapshot
 
@@ -190,29 +382,25 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
     ) -> TBaseAggregate:
         """Create an aggregate by triggering ``event_class`` (a created event)."""
         if cls._explicit_topics_:
-            _check_explicit_topic_is_registered(event_class)
+            check_explicit_topic_is_registered(event_class)
         if id is None:
-            id_kwargs = {k: kwargs[k] for k in cls._create_id_params_ if k in kwargs}
-            try:
-                id = cls.create_id(**id_kwargs)
-            except NotImplementedError:
-                msg = f"Please pass an 'id' arg or define a create_id() method on {cls}"
-                raise NotImplementedError(msg) from None
-            if not isinstance(id, (UUID, str)):
-                msg = f"{cls.__qualname__}.create_id() returned {id!r}, not UUID or str"
-                raise TypeError(msg)
+            id = _new_id(cls, kwargs)
         elif not isinstance(id, (UUID, str)):
             msg = f"Given id was not a UUID or str: {id!r}"
             raise TypeError(msg)
+        timestamp = kwargs.pop("timestamp", None) or event_class.create_timestamp()
         values = {
+            **kwargs,
+            "originator_topic": get_topic(cls),
             "originator_id": id,
             "originator_version": cls.INITIAL_VERSION,
-            "timestamp": kwargs.pop("timestamp", None)
-            or event_class.create_timestamp(),
-            "originator_topic": get_topic(cls),
-            **kwargs,
+            "timestamp": timestamp,
         }
-        created_event = construct_event(event_class, values)
+        try:
+            created_event = construct_event(event_class, values)
+        except TypeError as e:
+            msg = f"Unable to construct '{event_class.__qualname__}' event: {e}"
+            raise TypeError(msg) from None
         agg = cast(TBaseAggregate, created_event.mutate(None))
         agg._pending_events.append(created_event)
         return agg
@@ -268,23 +456,51 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
             if event_class.__name__ == "Event":
                 msg = "Triggering base 'Event' class is prohibited."
                 raise ProgrammingError(msg)
-            _check_explicit_topic_is_registered(event_class)
+            check_explicit_topic_is_registered(event_class)
         values = {
+            **kwargs,
             "originator_id": self._id,
             "originator_version": self._version + 1,
-            **kwargs,
         }
         if values.get("timestamp") is None:
             values["timestamp"] = event_class.create_timestamp()
-        new_event = construct_event(event_class, values)
+        try:
+            new_event = construct_event(event_class, values)
+        except TypeError as e:
+            msg = f"Can't construct event {event_class}: {e}"
+            raise TypeError(msg) from None
         new_event.mutate(self)
         self._pending_events.append(new_event)
 
     def _trigger_decorated(
-        self, event_class: type[CanMutateAggregate[Any]], kwargs: dict[str, Any]
+        self,
+        event_class: type[CanMutateAggregate[Any]],
+        kwargs: dict[str, Any],
+        timestamp: datetime,
     ) -> None:
-        """Trigger the event of a decorated method (``kwargs`` already checked)."""
-        timestamp = event_class.create_timestamp()
+        """Trigger the event of a decorated method (``kwargs`` already checked,
+        in the method's parameters' order)."""
+        try:
+            func = _trigger_plans[event_class]
+        except KeyError:
+            func = _trigger_plans[event_class] = _trigger_plan(event_class)
+        if func is not None:
+            # What construct_event(), mutate() and apply() would do, without
+            # their frames: this is every command's path.
+            version = self._version + 1
+            state = {
+                "originator_id": self._id,
+                "originator_version": version,
+                "timestamp": timestamp,
+            }
+            state.update(kwargs)
+            new_event = _new(event_class)
+            _set(new_event, "__dict__", state)
+            func(self, **kwargs)
+            self._version = version
+            self._modified_on = timestamp
+            self._pending_events.append(new_event)
+            return
         values = {
             "originator_id": self._id,
             "originator_version": self._version + 1,
@@ -323,367 +539,25 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
 
     def __init_subclass__(cls, *, created_event_name: str = "", **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        _prepare_aggregate_class(cls, created_event_name)
+        prepare_aggregate_class(cls, created_event_name, BaseAggregate)
 
 
-def _check_not_redefined(cls: type[Any]) -> None:
-    """Refuse a second class of the same name in one module (as eventsourcing
-    does): the two would share a topic, so stored events could resolve to either."""
-    module = sys.modules.get(cls.__module__)
-    if module is None or cls.__name__ not in module.__dict__:
-        return
-    # Either variable, set, turns the check off.
-    if os.environ.get("ESOX_DISABLE_REDEFINITION_CHECK") is not None:
-        return
-    if os.environ.get("EVENTSOURCING_DISABLE_REDEFINITION_CHECK") is not None:
-        return
-    msg = (
-        f"Name '{cls.__name__}' of {cls} already defined in '{cls.__module__}' "
-        f"module: {module.__dict__[cls.__name__]}"
-    )
-    raise ProgrammingError(msg)
-
-
-def _prepare_aggregate_class(cls: type[BaseAggregate[Any]], created_name: str) -> None:
-    """Define the event classes of an aggregate class from its body."""
-    _check_not_redefined(cls)
-    _find_id_type(cls)
-    _define_snapshot_class(cls)
-    _dataclass_if_annotated(cls)
-    base_event = _define_base_event(cls)
-    created_classes = _adopt_nested_events(cls, base_event)
-    init_attr = cls.__dict__.get("__init__")
-    init_decorator = (
-        init_attr if isinstance(init_attr, CommandMethodDecorator) else None
-    )
-    if init_decorator is not None:
-        init_func: Callable[..., Any] | None = init_decorator.func
-    elif init_attr is not None:
-        init_func = init_attr
-    else:
-        init_func = cls._init_func_
-    _set_init(cls, init_func)
-    created = _choose_created_event(
-        cls, created_name, init_decorator, created_classes, base_event
-    )
-    cls._created_event_class_ = created
-    cls._created_event_candidates_ = tuple(created_classes.values())
-    _define_decorated_events(cls, base_event)
-    cls._create_id_params_ = tuple(
-        name
-        for name, p in inspect.signature(cls.create_id).parameters.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    )
-    _register_explicit_topics(cls)
-
-
-def _register_explicit_topics(cls: type[BaseAggregate[Any]]) -> None:
-    """An aggregate class with a ``TOPIC`` (its own or inherited) must give
-    its own, and so must each of its event classes: all are registered, so
-    stored topics never depend on where the classes live."""
-    cls._explicit_topics_ = bool(getattr(cls, "TOPIC", None))
-    if not cls._explicit_topics_:
-        return
-    own = cls.__dict__.get("TOPIC")
-    if not own:
-        msg = f"Explicit topic not defined on {cls}"
-        raise ProgrammingError(msg)
-    _register_explicit_topic(own, cls)
-    for name, obj in tuple(cls.__dict__.items()):
-        if (
-            name != "Event"
-            and isinstance(obj, type)
-            and issubclass(obj, CanMutateAggregate)
-        ):
-            topic = getattr(obj, "TOPIC", None)
-            if not topic:
-                msg = f"Explicit topic not defined on {obj}"
-                raise ProgrammingError(msg)
-            _register_explicit_topic(topic, obj)
-
-
-def _register_explicit_topic(topic: str, obj: type[Any]) -> None:
+def _new_id(cls: type[BaseAggregate[Any]], kwargs: dict[str, Any]) -> Any:
+    """An id made by the class's ``create_id`` from the arguments it names."""
+    id_kwargs = {k: kwargs[k] for k in cls._create_id_params_ if k in kwargs}
     try:
-        register_topic(topic, obj)
-    except TopicError:
+        new_id = cls.create_id(**id_kwargs)
+    except NotImplementedError:
+        msg = f"Please pass an 'id' arg or define a create_id() method on {cls}"
+        raise NotImplementedError(msg) from None
+    if not isinstance(new_id, (UUID, str)):
+        create_id = cls.create_id
         msg = (
-            f"Explicit topic '{topic}' of {obj} already registered for "
-            f"{resolve_topic(topic)}"
+            f"{create_id.__module__}.{create_id.__qualname__} did not return "
+            f"UUID or str, it returned: {new_id!r}"
         )
-        raise ProgrammingError(msg) from None
-
-
-def _check_explicit_topic_is_registered(event_class: type[Any]) -> None:
-    """An event triggered on an aggregate with explicit topics must have a
-    ``TOPIC`` that resolves to it."""
-    topic = getattr(event_class, "TOPIC", None)
-    if not topic:
-        msg = f"Explicit topic not defined on {event_class}"
-        raise ProgrammingError(msg)
-    try:
-        resolved = resolve_topic(topic)
-    except TopicError:
-        msg = f"Explicit topic '{topic}' on {event_class} is not registered"
-        raise ProgrammingError(msg) from None
-    if resolved is not event_class:
-        msg = (
-            f"Explicit topic '{topic}' on {event_class} already registered "
-            f"for {resolved}"
-        )
-        raise ProgrammingError(msg)
-
-
-def _find_id_type(cls: type[BaseAggregate[Any]]) -> None:
-    for base in getattr(cls, "__orig_bases__", ()):
-        if get_origin(base) is BaseAggregate:
-            (id_type,) = get_args(base)
-            if id_type in (UUID, str):
-                cls.originator_id_type = id_type
-            elif not isinstance(id_type, TypeVar) and id_type is not Any:
-                msg = f"Aggregate ID type arg cannot be {id_type}"
-                raise TypeError(msg)
-
-
-def _define_snapshot_class(cls: type[BaseAggregate[Any]]) -> None:
-    """Give aggregates with str ids a Snapshot class whose ids are read as str."""
-    snapshot_cls = cls.Snapshot
-    if (
-        "Snapshot" not in cls.__dict__
-        and cls.originator_id_type is not None
-        and snapshot_cls.originator_id_type is not cls.originator_id_type
-    ):
-        cls.Snapshot = _define_event_class(cls, "Snapshot", (snapshot_cls,))
-
-
-def _dataclass_if_annotated(cls: type[BaseAggregate[Any]]) -> None:
-    """Make an annotated aggregate class a dataclass (an ``id`` annotation is
-    dropped: ids are given as ``id=`` or made by ``create_id``)."""
-    annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 (mutated)
-    annotations.pop("id", None)
-    if "id" in cls.__dict__:
-        msg = f"Setting attribute 'id' on class {cls.__name__!r} is not allowed"
-        raise ProgrammingError(msg)
-    has_fields = any(
-        not (isinstance(a, str) and a.startswith(("ClassVar", "typing.ClassVar")))
-        and get_origin(a) is not ClassVar
-        for a in annotations.values()
-    )
-    if has_fields or any(dataclasses.is_dataclass(b) for b in cls.__bases__):
-        dataclasses.dataclass(eq=False, repr=False)(cls)
-
-
-def _define_event_class(
-    cls: type[Any],
-    name: str,
-    bases: tuple[type, ...],
-    method: Callable[..., Any] | None = None,
-    attrs: dict[str, Any] | None = None,
-) -> type[Any]:
-    """Define ``cls.<name>``, with fields from ``method``'s parameters."""
-    annotations: dict[str, Any] = {}
-    if method is not None:
-        existing = {f for b in bases for f in getattr(b, "__dataclass_fields__", {})}
-        params = list(inspect.signature(method).parameters.values())[1:]
-        for p in params:
-            if p.name == "id" and method.__name__ == "__init__":
-                continue
-            if p.name not in existing or p.default is p.empty:
-                annotations[p.name] = (
-                    p.annotation if p.annotation is not p.empty else "typing.Any"
-                )
-    namespace: dict[str, Any] = {
-        "__annotations__": annotations,
-        "__module__": cls.__module__,
-        "__qualname__": f"{cls.__qualname__}.{name}",
-        **(attrs or {}),
-    }
-    if cls.originator_id_type is not None:
-        namespace.setdefault("originator_id_type", cls.originator_id_type)
-        if cls.originator_id_type is str:
-            annotations.setdefault("originator_id", "str")
-    return type(name, bases, namespace)
-
-
-def _define_base_event(cls: type[BaseAggregate[Any]]) -> type[Any]:
-    own = cls.__dict__.get("Event")
-    if own is not None:
-        if cls.originator_id_type is not None and "originator_id_type" not in vars(own):
-            own.originator_id_type = cls.originator_id_type
-        return cast(type[Any], own)
-    base_event = _define_event_class(
-        cls, "Event", (cls.Event,), attrs={"_esox_defined_": True}
-    )
-    cls.Event = base_event  # type: ignore[misc]
-    return base_event
-
-
-def _adopt_nested_events(
-    cls: type[BaseAggregate[Any]], base_event: type[Any]
-) -> dict[str, type[CanInitAggregate[Any]]]:
-    """Redefine nested event classes to inherit ``cls.Event``; return created ones."""
-    redefined: dict[type, type] = {}
-    created: dict[str, type[CanInitAggregate[Any]]] = {}
-    for name, value in tuple(cls.__dict__.items()):
-        if (
-            name == "Event"
-            or name.lower() == name
-            or not isinstance(value, type)
-            or not issubclass(value, CanMutateAggregate)
-        ):
-            continue
-        event_class = value
-        if not issubclass(value, base_event):
-            extra = tuple(redefined[b] for b in value.__bases__ if b in redefined)
-            event_class = _define_event_class(cls, name, (value, *extra, base_event))
-            setattr(cls, name, event_class)
-            redefined[value] = event_class
-        if issubclass(event_class, CanInitAggregate):
-            created[name] = event_class
-    return created
-
-
-def _set_init(
-    cls: type[BaseAggregate[Any]], init_func: Callable[..., Any] | None
-) -> None:
-    if init_func is None or init_func is object.__init__:
-        cls._init_func_ = None
-        cls._init_spec_ = None
-        cls._init_params_ = None
-        cls._init_mentions_id_ = False
-        return
-    spec = MethodSpec(init_func, skip_id=True)
-    for name, f in getattr(cls, "__dataclass_fields__", {}).items():
-        if name in spec.defaults and f.default_factory is not dataclasses.MISSING:
-            spec.factories[name] = f.default_factory
-    cls._init_func_ = init_func
-    cls._init_spec_ = spec
-    cls._init_params_ = spec.names
-    cls._init_mentions_id_ = "id" in inspect.signature(init_func).parameters
-
-
-def _choose_created_event(
-    cls: type[BaseAggregate[Any]],
-    created_name: str,
-    init_decorator: CommandMethodDecorator | None,
-    created_classes: dict[str, type[CanInitAggregate[Any]]],
-    base_event: type[Any],
-) -> type[CanInitAggregate[Any]] | None:
-    """Pick, or define, the event class that ``cls(...)`` triggers."""
-    if init_decorator is not None:
-        given = init_decorator.given_event_class
-        if given is not None:
-            if created_name and created_name != given.__name__:
-                msg = "Given 'created_event_name' conflicts with decorator on __init__"
-                raise TypeError(msg)
-            if not issubclass(given, CanInitAggregate):
-                msg = f'class {given.__name__!r} not a "created" event class'
-                raise TypeError(msg)
-            for candidate in created_classes.values():
-                if issubclass(candidate, given):
-                    return candidate
-            return given
-        assert init_decorator.event_name is not None
-        if created_name and created_name != init_decorator.event_name:
-            msg = "Given 'created_event_name' conflicts with decorator on __init__"
-            raise TypeError(msg)
-        created_name = init_decorator.event_name
-    if created_name in created_classes:
-        return created_classes[created_name]
-    if not created_name and len(created_classes) == 1:
-        return next(iter(created_classes.values()))
-    if created_classes and not created_name:
-        return None  # several: the caller must choose with _create()
-    inherited = getattr(cls, created_name, None) if created_name else None
-    if not (isinstance(inherited, type) and issubclass(inherited, CanInitAggregate)):
-        inherited = _inherited_created_event(cls)
-    if inherited is None and not created_name and init_decorator is None:
-        return None
-    if inherited is None:
-        msg = f'Can\'t define "created" event class for name {created_name!r}'
         raise TypeError(msg)
-    name = created_name or inherited.__name__
-    own_init = cls.__dict__.get("__init__")
-    method = init_decorator.func if init_decorator else own_init
-    if isinstance(method, CommandMethodDecorator):
-        method = method.func
-    topic = init_decorator.event_topic if init_decorator else None
-    created = _define_event_class(
-        cls, name, (inherited, base_event), method, {"TOPIC": topic} if topic else None
-    )
-    setattr(cls, name, created)
-    return cast(type[CanInitAggregate[Any]], created)
-
-
-def _inherited_created_event(cls: type[Any]) -> type[CanInitAggregate[Any]] | None:
-    for base in cls.__mro__[1:]:
-        created = base.__dict__.get("_created_event_class_")
-        if isinstance(created, type):
-            return created
-    # BaseAggregate's own Created serves aggregates that define no events of
-    # their own (an esox convenience for BaseAggregate[str]); one that brings
-    # its own Event hierarchy gets no created event it did not ask for, as in
-    # eventsourcing (calling the class then says there is none).
-    for base in cls.__mro__[:-1]:
-        if base is BaseAggregate:
-            break
-        own_event = base.__dict__.get("Event")
-        if own_event is not None and not own_event.__dict__.get("_esox_defined_"):
-            return None
-    return cast(type[CanInitAggregate[Any]], cls.Created)
-
-
-def _define_decorated_events(cls: type[BaseAggregate[Any]], base_event: type) -> None:
-    for attr_name, value in tuple(cls.__dict__.items()):
-        decorator: CommandMethodDecorator | None = None
-        if isinstance(value, CommandMethodDecorator):
-            if value.func.__name__ == "__init__":
-                continue
-            decorator = value
-        elif isinstance(value, property) and isinstance(
-            value.fset, CommandMethodDecorator
-        ):
-            decorator = value.fset
-            decorator.setter_arg_name = list(
-                inspect.signature(decorator.func).parameters
-            )[1]
-            if (
-                decorator.func.__name__ != attr_name
-                and cls.__dict__.get(decorator.func.__name__) is decorator
-            ):
-                # "x = property(get_x, set_x)" with set_x decorated: the event
-                # is defined for set_x itself, under its own name.
-                continue
-            if decorator.name_inferred:
-                msg = (
-                    f"@event decorator under @{decorator.func.__name__}.setter "
-                    "requires event name or class"
-                )
-                raise TypeError(msg)
-        if decorator is None or decorator.event_class is not None:
-            continue
-        attrs: dict[str, Any] = {"_decorated_spec_": decorator.spec}
-        if decorator.event_topic:
-            attrs["TOPIC"] = decorator.event_topic
-        given = decorator.given_event_class
-        if given is not None:
-            if issubclass(given, CanInitAggregate):
-                msg = f"{given} is subclass of AggregateCreated"
-                raise TypeError(msg)
-            target = getattr(cls, given.__name__)
-            event_class = _define_event_class(
-                cls, given.__name__, (DecoratedFuncCaller, target), attrs=attrs
-            )
-        else:
-            name = decorator.event_name
-            assert name is not None
-            if name in cls.__dict__:
-                msg = f"{name} event already defined on {cls.__name__}"
-                raise TypeError(msg)
-            event_class = _define_event_class(
-                cls, name, (DecoratedFuncCaller, base_event), decorator.func, attrs
-            )
-        decorator.event_class = event_class
-        setattr(cls, event_class.__name__, event_class)
+    return new_id
 
 
 class Aggregate(BaseAggregate[UUID]):
@@ -692,7 +566,13 @@ class Aggregate(BaseAggregate[UUID]):
     @staticmethod
     def create_id(*_: Any, **__: Any) -> UUID:
         """Return a new random UUID."""
-        return uuid4()
+        return random_uuid()
+
+    class Event(AggregateEvent):
+        """Base class of this aggregate's events."""
+
+    class Created(Event, AggregateCreated):
+        """The event that creates this aggregate."""
 
 
 def aggregate(cls: type[Any] | None = None, *, created_event_name: str = "") -> Any:

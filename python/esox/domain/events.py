@@ -42,8 +42,10 @@ __all__ = [
     "OriginatorVersionError",
     "ProgrammingError",
     "Snapshot",
+    "check_originator_id",
     "create_utc_datetime_now",
     "datetime_now_with_tzinfo",
+    "forget_plans",
 ]
 
 TZINFO: tzinfo = resolve_topic(os.getenv("TZINFO_TOPIC", "datetime:timezone.utc"))
@@ -97,8 +99,28 @@ class OriginatorVersionError(EventSourcingError):
         )
 
 
+_plan_caches: list[dict[type, Any]] = []
+"""Per-class plans of the fast paths (creating, triggering, constructing):
+forgotten whenever an attribute of an aggregate or event class is set, so a
+patched method or a changed class attribute is never bypassed."""
+
+
+def forget_plans() -> None:
+    """Forget every per-class plan (they are worked out again when used)."""
+    for cache in _plan_caches:
+        cache.clear()
+
+
 class EsoxType(type):
     """The metaclass of esox's domain classes (aggregates and events)."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        forget_plans()
+
+    def __delattr__(cls, name: str) -> None:
+        super().__delattr__(name)
+        forget_plans()
 
 
 def _skip_reprocessing_esox_dataclasses() -> None:
@@ -153,9 +175,9 @@ class HasOriginatorIDVersion(Generic[TAggregateID]):
         if "originator_id_type" in cls.__dict__:
             return
         for base in cls.__dict__.get("__orig_bases__", ()):
-            if get_origin(base) is None or not issubclass(
-                get_origin(base), HasOriginatorIDVersion
-            ):
+            # Only esox's own id-generic classes give the id type: a user's
+            # generic event (``Something[ExtendedShared]``) has other type args.
+            if get_origin(base) not in _ID_GENERIC_CLASSES:
                 continue
             (id_type,) = get_args(base)[:1] or (Any,)
             if id_type in (UUID, str):
@@ -164,6 +186,11 @@ class HasOriginatorIDVersion(Generic[TAggregateID]):
             if id_type is not Any and not isinstance(id_type, TypeVar):
                 msg = f"Aggregate ID type arg cannot be {id_type}"
                 raise TypeError(msg)
+
+
+_ID_GENERIC_CLASSES: set[type] = {HasOriginatorIDVersion}
+"""The classes whose type argument is an aggregate id type (each added as
+soon as it is defined, before its subclasses)."""
 
 
 class CanMutateAggregate(HasOriginatorIDVersion[TAggregateID], CanCreateTimestamp):
@@ -229,6 +256,7 @@ class CanInitAggregate(CanMutateAggregate[TAggregateID]):
 
 
 _vars_as_dict = CanMutateAggregate._as_dict
+_ID_GENERIC_CLASSES.update((CanMutateAggregate, CanInitAggregate))
 
 
 @dataclass_transform(frozen_default=True)
@@ -253,6 +281,22 @@ class DomainEvent(CanCreateTimestamp, metaclass=MetaDomainEvent):
 
     originator_id_type: ClassVar[type[UUID] | type[str] | None] = UUID
     """``UUID`` or ``str``: how stored originator ids are read back."""
+
+    def __post_init__(self) -> None:
+        # A str id given to an event whose ids are UUIDs would be stored as
+        # text and read back as a UUID (or not at all): refuse it here, as
+        # eventsourcing does. Events of str-id aggregates say str.
+        check_originator_id(type(self), self.originator_id)
+
+
+def check_originator_id(event_class: type[Any], originator_id: object) -> None:
+    """Refuse a non-UUID originator id for an event class whose ids are UUIDs."""
+    if event_class.originator_id_type is UUID and not isinstance(originator_id, UUID):
+        msg = (
+            f"{event_class} was initialized with a non-UUID originator_id: "
+            f"{originator_id!r}"
+        )
+        raise TypeError(msg)
 
 
 class AggregateEvent(CanMutateAggregate[UUID], DomainEvent):
@@ -308,6 +352,9 @@ class CanSnapshotAggregate(HasOriginatorIDVersion[TAggregateID], CanCreateTimest
         aggregate = object.__new__(cls)
         object.__setattr__(aggregate, "__dict__", state)
         return aggregate
+
+
+_ID_GENERIC_CLASSES.add(CanSnapshotAggregate)
 
 
 class Snapshot(CanSnapshotAggregate[UUID], DomainEvent):
