@@ -1,0 +1,488 @@
+"""Run eventsourcing 9.5's tests, examples and docs on esox and on eventsourcing.
+
+    python -m tests.conformance.run [--corpus DIR] [--strict] [--update] ...
+
+Builds two trees under build/conformance/: `control` (the corpus unchanged,
+run on eventsourcing 9.5.6) and `esox` (the corpus ported by
+tests/conformance/rewrite.py), runs pytest on each in its own subprocess with
+a per-test timeout, compares per test, prints a per-module table, writes
+build/conformance/report.json, and gates: exit status 1 if a test that passes
+on the control fails on esox and is neither a known difference
+(known_differences.toml) nor pending (pending.txt). See README.md beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(REPO))
+
+from tests.conformance import compare as cmp  # noqa: E402
+from tests.conformance import inventory  # noqa: E402
+from tests.conformance.rewrite import rewrite_doc, rewrite_python  # noqa: E402
+
+DEFAULT_CORPUS = REPO / ".." / "shared" / "conformance" / "eventsourcing-9.5"
+BUILD = REPO / "build" / "conformance"
+KNOWN_DIFFERENCES = HERE / "known_differences.toml"
+PENDING = HERE / "pending.txt"
+RUN_PATHS = ("tests", "examples")
+PLUGIN_NAME = "esox_conformance_plugin"
+DOCS_HARNESS = "tests/docs_tests/test_conformance_docs.py"
+SHOW = 25  # regressions listed on stdout (all are in report.json)
+LOCK = Path("/tmp/esox-conformance-postgres.lock")  # the databases are shared
+
+DCB = "deferred (#16): DCB"
+# (node-id pattern, note): deselected on both sides, reported as deferred.
+DEFERRED: tuple[tuple[str, str], ...] = (
+    ("tests/dcb_tests/*", DCB),
+    ("examples/coursebookingdcb*", DCB),
+    (f"{DOCS_HARNESS}::test_doc[docs/topics/dcb.rst]", DCB),
+    (f"{DOCS_HARNESS}::test_doc[docs/topics/examples/coursebooking-dcb*", DCB),
+    (
+        "tests/docs_tests/test_docs.py::TestDocs::test_docs",
+        "replaced by one test per file in " + DOCS_HARNESS,
+    ),
+)
+# Not collected on esox at all (their imports are DCB modules).
+ESOX_IGNORE = ("--ignore=tests/dcb_tests", "--ignore-glob=examples/coursebookingdcb*")
+
+# Control-only shim: eventsourcing 9.5.6's own eventsourcing/tests/postgres_utils.py
+# imports five table-name constants from an example the corpus (an earlier
+# snapshot of the 9.5 branch) does not have yet; their values are those of the
+# corpus's examples/coursebookingdcb/postgres_ts.py.
+CONTROL_SHIMS = {
+    "examples/dcb_enrolment_with_basic_objects/__init__.py": "",
+    "examples/dcb_enrolment_with_basic_objects/postgres_ts.py": (
+        '"""Conformance-runner shim: what eventsourcing.tests.postgres_utils '
+        'imports."""\n'
+        'PG_TYPE_NAME_DCB_EVENT_TS = "dcb_event"\n'
+        'PG_FUNCTION_NAME_DCB_SELECT_EVENTS_TS = "dcb_select_events"\n'
+        "PG_FUNCTION_NAME_DCB_CHECK_APPEND_CONDITION_TS = "
+        '"dcb_check_append_condition"\n'
+        'PG_FUNCTION_NAME_DCB_INSERT_EVENTS_TS = "dcb_insert_events"\n'
+        'PG_PROCEDURE_NAME_DCB_APPEND_EVENTS_TS = "dcb_append_events"\n'
+    ),
+}
+PYTEST_INI = "[pytest]\npython_files = test_*.py\naddopts = -p no:cacheprovider\n"
+# Settings a developer's shell may hold that would change what the tests do.
+_ENV_DROP = re.compile(
+    r"^(PERSISTENCE_MODULE|.*_PERSISTENCE_MODULE|.*POSTGRES_.*|.*SQLITE_.*|CREATE_TABLE"
+    r"|.*_TOPIC|CIPHER_KEY|IS_SNAPSHOTTING_ENABLED|EVENTSOURCING_.*|PYTEST_ADDOPTS)$"
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def corpus_hash(corpus: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(corpus)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def runner_hash(timeout: float) -> str:
+    """What else decides the control's outcomes: harness, plugin, shims, settings."""
+    digest = hashlib.sha256()
+    for name in ("plugin.py", "docs_harness.py"):
+        digest.update((HERE / name).read_bytes())
+    digest.update(json.dumps([CONTROL_SHIMS, DEFERRED, PYTEST_INI, timeout]).encode())
+    return digest.hexdigest()[:16]
+
+
+def _package_dir(name: str) -> Path:
+    out = subprocess.run(
+        [sys.executable, "-c", f"import {name}; print({name}.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
+    return Path(out.stdout.strip()).resolve().parent
+
+
+def build_corpus_copy(corpus: Path, dest: Path, *, esox: bool) -> None:
+    """The corpus files under dest: unchanged for the control, ported for esox."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for path in sorted(corpus.rglob("*")):
+        if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        target = dest / path.relative_to(corpus)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif esox and path.suffix == ".py":
+            text = path.read_text(encoding="utf-8")
+            target.write_text(rewrite_python(text), encoding="utf-8")
+        elif esox and path.suffix in {".rst", ".md"}:
+            text = path.read_text(encoding="utf-8")
+            target.write_text(rewrite_doc(text, path.suffix == ".md"), encoding="utf-8")
+        else:
+            shutil.copyfile(path, target)
+
+
+def build_tree(corpus: Path, dest: Path, *, esox: bool) -> None:
+    """The corpus copy, the library package itself beside it (so that docs_tests'
+    base_dir, the library's parent folder, is the tree), shims and the harness."""
+    build_corpus_copy(corpus, dest, esox=esox)
+    package = "esox" if esox else "eventsourcing"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(_package_dir(package), dest / package, ignore=ignore)
+    if not esox:
+        for rel, text in CONTROL_SHIMS.items():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_text(text, encoding="utf-8")
+    shutil.copyfile(HERE / "docs_harness.py", dest / DOCS_HARNESS)
+    (dest / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def database_lock() -> Iterator[None]:
+    with open(LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for {LOCK}: another conformance run is using the databases")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def run_side(
+    name: str,
+    tree: Path,
+    paths: list[str],
+    timeout: float,
+    extra_args: tuple[str, ...],
+    *,
+    work_dir: Path = BUILD,
+    deferred: tuple[tuple[str, str], ...] = DEFERRED,
+    lock: bool = True,
+) -> tuple[dict[str, Any], dict[str, str], float]:
+    """pytest on a tree; restarts after a crash without the tests already run."""
+    out_dir = work_dir / f"{name}-run"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    plugin_dir = work_dir / "_plugin"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(HERE / "plugin.py", plugin_dir / f"{PLUGIN_NAME}.py")
+    env = {k: v for k, v in os.environ.items() if not _ENV_DROP.match(k)}
+    env.update(
+        CI="true",
+        PYTHONPATH=str(plugin_dir),
+        ESOX_CONFORMANCE_DEFERRED=json.dumps(deferred),
+        ESOX_CONFORMANCE_EXCLUDE=str(out_dir / "exclude.txt"),
+    )
+    records: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for attempt in range(1, 11):
+        out = out_dir / f"records-{attempt}.jsonl"
+        env["ESOX_CONFORMANCE_OUT"] = str(out)
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            PLUGIN_NAME,
+            "-q",
+            "--tb=short",
+            f"--timeout={timeout:g}",
+            "--timeout-method=signal",
+            "--continue-on-collection-errors",
+            *extra_args,
+            *paths,
+        ]
+        locked = database_lock() if lock else contextlib.nullcontext()
+        with open(out_dir / f"pytest-{attempt}.log", "w") as output, locked:
+            code = subprocess.run(
+                command,
+                cwd=tree,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+        new = (
+            [json.loads(line) for line in out.read_text().splitlines()]
+            if out.exists()
+            else []
+        )
+        records.extend(new)
+        if any(r["outcome"] == "session-finished" for r in new):
+            break
+        done = {
+            r["nodeid"]
+            for r in records
+            if r["outcome"] not in {"started", "collect-error"}
+        }
+        crashed = [
+            r["nodeid"]
+            for r in new
+            if r["outcome"] == "started" and r["nodeid"] not in done
+        ]
+        log(
+            f"{name}: pytest exited {code} mid-run (attempt {attempt}); "
+            f"crashed in {crashed}"
+        )
+        if not crashed and not new:
+            break
+        for nodeid in crashed:
+            records.append(
+                {
+                    "nodeid": nodeid,
+                    "outcome": "crashed",
+                    "message": f"the pytest process died (exit status {code}) "
+                    "in this test",
+                }
+            )
+            done.add(nodeid)
+        (out_dir / "exclude.txt").write_text("\n".join(sorted(done)) + "\n")
+    tests, collect_errors = cmp.merge_records(records)
+    return tests, collect_errors, time.monotonic() - started
+
+
+_BACKEND_MARKERS = {
+    "postgres": re.compile(r"postgres", re.IGNORECASE),
+    "sqlite": re.compile(r"sqlite", re.IGNORECASE),
+    "popo": re.compile(r"popo", re.IGNORECASE),
+}
+
+
+def backends_of(corpus: Path, module: str) -> str:
+    """Static scan: the persistence modules a test module names (POPO: default)."""
+    path = corpus / module
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    found = [name for name, pattern in _BACKEND_MARKERS.items() if pattern.search(text)]
+    if not found and re.search(r"application|runner|system|repository", text, re.I):
+        found = ["popo (default)"]
+    return ", ".join(found) or "-"
+
+
+def control_cache_path() -> Path:
+    return HERE / f"control-{importlib.metadata.version('eventsourcing')}.json"
+
+
+def load_control_cache(key: dict[str, str]) -> dict[str, Any] | None:
+    path = control_cache_path()
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    if data.get("key") != key:
+        log(
+            f"{path.name} is stale (key {data.get('key')} != {key}): "
+            "running the control"
+        )
+        return None
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path(os.environ.get("ESOX_CONFORMANCE_CORPUS", DEFAULT_CORPUS)),
+        help="eventsourcing's tests/examples/docs (env ESOX_CONFORMANCE_CORPUS)",
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per test")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail when pending or known entries now pass",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite pending.txt and the control cache from this run",
+    )
+    parser.add_argument(
+        "--refresh-control",
+        action="store_true",
+        help="run the control even if its cached results are current",
+    )
+    parser.add_argument("--no-postgres-setup", action="store_true")
+    parser.add_argument(
+        "paths", nargs="*", help="run only these paths of the tree (no gate, no update)"
+    )
+    args = parser.parse_args(argv)
+    corpus = args.corpus.resolve()
+    if not (corpus / "tests").is_dir():
+        parser.error(
+            f"no tests/ folder in corpus {corpus}: pass --corpus or set "
+            "ESOX_CONFORMANCE_CORPUS to eventsourcing's tests/examples/docs"
+        )
+    partial = bool(args.paths)
+    paths = args.paths or list(RUN_PATHS)
+    timings: dict[str, float] = {}
+
+    started = time.monotonic()
+    if not args.no_postgres_setup:
+        from tests.conformance.pg import ensure_databases
+
+        created = ensure_databases()
+        if created:
+            log("PostgreSQL: created " + ", ".join(created))
+    build_tree(corpus, BUILD / "control", esox=False)
+    build_tree(corpus, BUILD / "esox", esox=True)
+    timings["setup"] = time.monotonic() - started
+
+    key = {
+        "corpus": corpus_hash(corpus),
+        "eventsourcing": importlib.metadata.version("eventsourcing"),
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "runner": runner_hash(args.timeout),
+    }
+    cached = None if (partial or args.refresh_control) else load_control_cache(key)
+    if cached is not None:
+        control, control_errors = cached["tests"], cached["collect_errors"]
+        timings["control"] = 0.0
+        log(f"control: {len(control)} results from {control_cache_path().name}")
+    else:
+        log("control: running the corpus on eventsourcing ...")
+        control, control_errors, timings["control"] = run_side(
+            "control", BUILD / "control", paths, args.timeout, ()
+        )
+    log("esox: running the ported corpus on esox ...")
+    esox, esox_errors, timings["esox"] = run_side(
+        "esox", BUILD / "esox", paths, args.timeout, ESOX_IGNORE
+    )
+    for nodeid, message in list(control_errors.items()):
+        note = next((n for p, n in DEFERRED if cmp.matches(nodeid, p)), None)
+        if note is not None:  # a deferred module that does not even import on 9.5.6
+            del control_errors[nodeid]
+            control[nodeid] = {"outcome": "deferred", "message": f"{note} ({message})"}
+    if partial:
+        control = {
+            n: r
+            for n, r in control.items()
+            if any(cmp.module_of(n).startswith(p.rstrip("/")) for p in paths)
+        }
+
+    comparison = cmp.compare(control, esox, esox_errors)
+    known = cmp.load_known_differences(KNOWN_DIFFERENCES)
+    pending = cmp.load_pending(PENDING)
+    result = cmp.gate(comparison, known, pending)
+    backends = {m: backends_of(corpus, m) for m in comparison.modules}
+
+    print(
+        "## Conformance: eventsourcing 9.5 corpus on esox (control: eventsourcing "
+        f"{key['eventsourcing']})\n"
+    )
+    print(cmp.markdown_table(comparison, backends))
+    print("\n### Failures on esox of control-passing tests, by first error line\n")
+    for message, count in cmp.failure_causes(comparison)[:40]:
+        print(f"- {count}: {message}")
+    if control_errors:
+        print("\n### Collection errors on the control\n")
+        for nodeid, message in control_errors.items():
+            print(f"- {nodeid}: {message}")
+    print("\n### What the corpus uses that esox lacks (number of files using it)\n")
+    missing = inventory.missing_in_esox(inventory.scan(corpus), cwd=BUILD / "esox")
+    print(inventory.format_missing(missing) or "- none")
+    print("\n### Gate\n")
+    print(f"- known differences failing on esox: {len(result.known_failing)}")
+    print(f"- pending (pending.txt) still failing: {len(result.pending_failing)}")
+    for nodeid in result.pending_now_passing:
+        print(f"- now passing: remove from pending.txt: {nodeid}")
+    for nodeid in result.known_now_passing:
+        print(f"- now passing: a known difference no longer differs: {nodeid}")
+    for nodeid in result.pending_unknown:
+        print(
+            f"- pending.txt names a test that is not a control-passing test: {nodeid}"
+        )
+    for nodeid in result.unexplained[:SHOW]:
+        row = comparison.tests[nodeid]
+        print(
+            "- REGRESSION (passes on control, fails on esox): "
+            f"{nodeid}: {row['esox_message']}"
+        )
+    if len(result.unexplained) > SHOW:
+        print(f"- ... and {len(result.unexplained) - SHOW} more (all in report.json)")
+    timings["total"] = time.monotonic() - started
+    print("\nTimes (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+
+    BUILD.mkdir(parents=True, exist_ok=True)
+    report = {
+        "key": key,
+        "partial": partial,
+        "timings": timings,
+        "totals": dict(comparison.totals),
+        "modules": {m: dict(c) for m, c in comparison.modules.items()},
+        "backends": backends,
+        "failure_causes": cmp.failure_causes(comparison),
+        "gate": {
+            "unexplained": result.unexplained,
+            "pending_failing": len(result.pending_failing),
+            "known_failing": result.known_failing,
+            "pending_now_passing": result.pending_now_passing,
+            "known_now_passing": result.known_now_passing,
+            "pending_unknown": result.pending_unknown,
+        },
+        "esox_lacks": [
+            {"module": m, "name": n, "error": e, "files": c} for m, n, e, c in missing
+        ],
+        "control_collect_errors": control_errors,
+        "esox_collect_errors": esox_errors,
+        "tests": comparison.tests,
+    }
+    (BUILD / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"Report: {BUILD / 'report.json'}")
+
+    if args.update and not partial:
+        PENDING.write_text(
+            "# Control-passing tests esox does not pass yet (the ratchet).\n"
+            "# Generated by `make conformance-update`: it may only shrink.\n"
+            + "".join(f"{n}\n" for n in cmp.pending_from(comparison, known))
+        )
+        if cached is None:
+            control_cache_path().write_text(
+                json.dumps(
+                    {"key": key, "tests": control, "collect_errors": control_errors},
+                    indent=0,
+                    sort_keys=True,
+                )
+                + "\n"
+            )
+        print(f"Updated {PENDING.name} and {control_cache_path().name}")
+        return 0
+    if partial:
+        return 0
+    if not result.ok(args.strict):
+        print(
+            f"\nFAILED: {len(result.unexplained)} control-passing tests fail on esox "
+            "and are neither known differences nor pending",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
