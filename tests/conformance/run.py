@@ -143,13 +143,17 @@ def build_corpus_copy(corpus: Path, dest: Path, *, esox: bool) -> None:
             shutil.copyfile(path, target)
 
 
-def build_tree(corpus: Path, dest: Path, *, esox: bool) -> None:
+def build_tree(
+    corpus: Path, dest: Path, *, esox: bool, package_dir: Path | None = None
+) -> None:
     """The corpus copy, the library package itself beside it (so that docs_tests'
-    base_dir, the library's parent folder, is the tree), shims and the harness."""
+    base_dir, the library's parent folder, is the tree), shims and the harness.
+    package_dir: the library package to copy (default: the one the venv imports)."""
     build_corpus_copy(corpus, dest, esox=esox)
     package = "esox" if esox else "eventsourcing"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(_package_dir(package), dest / package, ignore=ignore)
+    source = package_dir or _package_dir(package)
+    shutil.copytree(source, dest / package, ignore=ignore)
     if not esox:
         for rel, text in CONTROL_SHIMS.items():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -329,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-postgres-setup", action="store_true")
     parser.add_argument(
+        "--esox-package",
+        type=Path,
+        help="the esox package folder to test (built, with its _core extension); "
+        "default: the esox this venv imports",
+    )
+    parser.add_argument(
         "paths", nargs="*", help="run only these paths of the tree (no gate, no update)"
     )
     args = parser.parse_args(argv)
@@ -350,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         if created:
             log("PostgreSQL: created " + ", ".join(created))
     build_tree(corpus, BUILD / "control", esox=False)
-    build_tree(corpus, BUILD / "esox", esox=True)
+    build_tree(corpus, BUILD / "esox", esox=True, package_dir=args.esox_package)
     timings["setup"] = time.monotonic() - started
 
     key = {
