@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance import compare as cmp
+from tests.conformance.inventory import helper_drift, references
 from tests.conformance.rewrite import rewrite_doc, rewrite_python
 from tests.conformance.run import build_corpus_copy, run_side
 
@@ -319,3 +320,47 @@ def test_a_module_stops_running_after_its_share_of_timeouts(
         "not run: 1 tests of this module timed out"
     )
     assert tests["tests/test_other.py::test_fine"]["outcome"] == "passed"
+
+
+# --- inventory ------------------------------------------------------------------
+
+
+def test_inventory_finds_imports_attribute_chains_and_topics() -> None:
+    source = (
+        "import eventsourcing.domain\n"
+        "from eventsourcing.tests.persistence import tmpfile_uris\n"
+        "from eventsourcing import cryptography\n"
+        "x = eventsourcing.domain.TZINFO\n"
+        'env = {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher"}\n'
+        'dbname = "eventsourcing"\n'
+    )
+    assert references(source) == {
+        ("domain", ""),
+        ("domain", "TZINFO"),
+        ("tests.persistence", ""),
+        ("tests.persistence", "tmpfile_uris"),
+        ("", ""),
+        ("", "cryptography"),
+        ("cipher", "AESCipher"),
+    }
+
+
+def test_helper_drift_compares_esox_tests_with_the_port_of_eventsourcings(
+    tmp_path: Path,
+) -> None:
+    control, esox = tmp_path / "control", tmp_path / "esox"
+    (control / "eventsourcing" / "tests").mkdir(parents=True)
+    (esox / "esox" / "tests").mkdir(parents=True)
+    original = "from eventsourcing.domain import Aggregate\nclass Case: pass\n"
+    for name in ("domain", "persistence"):
+        (control / "eventsourcing" / "tests" / f"{name}.py").write_text(original)
+    (esox / "esox" / "tests" / "domain.py").write_text(rewrite_python(original))
+    refs = {("tests.domain", "X"): {"a"}, ("tests.persistence", ""): {"b"}}
+    refs |= {("tests.application", ""): {"c"}}
+    (esox / "esox" / "tests" / "persistence.py").write_text(
+        rewrite_python(original) + "class Extra: pass\n"
+    )
+    drift = dict(helper_drift(refs, control, esox))
+    assert drift["esox.tests.domain"] == "the port of eventsourcing 9.5.6's, unchanged"
+    assert drift["esox.tests.persistence"].startswith("1 lines added or removed")
+    assert drift["esox.tests.application"] == "missing"

@@ -10,6 +10,7 @@ a subprocess (so the caller's interpreter never imports esox).
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import re
 import subprocess
@@ -17,7 +18,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from tests.conformance.rewrite import MODULES
+from tests.conformance.rewrite import MODULES, rewrite_python
 
 _TOPIC = re.compile(
     rf"(?<![\w.])eventsourcing\.((?:{'|'.join(sorted(MODULES))})[\w.]*):(\w+)"
@@ -177,6 +178,47 @@ def format_missing(missing: list[tuple[str, str, str, int]]) -> str:
         where = f"esox.{module}" if module else "esox"
         lines.append(f"- {where}: " + ", ".join(sorted(names)))
     return "\n".join(lines)
+
+
+def helper_drift(
+    refs: dict[tuple[str, str], set[str]], control_tree: Path, esox_tree: Path
+) -> list[tuple[str, str]]:
+    """The eventsourcing.tests modules the corpus imports, against esox's.
+
+    Their test-case classes hold test logic that test_sqlite, test_postgres,
+    test_popo, ... inherit, so esox.tests.X should be eventsourcing 9.5.6's
+    eventsourcing/tests/X.py ported by the same rules: this says how far each is.
+    """
+    modules = sorted({m for m, _ in refs if m.startswith("tests.")})
+    drift = []
+    for module in modules:
+        rel = Path(*module.split(".")).with_suffix(".py")
+        original, ours = control_tree / "eventsourcing" / rel, esox_tree / "esox" / rel
+        if not ours.exists():
+            drift.append((f"esox.{module}", "missing"))
+            continue
+        if not original.exists():
+            drift.append((f"esox.{module}", "not in eventsourcing 9.5.6 to compare"))
+            continue
+        ported = rewrite_python(original.read_text(encoding="utf-8")).splitlines()
+        diff = difflib.unified_diff(
+            ported, ours.read_text(encoding="utf-8").splitlines()
+        )
+        changed = sum(
+            1
+            for line in diff
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        )
+        drift.append(
+            (
+                f"esox.{module}",
+                "the port of eventsourcing 9.5.6's, unchanged"
+                if not changed
+                else f"{changed} lines added or removed against the port of "
+                f"eventsourcing 9.5.6's eventsourcing/{rel}",
+            )
+        )
+    return drift
 
 
 if __name__ == "__main__":

@@ -414,13 +414,21 @@ def main(argv: list[str] | None = None) -> int:
         for nodeid, message in control_errors.items():
             print(f"- {nodeid}: {message}")
     print("\n### What the corpus uses that esox lacks (number of files using it)\n")
-    missing = inventory.missing_in_esox(inventory.scan(corpus), cwd=BUILD / "esox")
+    refs = inventory.scan(corpus)
+    missing = inventory.missing_in_esox(refs, cwd=BUILD / "esox")
     print(inventory.format_missing(missing) or "- none")
+    print("\n### esox.tests helpers (test logic the corpus inherits)\n")
+    drift = inventory.helper_drift(refs, BUILD / "control", BUILD / "esox")
+    for module, status in drift:
+        print(f"- {module}: {status}")
     print("\n### Gate\n")
     print(f"- known differences failing on esox: {len(result.known_failing)}")
     print(f"- pending (pending.txt) still failing: {len(result.pending_failing)}")
-    for nodeid in result.pending_now_passing:
+    for nodeid in result.pending_now_passing[:SHOW]:
         print(f"- now passing: remove from pending.txt: {nodeid}")
+    if len(result.pending_now_passing) > SHOW:
+        more = len(result.pending_now_passing) - SHOW
+        print(f"- ... and {more} more now passing (make conformance-update)")
     for nodeid in result.known_now_passing:
         print(f"- now passing: a known difference no longer differs: {nodeid}")
     for nodeid in result.pending_unknown:
@@ -458,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         "esox_lacks": [
             {"module": m, "name": n, "error": e, "files": c} for m, n, e, c in missing
         ],
+        "helpers": dict(drift),
         "control_collect_errors": control_errors,
         "esox_collect_errors": esox_errors,
         "tests": comparison.tests,
