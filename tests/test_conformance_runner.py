@@ -13,7 +13,7 @@ import pytest
 from tests.conformance import compare as cmp
 from tests.conformance.inventory import helper_drift, references
 from tests.conformance.rewrite import rewrite_doc, rewrite_python
-from tests.conformance.run import build_corpus_copy, run_side
+from tests.conformance.run import build_corpus_copy, pass_env, run_side
 
 # --- rewrite rules -------------------------------------------------------------
 
@@ -364,3 +364,40 @@ def test_helper_drift_compares_esox_tests_with_the_port_of_eventsourcings(
     assert drift["esox.tests.domain"] == "the port of eventsourcing 9.5.6's, unchanged"
     assert drift["esox.tests.persistence"].startswith("1 lines added or removed")
     assert drift["esox.tests.application"] == "missing"
+
+
+def test_a_pass_puts_its_settings_back_before_each_test(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "tests").mkdir(parents=True)
+    (tree / "pytest.ini").write_text("[pytest]\n")
+    (tree / "tests" / "test_env.py").write_text(
+        "import os\n"
+        "def test_1_deletes_it(): del os.environ['PERSISTENCE_MODULE']\n"
+        "def test_2_sees_it_again():\n"
+        "    assert os.environ['PERSISTENCE_MODULE'] == 'esox.sqlite'\n"
+    )
+    tests, _, _ = run_side(
+        "env",
+        tree,
+        ["tests"],
+        30,
+        (),
+        work_dir=tmp_path / "work",
+        deferred=(),
+        lock=False,
+        extra_env=pass_env("sqlite", "esox")
+        | {"ESOX_CONFORMANCE_PASS_ENV": json.dumps(pass_env("sqlite", "esox"))},
+    )
+    assert {r["outcome"] for r in tests.values()} == {"passed"}
+
+
+def test_known_differences_and_pending_apply_per_pass() -> None:
+    control = {"m.py::t": P, "[sqlite] m.py::t": P, "[sqlite] m.py::u": P}
+    esox = {"m.py::t": F, "[sqlite] m.py::t": F, "[sqlite] m.py::u": F}
+    comparison = cmp.compare(control, esox, {})
+    known = [cmp.KnownDifference(test="m.py::t", reason="deliberate, everywhere")]
+    result = cmp.gate(comparison, known, [])
+    assert sorted(n for n, _ in result.known_failing) == ["[sqlite] m.py::t", "m.py::t"]
+    assert result.unexplained == ["[sqlite] m.py::u"]
+    assert cmp.pass_of("[sqlite] m.py::u") == "sqlite"
+    assert cmp.pass_of("m.py::u") == "popo"

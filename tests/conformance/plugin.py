@@ -11,8 +11,10 @@ id, or a node-id prefix ending in "*") and, silently, the
 node ids listed in the file $ESOX_CONFORMANCE_EXCLUDE (tests already run
 before a crash). Once a module has had $ESOX_CONFORMANCE_MODULE_TIMEOUTS
 (default 3) tests time out, its remaining tests are recorded as failed
-without running. This file is copied beside the trees; it imports neither
-library.
+without running. In a pass with another default persistence module,
+$ESOX_CONFORMANCE_PASS_ENV is put back into os.environ before every test and,
+for PostgreSQL, the tables of $ESOX_CONFORMANCE_PG_CLEAN's database are
+dropped. This file is copied beside the trees; it imports neither library.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ _DEFERRED: list[list[str]] = json.loads(
     os.environ.get("ESOX_CONFORMANCE_DEFERRED", "[]")
 )
 _EXCLUDE_FILE = os.environ.get("ESOX_CONFORMANCE_EXCLUDE", "")
+# A pass with another default persistence module: these settings are put back
+# before every test (tests that set PERSISTENCE_MODULE delete it when done).
+_PASS_ENV: dict[str, str] = json.loads(
+    os.environ.get("ESOX_CONFORMANCE_PASS_ENV", "{}")
+)
+# PostgreSQL pass: connection settings of the database whose tables are dropped
+# before every test, as the corpus's own PostgreSQL tests do in setUp.
+_PG_CLEAN: dict[str, str] = json.loads(
+    os.environ.get("ESOX_CONFORMANCE_PG_CLEAN", "{}")
+)
 _TIMEOUTS_PER_MODULE = int(os.environ.get("ESOX_CONFORMANCE_MODULE_TIMEOUTS", "3"))
 _phases: dict[str, dict[str, Any]] = {}
 _timeouts: dict[str, int] = {}  # module -> tests that timed out
@@ -108,12 +120,33 @@ NOT_RUN = "not run: "
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Once a module has had its share of timeouts, its other tests are not run
-    (recorded as failed): a hanging library would otherwise cost the timeout
-    once per test."""
+    """Before each test: the pass's settings, and empty PostgreSQL tables in the
+    PostgreSQL pass. Once a module has had its share of timeouts, its other
+    tests are not run (recorded as failed): a hanging library would otherwise
+    cost the timeout once per test."""
     timed_out = _timeouts.get(_module(item.nodeid), 0)
     if _TIMEOUTS_PER_MODULE and timed_out >= _TIMEOUTS_PER_MODULE:
         pytest.skip(f"{NOT_RUN}{timed_out} tests of this module timed out")
+    os.environ.update(_PASS_ENV)
+    if _PG_CLEAN:
+        _drop_tables(_PG_CLEAN)
+
+
+def _drop_tables(settings: dict[str, str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(**settings, autocommit=True) as conn:  # type: ignore[arg-type]
+        rows = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('public', 'myschema')"
+        ).fetchall()
+        for schema, table in rows:
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            )
 
 
 def pytest_runtest_logstart(nodeid: str, location: object) -> None:

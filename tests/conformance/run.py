@@ -186,6 +186,7 @@ def run_side(
     work_dir: Path = BUILD,
     deferred: tuple[tuple[str, str], ...] = DEFERRED,
     lock: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str], float]:
     """pytest on a tree; restarts after a crash without the tests already run."""
     out_dir = work_dir / f"{name}-run"
@@ -202,6 +203,7 @@ def run_side(
         ESOX_CONFORMANCE_DEFERRED=json.dumps(deferred),
         ESOX_CONFORMANCE_EXCLUDE=str(out_dir / "exclude.txt"),
     )
+    env.update(extra_env or {})
     records: list[dict[str, Any]] = []
     started = time.monotonic()
     for attempt in range(1, 11):
@@ -289,6 +291,72 @@ def backends_of(corpus: Path, module: str) -> str:
     return ", ".join(found) or "-"
 
 
+# Passes: the whole tree with each default persistence module. Tests that choose
+# their own persistence do so in every pass; the others use the pass's.
+PG_SETTINGS = {
+    "POSTGRES_DBNAME": "eventsourcing",
+    "POSTGRES_HOST": "127.0.0.1",
+    "POSTGRES_PORT": "5432",
+    "POSTGRES_USER": "eventsourcing",
+    "POSTGRES_PASSWORD": "eventsourcing",
+}
+PASSES = ("popo", "sqlite", "postgres")
+
+
+def pass_env(backend: str, package: str) -> dict[str, str]:
+    """The settings of a pass, for the package under test ("eventsourcing"/"esox")."""
+    if backend == "popo":
+        return {}
+    env = {"PERSISTENCE_MODULE": f"{package}.{backend}"}
+    if backend == "sqlite":
+        env["SQLITE_DBNAME"] = ":memory:"  # one in-memory database per application
+    else:
+        env.update(PG_SETTINGS)
+    return env
+
+
+def prefix_of(backend: str) -> str:
+    """Node ids of the default (POPO) pass are bare; others carry "[backend] "."""
+    return "" if backend == "popo" else f"[{backend}] "
+
+
+def run_pass(
+    backend: str, side: str, paths: list[str], timeout: float
+) -> tuple[dict[str, Any], dict[str, str], float]:
+    package = "esox" if side == "esox" else "eventsourcing"
+    extra_env = pass_env(backend, package)
+    if extra_env:
+        extra_env = {
+            **extra_env,
+            "ESOX_CONFORMANCE_PASS_ENV": json.dumps(extra_env),
+        }
+    if backend == "postgres":
+        extra_env["ESOX_CONFORMANCE_PG_CLEAN"] = json.dumps(
+            {
+                "dbname": PG_SETTINGS["POSTGRES_DBNAME"],
+                "host": PG_SETTINGS["POSTGRES_HOST"],
+                "port": PG_SETTINGS["POSTGRES_PORT"],
+                "user": PG_SETTINGS["POSTGRES_USER"],
+                "password": PG_SETTINGS["POSTGRES_PASSWORD"],
+            }
+        )
+    log(f"{side} [{backend}]: running ...")
+    tests, errors, seconds = run_side(
+        f"{side}-{backend}",
+        BUILD / side,
+        paths,
+        timeout,
+        ESOX_IGNORE if side == "esox" else (),
+        extra_env=extra_env,
+    )
+    prefix = prefix_of(backend)
+    return (
+        {prefix + n: r for n, r in tests.items()},
+        {prefix + n: m for n, m in errors.items()},
+        seconds,
+    )
+
+
 def control_cache_path() -> Path:
     return HERE / f"control-{importlib.metadata.version('eventsourcing')}.json"
 
@@ -333,6 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-postgres-setup", action="store_true")
     parser.add_argument(
+        "--backends",
+        type=lambda text: [b for b in text.split(",") if b],
+        default=list(PASSES),
+        help="default persistence modules to run the tree with "
+        "(comma-separated; default popo,sqlite,postgres)",
+    )
+    parser.add_argument(
         "--esox-package",
         type=Path,
         help="the esox package folder to test (built, with its _core extension); "
@@ -370,19 +445,29 @@ def main(argv: list[str] | None = None) -> int:
         "runner": runner_hash(args.timeout),
     }
     cached = None if (partial or args.refresh_control) else load_control_cache(key)
-    if cached is not None:
-        control, control_errors = cached["tests"], cached["collect_errors"]
-        timings["control"] = 0.0
-        log(f"control: {len(control)} results from {control_cache_path().name}")
-    else:
-        log("control: running the corpus on eventsourcing ...")
-        control, control_errors, timings["control"] = run_side(
-            "control", BUILD / "control", paths, args.timeout, ()
+    cached_passes = cached.get("passes", {}) if cached is not None else {}
+    control: dict[str, Any] = {}
+    control_errors: dict[str, str] = {}
+    esox: dict[str, Any] = {}
+    esox_errors: dict[str, str] = {}
+    ran_control: dict[str, dict[str, Any]] = {}
+    for backend in args.backends:
+        if backend in cached_passes:
+            c_tests = cached_passes[backend]["tests"]
+            c_errors = cached_passes[backend]["collect_errors"]
+            log(f"control [{backend}]: {len(c_tests)} results from the cache")
+        else:
+            c_tests, c_errors, timings[f"control {backend}"] = run_pass(
+                backend, "control", paths, args.timeout
+            )
+            ran_control[backend] = {"tests": c_tests, "collect_errors": c_errors}
+        control.update(c_tests)
+        control_errors.update(c_errors)
+        e_tests, e_errors, timings[f"esox {backend}"] = run_pass(
+            backend, "esox", paths, args.timeout
         )
-    log("esox: running the ported corpus on esox ...")
-    esox, esox_errors, timings["esox"] = run_side(
-        "esox", BUILD / "esox", paths, args.timeout, ESOX_IGNORE
-    )
+        esox.update(e_tests)
+        esox_errors.update(e_errors)
     for nodeid, message in list(control_errors.items()):
         note = next((n for p, n in DEFERRED if cmp.matches(nodeid, p)), None)
         if note is not None:  # a deferred module that does not even import on 9.5.6
@@ -392,14 +477,17 @@ def main(argv: list[str] | None = None) -> int:
         control = {
             n: r
             for n, r in control.items()
-            if any(cmp.module_of(n).startswith(p.rstrip("/")) for p in paths)
+            if any(
+                cmp.unprefixed(cmp.module_of(n)).startswith(p.rstrip("/"))
+                for p in paths
+            )
         }
 
     comparison = cmp.compare(control, esox, esox_errors)
     known = cmp.load_known_differences(KNOWN_DIFFERENCES)
     pending = cmp.load_pending(PENDING)
     result = cmp.gate(comparison, known, pending)
-    backends = {m: backends_of(corpus, m) for m in comparison.modules}
+    backends = {m: backends_of(corpus, cmp.unprefixed(m)) for m in comparison.modules}
 
     print(
         "## Conformance: eventsourcing 9.5 corpus on esox (control: eventsourcing "
@@ -475,15 +563,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Report: {BUILD / 'report.json'}")
 
     if args.update and not partial:
+        # Entries of passes not run this time are kept as they are.
+        kept = [n for n in pending if cmp.pass_of(n) not in args.backends]
+        new_pending = set(kept) | set(cmp.pending_from(comparison, known))
         PENDING.write_text(
             "# Control-passing tests esox does not pass yet (the ratchet).\n"
             "# Generated by `make conformance-update`: it may only shrink.\n"
-            + "".join(f"{n}\n" for n in cmp.pending_from(comparison, known))
+            + "".join(f"{n}\n" for n in sorted(new_pending))
         )
-        if cached is None:
+        if ran_control:
+            passes = {**cached_passes, **ran_control}
             control_cache_path().write_text(
                 json.dumps(
-                    {"key": key, "tests": control, "collect_errors": control_errors},
+                    {"key": key, "passes": passes},
                     indent=0,
                     sort_keys=True,
                 )
