@@ -247,6 +247,8 @@ def test_run_side_records_outcomes_and_survives_a_crash(tmp_path: Path) -> None:
         "def test_skip(): pytest.skip('not here')\n"
         "def test_crash(): os._exit(3)\n"
         "def test_after_crash(): pass\n"
+        "def test_interrupt(): raise KeyboardInterrupt\n"
+        "def test_after_interrupt(): pass\n"
         "def test_deferred(): assert False\n"
     )
     (tree / "tests" / "test_b.py").write_text("import no_such_module_anywhere\n")
@@ -268,9 +270,14 @@ def test_run_side_records_outcomes_and_survives_a_crash(tmp_path: Path) -> None:
         "test_skip": "skipped",
         "test_crash": "crashed",
         "test_after_crash": "passed",
+        "test_interrupt": "crashed",
+        "test_after_interrupt": "passed",
         "test_deferred": "deferred",
     }
     assert "one is not two" in tests["tests/test_a.py::test_fail"]["message"]
+    assert tests["tests/test_a.py::test_interrupt"]["message"] == (
+        "the pytest process was interrupted in this test"
+    )
     assert errors["tests/test_b.py"].startswith("ModuleNotFoundError")
 
 

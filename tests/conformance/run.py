@@ -46,6 +46,7 @@ PENDING = HERE / "pending.txt"
 RUN_PATHS = ("tests", "examples")
 PLUGIN_NAME = "esox_conformance_plugin"
 DOCS_HARNESS = "tests/docs_tests/test_conformance_docs.py"
+INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
 LOCK = Path("/tmp/esox-conformance-postgres.lock")  # the databases are shared
 
 DCB = "deferred (#16): DCB"
@@ -153,6 +154,8 @@ def build_tree(
     package = "esox" if esox else "eventsourcing"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     source = package_dir or _package_dir(package)
+    if (dest / package).exists():  # never part of the corpus, but be sure
+        shutil.rmtree(dest / package)
     shutil.copytree(source, dest / package, ignore=ignore)
     if not esox:
         for rel, text in CONTROL_SHIMS.items():
@@ -239,31 +242,31 @@ def run_side(
             else []
         )
         records.extend(new)
-        if any(r["outcome"] == "session-finished" for r in new):
+        finished = [r for r in new if r["outcome"] == "session-finished"]
+        # pytest's exit status 2: interrupted (a test raised KeyboardInterrupt).
+        interrupted = bool(finished) and finished[-1].get("exitstatus") == INTERRUPTED
+        if finished and not interrupted:
             break
         done = {
             r["nodeid"]
             for r in records
-            if r["outcome"] not in {"started", "collect-error"}
+            if r["outcome"] not in {"started", "collect-error", "session-finished"}
         }
-        crashed = [
+        stopped_in = [
             r["nodeid"]
             for r in new
             if r["outcome"] == "started" and r["nodeid"] not in done
         ]
-        log(
-            f"{name}: pytest exited {code} mid-run (attempt {attempt}); "
-            f"crashed in {crashed}"
-        )
-        if not crashed and not new:
-            break
-        for nodeid in crashed:
+        how = "was interrupted" if interrupted else f"died (exit status {code})"
+        log(f"{name}: the pytest process {how} in {stopped_in} (attempt {attempt})")
+        if not stopped_in:
+            break  # nothing ran that could be skipped next time
+        for nodeid in stopped_in:
             records.append(
                 {
                     "nodeid": nodeid,
                     "outcome": "crashed",
-                    "message": f"the pytest process died (exit status {code}) "
-                    "in this test",
+                    "message": f"the pytest process {how} in this test",
                 }
             )
             done.add(nodeid)
