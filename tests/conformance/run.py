@@ -380,6 +380,22 @@ def control_cache_path() -> Path:
     return HERE / f"control-{importlib.metadata.version('eventsourcing')}.json"
 
 
+def write_control_cache(key: dict[str, str], passes: dict[str, Any]) -> None:
+    """Outcomes and first error lines only (no durations): a stable, reviewable file."""
+    slim = {
+        backend: {
+            "tests": {
+                n: {k: v for k, v in r.items() if k != "duration"}
+                for n, r in data["tests"].items()
+            },
+            "collect_errors": data["collect_errors"],
+        }
+        for backend, data in passes.items()
+    }
+    text = json.dumps({"key": key, "passes": slim}, indent=0, sort_keys=True)
+    control_cache_path().write_text(text + "\n")
+
+
 def load_control_cache(key: dict[str, str]) -> dict[str, Any] | None:
     path = control_cache_path()
     if not path.exists():
@@ -571,15 +587,7 @@ def main(argv: list[str] | None = None) -> int:
             + "".join(f"{n}\n" for n in sorted(new_pending))
         )
         if ran_control:
-            passes = {**cached_passes, **ran_control}
-            control_cache_path().write_text(
-                json.dumps(
-                    {"key": key, "passes": passes},
-                    indent=0,
-                    sort_keys=True,
-                )
-                + "\n"
-            )
+            write_control_cache(key, {**cached_passes, **ran_control})
         print(f"Updated {PENDING.name} and {control_cache_path().name}")
         return 0
     if partial:
