@@ -6,7 +6,8 @@ RUST_SOURCES := $(shell find rust -name "*.rs") Cargo.toml Cargo.lock
 STAMP_DEPS := $(BIN)/.deps-installed
 EXT_STAMP := $(BIN)/.esox-built
 
-.PHONY: demo test test-python test-rust format lint bench build wheel wheel-test clean
+.PHONY: demo test test-python test-rust format lint bench build wheel wheel-test clean \
+	conformance conformance-update
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,16 @@ bench: build
 		--benchmark-sort=name --benchmark-json=bench-out/results.json
 	$(BIN)/python benches/report.py bench-out/results.json
 
+# eventsourcing 9.5's tests, examples and docs, ported by rewriting imports only,
+# on esox against eventsourcing 9.5.6 (tests/conformance/README.md). The corpus
+# is ../shared/conformance/eventsourcing-9.5 unless ESOX_CONFORMANCE_CORPUS says.
+# conformance-update rewrites pending.txt and the cached control results.
+conformance: build
+	$(BIN)/python -m tests.conformance.run $(CONFORMANCE_ARGS)
+
+conformance-update: build
+	$(BIN)/python -m tests.conformance.run --update --refresh-control $(CONFORMANCE_ARGS)
+
 # A release wheel (fat LTO, stripped) for the venv's Python, in dist/, tagged with
 # the oldest manylinux policy this machine's glibc allows (maturin checks every
 # symbol): here, the crate `make build` compiled is reused. MANYLINUX=2_17 (or
@@ -78,4 +89,4 @@ wheel-test: $(STAMP_DEPS)
 	$(BIN)/python -m pytest tests/test_wheel.py
 
 clean:
-	rm -rf $(VENV) target dist python/esox/*.so
+	rm -rf $(VENV) target dist build python/esox/*.so
