@@ -21,7 +21,6 @@ from esox.persistence import (
 )
 from esox.sqlite import SQLiteProcessRecorder, SQLiteTrackingRecorder
 from esox.system import (
-    EventProcessingError,
     EventSourcedProjection,
     EventSourcedProjectionRunner,
     Projection,
@@ -205,9 +204,9 @@ def test_projection_runner_raises_processing_errors_from_wait_and_exit():
     )
     a = runner.app.create("a")
     runner.app.tag(a, "boom")
-    with pytest.raises(EventProcessingError, match="notification 2") as info:
+    with pytest.raises(ValueError, match="can't count 'boom'") as info:
         runner.wait(2, timeout=5)
-    assert isinstance(info.value.__cause__, ValueError)
+    assert any("notification 2" in note for note in info.value.__notes__)
     runner.app.create("c")
     with pytest.raises(WaitInterruptedError):
         runner.wait(3, timeout=5)  # reported once; the runner stays interrupted
@@ -220,7 +219,7 @@ def test_projection_runner_raises_processing_errors_from_wait_and_exit():
         view_class=MemoryCountersView,
     )
     runner.app.tag(runner.app.create("a"), "boom")
-    with pytest.raises(EventProcessingError, match="can't count 'boom'"), runner:
+    with pytest.raises(ValueError, match="can't count 'boom'"), runner:
         runner.is_interrupted.wait(5)
 
 
@@ -231,7 +230,7 @@ def test_projection_runner_run_forever_raises_the_error():
         view_class=MemoryCountersView,
     )
     runner.app.tag(runner.app.create("a"), "boom")
-    with pytest.raises(EventProcessingError):
+    with pytest.raises(ValueError, match="can't count"):
         runner.run_forever(timeout=5)
     runner.__exit__(None, None, None)
 

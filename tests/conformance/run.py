@@ -47,6 +47,10 @@ RUN_PATHS = ("tests", "examples")
 PLUGIN_NAME = "esox_conformance_plugin"
 DOCS_HARNESS = "tests/docs_tests/test_conformance_docs.py"
 INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
+# pytest.ExitCode.INTERNAL_ERROR: pytest itself failed, e.g. formatting a
+# failure (CPython 3.11's "AST constructor recursion depth mismatch" after a
+# deep recursion); the run goes on without the test it happened in.
+INTERNAL_ERROR = 3
 LOCK = Path("/tmp/esox-conformance-postgres.lock")  # the databases are shared
 
 DCB = "deferred (#16): DCB"
@@ -79,6 +83,22 @@ CONTROL_SHIMS = {
         '"dcb_check_append_condition"\n'
         'PG_FUNCTION_NAME_DCB_INSERT_EVENTS_TS = "dcb_insert_events"\n'
         'PG_PROCEDURE_NAME_DCB_APPEND_EVENTS_TS = "dcb_append_events"\n'
+    ),
+}
+# The esox tree's own shims, each written only where the library has no such
+# module: the DCB PostgreSQL object names that eventsourcing's test helper
+# postgres_utils imports to drop them (esox's DCB is deferred, #16).
+ESOX_SHIMS = {
+    "esox/dcb/__init__.py": (
+        '"""Conformance-runner shim: esox.dcb is deferred (#16)."""\n'
+    ),
+    "esox/dcb/postgres_tt.py": (
+        '"""Conformance-runner shim (esox.dcb is deferred, #16): the names of the '
+        'PostgreSQL objects that eventsourcing.tests.postgres_utils drops."""\n'
+        'DB_TYPE_NAME_DCB_EVENT_TT = "dcb_event_tt"\n'
+        'DB_TYPE_NAME_DCB_QUERY_ITEM_TT = "dcb_query_item_tt"\n'
+        'DB_FUNCTION_NAME_DCB_UNCONDITIONAL_APPEND_TT = "dcb_unconditional_append_tt"\n'
+        'DB_FUNCTION_NAME_DCB_CONDITIONAL_APPEND_TT = "dcb_conditional_append_tt"\n'
     ),
 }
 PYTEST_INI = "[pytest]\npython_files = test_*.py\naddopts = -p no:cacheprovider\n"
@@ -157,12 +177,31 @@ def build_tree(
     if (dest / package).exists():  # never part of the corpus, but be sure
         shutil.rmtree(dest / package)
     shutil.copytree(source, dest / package, ignore=ignore)
-    if not esox:
-        for rel, text in CONTROL_SHIMS.items():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            (dest / rel).write_text(text, encoding="utf-8")
+    shims = dict(CONTROL_SHIMS)
+    if esox:
+        port_test_helpers(dest / package / "tests")
+        shims = {rel: rewrite_python(text) for rel, text in shims.items()}
+        shims |= {rel: t for rel, t in ESOX_SHIMS.items() if not (dest / rel).exists()}
+    for rel, text in shims.items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_text(text, encoding="utf-8")
     shutil.copyfile(HERE / "docs_harness.py", dest / DOCS_HARNESS)
     (dest / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+
+
+def port_test_helpers(dest: Path) -> None:
+    """eventsourcing's test helpers (``eventsourcing.tests``: BSD-3, shipped in
+    its package, imported by the corpus), ported by the same rules as the
+    corpus into the esox tree's copy of the library, unless esox has its own.
+    They hold test logic the corpus inherits, so they are ported, not written
+    again; they never go into the library itself."""
+    if dest.exists():
+        return
+    source = _package_dir("eventsourcing") / "tests"
+    dest.mkdir(parents=True)
+    for path in sorted(source.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        (dest / path.name).write_text(rewrite_python(text), encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -243,8 +282,10 @@ def run_side(
         )
         records.extend(new)
         finished = [r for r in new if r["outcome"] == "session-finished"]
-        # pytest's exit status 2: interrupted (a test raised KeyboardInterrupt).
-        interrupted = bool(finished) and finished[-1].get("exitstatus") == INTERRUPTED
+        # pytest's exit status 2: interrupted (a test raised KeyboardInterrupt);
+        # 3: pytest's internal error. Either ends the session early.
+        status = finished[-1].get("exitstatus") if finished else None
+        interrupted = status in (INTERRUPTED, INTERNAL_ERROR)
         if finished and not interrupted:
             break
         done = {

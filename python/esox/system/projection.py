@@ -28,7 +28,6 @@ from esox.persistence import (
     WaitInterruptedError,
 )
 from esox.system.dispatch import singledispatchmethod
-from esox.system.errors import EventProcessingError
 from esox.utils import Environment, EnvType
 
 __all__ = [
@@ -271,13 +270,11 @@ class _ProjectionRunnerBase(Generic[TApplication]):
             for domain_event, tracking in subscription:
                 self._process(domain_event, tracking)
         except BaseException as e:
+            # The projection's own error, as eventsourcing raises it (callers
+            # catch its class); where it happened is added as a note.
             where = f" notification {tracking.notification_id}" if tracking else ""
-            error = EventProcessingError(
-                f"projection of {self.app_name!r} failed to process{where}: "
-                f"{type(e).__name__}: {e}"
-            )
-            error.__cause__ = e
-            self._error = error
+            e.add_note(f"projection of {self.app_name!r} failed to process{where}")
+            self._error = e
         finally:
             self._is_interrupted.set()
 
