@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from psycopg.sql import SQL, Identifier
 
+from esox.domain import HasOriginatorIDVersion
 from esox.memory import (
     MemoryAggregateRecorder,
     MemoryApplicationRecorder,
@@ -23,6 +24,9 @@ from esox.persistence import (
     ProgrammingError,
     StoredEvent,
     Tracking,
+    find_id_convertor,
+    pass_through_convertor,
+    str_to_uuid_convertor,
 )
 from esox.postgres import PostgresTrackingRecorder
 from esox.sqlite import SQLiteTrackingRecorder
@@ -139,3 +143,21 @@ class CountingPostgresView(PostgresTrackingRecorder):
             cursor.execute(self.select)
             row = cursor.fetchone()
             return int(row["n"]) if row else 0
+
+
+def test_find_id_convertor_reads_the_id_type_of_an_event_class() -> None:
+    class UUIDEvent(HasOriginatorIDVersion[UUID]):
+        pass
+
+    class Annotated:
+        originator_id: str
+
+    assert find_id_convertor(UUIDEvent, str) is str_to_uuid_convertor
+    assert find_id_convertor(UUIDEvent, UUID) is pass_through_convertor
+    assert find_id_convertor(Annotated, str) is pass_through_convertor
+    uuid = uuid4()
+    assert str_to_uuid_convertor(str(uuid)) == uuid
+    with pytest.raises(TypeError, match="originator_id_type cannot be None"):
+        find_id_convertor(HasOriginatorIDVersion, str)
+    with pytest.raises(TypeError, match="have an originator_id annotation"):
+        find_id_convertor(object, str)

@@ -24,6 +24,11 @@ from esox.persistence.errors import (
 )
 from esox.persistence.eventstore import EventStore, Recording
 from esox.persistence.factory import InfrastructureFactory, ZlibCompressor
+from esox.persistence.ids import (
+    find_id_convertor,
+    pass_through_convertor,
+    str_to_uuid_convertor,
+)
 from esox.persistence.mapper import Mapper
 from esox.persistence.recorders import (
     AggregateRecorder,
@@ -91,6 +96,9 @@ __all__ = [
     "WaitInterruptedError",
     "ZlibCompressor",
     "ZstdCompressor",
+    "find_id_convertor",
+    "pass_through_convertor",
+    "str_to_uuid_convertor",
 ]
 
 _present_as_package(globals())

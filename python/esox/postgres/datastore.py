@@ -368,6 +368,11 @@ class PostgresDatastore:
         finally:
             self.pool.putconn(conn)
 
+    def get_connection(self) -> Any:
+        """A pool connection as a context manager (eventsourcing's name for
+        ``connection()``)."""
+        return self.connection()
+
     @contextmanager
     def transaction(self, *, commit: bool = False) -> Iterator[psycopg.Cursor[DictRow]]:
         """A cursor in a transaction, rolled back unless ``commit`` (rows as
