@@ -359,8 +359,6 @@ class BaseAggregate(Generic[TAggregateID], metaclass=MetaAggregate):
     _create_id_params_: ClassVar[tuple[str, ...]] = ()
     _explicit_topics_: ClassVar[bool] = False
 
-    Snapshot: ClassVar[type[Snapshot]] = Snapshot
-
     _id: TAggregateID
     _version: int
     _created_on: datetime
@@ -573,6 +571,8 @@ class Aggregate(BaseAggregate[UUID]):
 
     class Created(Event, AggregateCreated):
         """The event that creates this aggregate."""
+
+    Snapshot: ClassVar[type[Snapshot]] = Snapshot
 
 
 def aggregate(cls: type[Any] | None = None, *, created_event_name: str = "") -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, get_args, get_origin
 from uuid import UUID
 
+from esox.domain import events
 from esox.domain.decorators import (
     CommandMethodDecorator,
     DecoratedFuncCaller,
@@ -48,6 +49,12 @@ class _StrIds:
         """The created event of a string-id aggregate that defines none."""
 
         originator_topic: str
+
+    class Snapshot(events.Snapshot):
+        """The snapshot class of a string-id aggregate that defines no events."""
+
+        originator_id: str  # type: ignore[assignment]
+        originator_id_type = str
 
 
 def prepare_aggregate_class(
@@ -125,8 +132,14 @@ def _find_id_type(cls: AggregateClass, root: AggregateClass) -> None:
 
 
 def _define_snapshot_class(cls: AggregateClass) -> None:
-    """Give aggregates with str ids a Snapshot class whose ids are read as str."""
-    snapshot_cls = cls.Snapshot
+    """Give aggregates with str ids a Snapshot class whose ids are read as str
+    (an aggregate that brings its own events and no Snapshot gets none, as in
+    eventsourcing: the application's ``snapshot_class`` is used)."""
+    snapshot_cls = getattr(cls, "Snapshot", None)
+    if snapshot_cls is None:
+        if cls.originator_id_type is str and getattr(cls, "Event", None) is None:
+            cls.Snapshot = _define_event_class(cls, "Snapshot", (_StrIds.Snapshot,))
+        return
     if (
         "Snapshot" not in cls.__dict__
         and cls.originator_id_type is not None
