@@ -460,3 +460,15 @@ def test_follower_pulls_what_a_leader_left_out_of_its_prompts():
     item.tag("t")
     leader.save(Item("b"), item, Item("c"))  # the prompt has #2 and #4, not #3
     assert labels(follower.records()) == ["a", "b", "t", "c"]
+
+
+def test_pulling_again_from_an_earlier_position_raises_the_integrity_error():
+    # As eventsourcing's pull_and_process does: the tracking record refuses
+    # the second processing, and that error is raised as it is.
+    leader, follower = wired()
+    leader.create("a")
+    follower.pull_and_process("Items")
+    with pytest.raises(IntegrityError) as info:
+        follower.pull_and_process("Items", start=0)
+    assert any("notification 1 of 'Items'" in note for note in info.value.__notes__)
+    assert follower.recorder.max_tracking_id("Items") == 1

@@ -21,7 +21,13 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from esox.application import Application, NotificationLog
-from esox.persistence import Mapper, Notification, Recording, Tracking
+from esox.persistence import (
+    IntegrityError,
+    Mapper,
+    Notification,
+    Recording,
+    Tracking,
+)
 from esox.system.errors import EventProcessingError, NotificationPullingError
 from esox.system.projection import EventSourcedProjection
 from esox.system.reader import NotificationLogReader
@@ -307,6 +313,14 @@ class Follower(
         try:
             self.process_event(domain_event, tracking)
         except EventProcessingError:
+            raise
+        except IntegrityError as e:
+            # Already processed (tracked): a condition of the store, not a
+            # failed policy; raised as it is, as eventsourcing does.
+            e.add_note(
+                f"{self.name} processing notification {tracking.notification_id} "
+                f"of {tracking.application_name!r}"
+            )
             raise
         except Exception as e:
             msg = (
