@@ -7,44 +7,15 @@ one lock, with the GIL released; subscriptions wait on appends, not by polling.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from esox._core import DCBMemoryCursor, DCBMemoryRecorder
-from esox.dcb.api import (
-    DCBQuery,
-    DCBReadResponse,
-    DCBRecorder,
-    DCBSequencedEvent,
-    DCBSubscription,
-)
+from esox._core import DCBMemoryRecorder
+from esox.dcb.api import DCBQuery, DCBReadResponse, DCBRecorder
+from esox.dcb.persistence import DCBCursorSubscription, SimpleDCBReadResponse
 
 __all__ = [
     "InMemoryDCBRecorder",
     "InMemoryDCBSubscription",
     "SimpleDCBReadResponse",
 ]
-
-
-class SimpleDCBReadResponse(DCBReadResponse):
-    """The events of a read, already taken from the recorder, and its head."""
-
-    def __init__(
-        self, events: Iterator[DCBSequencedEvent], head: int | None = None
-    ) -> None:
-        self.events = events
-        self._head_was_given = head is not None
-        self._head = head
-
-    @property
-    def head(self) -> int | None:
-        """The head of the read (see ``DCBReadResponse.head``)."""
-        return self._head
-
-    def __next__(self) -> DCBSequencedEvent:
-        event = next(self.events)
-        if not self._head_was_given:
-            self._head = event.position
-        return event
 
 
 class InMemoryDCBRecorder(DCBMemoryRecorder, DCBRecorder):
@@ -77,9 +48,8 @@ class InMemoryDCBRecorder(DCBMemoryRecorder, DCBRecorder):
         return InMemoryDCBSubscription(self, query=query, after=after)
 
 
-class InMemoryDCBSubscription(DCBSubscription[InMemoryDCBRecorder]):
-    """Matching events of an in-memory recorder; blocks (GIL released) at the
-    end until an append or ``stop()``."""
+class InMemoryDCBSubscription(DCBCursorSubscription[InMemoryDCBRecorder]):
+    """Matching events of an in-memory recorder, woken by appends."""
 
     def __init__(
         self,
@@ -87,23 +57,5 @@ class InMemoryDCBSubscription(DCBSubscription[InMemoryDCBRecorder]):
         query: DCBQuery | None = None,
         after: int | None = None,
     ) -> None:
-        super().__init__(recorder=recorder, query=query, after=after)
-        self._cursor: DCBMemoryCursor = recorder.cursor(query, after=after)
-        self._events: list[DCBSequencedEvent] = []
-        self._index = 0
-
-    def stop(self) -> None:
-        """Stops the subscription, waking a ``__next__`` that is waiting."""
-        super().stop()
-        self._cursor.stop()
-
-    def __next__(self) -> DCBSequencedEvent:
-        if self._index == len(self._events) and not self._has_been_stopped:
-            self._events = self._cursor.next_batch()
-            self._index = 0
-        if self._has_been_stopped:
-            raise StopIteration
-        event = self._events[self._index]
-        self._index += 1
-        self._last_position = event.position
-        return event
+        cursor = recorder.cursor(query, after=after)
+        super().__init__(recorder, cursor, query=query, after=after)

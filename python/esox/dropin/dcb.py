@@ -1,6 +1,6 @@
 """DCB for eventsourcing 9.5 code (``esox.dropin.dcb``).
 
-esox's in-memory DCB recorder behind eventsourcing's interface: it is an
+esox's Rust DCB recorders behind eventsourcing's interface: each is an
 ``eventsourcing.dcb.api.DCBRecorder``, reads give eventsourcing's
 ``DCBSequencedEvent`` and ``DCBEvent`` objects, and errors are
 eventsourcing's exceptions (``IntegrityError`` for a failed condition).
@@ -9,23 +9,31 @@ eventsourcing's exceptions (``IntegrityError`` for a failed condition).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import eventsourcing.dcb.api as es_dcb
 
-from esox.dcb import memory
+from esox._core import SqliteDatabase
+from esox.dcb import memory, sqlite
 from esox.dropin.boundary import EsoxError, reraise
 
-__all__ = ["InMemoryDCBRecorder", "InMemoryDCBSubscription"]
+__all__ = [
+    "DropinDCBRecorder",
+    "DropinDCBSubscription",
+    "InMemoryDCBRecorder",
+    "SqliteDCBRecorder",
+]
+
+_CLASSES: dict[str, Any] = {
+    "event_class": es_dcb.DCBEvent,
+    "sequenced_event_class": es_dcb.DCBSequencedEvent,
+}
 
 
-class InMemoryDCBRecorder(es_dcb.DCBRecorder):
-    """DCB events in memory (esox's Rust recorder), with eventsourcing's classes."""
+class DropinDCBRecorder(es_dcb.DCBRecorder):
+    """An esox DCB recorder (``core``) with eventsourcing's interface."""
 
-    def __init__(self) -> None:
-        self.core = memory.InMemoryDCBRecorder(
-            event_class=es_dcb.DCBEvent,
-            sequenced_event_class=es_dcb.DCBSequencedEvent,
-        )
+    core: memory.InMemoryDCBRecorder | sqlite.SqliteDCBRecorder
 
     def read(
         self,
@@ -57,29 +65,46 @@ class InMemoryDCBRecorder(es_dcb.DCBRecorder):
         query: es_dcb.DCBQuery | None = None,
         *,
         after: int | None = None,
-    ) -> InMemoryDCBSubscription:
+    ) -> DropinDCBSubscription:
         """The matching events after ``after``, then new ones as they are appended."""
         try:
-            return InMemoryDCBSubscription(self, query=query, after=after)
+            return DropinDCBSubscription(self, query=query, after=after)
         except EsoxError as error:
             reraise(error)
 
 
-class InMemoryDCBSubscription(es_dcb.DCBSubscription[InMemoryDCBRecorder]):
-    """A subscription to the drop-in recorder (esox's, woken by appends)."""
+class InMemoryDCBRecorder(DropinDCBRecorder):
+    """DCB events in memory (esox's Rust recorder), with eventsourcing's classes."""
+
+    def __init__(self) -> None:
+        self.core = memory.InMemoryDCBRecorder(**_CLASSES)
+
+
+class SqliteDCBRecorder(DropinDCBRecorder):
+    """DCB events in SQLite (esox's Rust recorder), with eventsourcing's classes."""
+
+    def __init__(
+        self, database: SqliteDatabase | str, *, table_prefix: str = "dcb"
+    ) -> None:
+        try:
+            self.core = sqlite.SqliteDCBRecorder(
+                database, table_prefix=table_prefix, **_CLASSES
+            )
+        except EsoxError as error:
+            reraise(error)
+
+
+class DropinDCBSubscription(es_dcb.DCBSubscription[DropinDCBRecorder]):
+    """A subscription to a drop-in recorder (esox's, woken by appends)."""
 
     def __init__(
         self,
-        recorder: InMemoryDCBRecorder,
+        recorder: DropinDCBRecorder,
         query: es_dcb.DCBQuery | None = None,
         after: int | None = None,
     ) -> None:
         super().__init__(recorder=recorder, query=query, after=after)
-        self._core = memory.InMemoryDCBSubscription(
-            recorder.core,
-            query=query,  # type: ignore[arg-type]
-            after=after,
-        )
+        self._core = recorder.core.subscribe(query, after=after)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         """Stops the subscription, waking a ``__next__`` that is waiting."""
