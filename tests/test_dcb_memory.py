@@ -4,14 +4,19 @@ contract shared with SQLite is in test_dcb_recorders.py)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
 import eventsourcing.dcb.api as es_dcb
 import eventsourcing.persistence as es
+import pytest
 from eventsourcing.dcb import tests as es_dcb_tests
 
 from esox.dcb import popo
 from esox.dcb.api import DCBEvent, DCBQuery, DCBQueryItem
 from esox.dcb.memory import InMemoryDCBRecorder
 from esox.dropin import dcb as dropin_dcb
+from esox.persistence import ProgrammingError
 
 
 class TestDropinInMemoryDCBRecorder(es_dcb_tests.DCBRecorderTestCase):
@@ -64,3 +69,46 @@ def test_a_read_by_tag_visits_only_the_positions_of_its_rarest_tag():
     before = recorder.positions_visited
     assert len(list(recorder.read(query(([], ["hot"])), after=5_000, limit=10))) == 10
     assert recorder.positions_visited - before == 10
+
+
+def test_events_are_built_as_the_classes_given_without_calling_init():
+    @dataclass
+    class Event:
+        type: str
+        data: bytes
+        tags: list[str]
+
+        def __post_init__(self) -> None:
+            raise AssertionError("__init__ is not called")
+
+    @dataclass
+    class Sequenced:
+        event: Event
+        position: int
+
+    recorder = InMemoryDCBRecorder(event_class=Event, sequenced_event_class=Sequenced)
+    recorder.append([event("A", "x")])
+    (sequenced,) = recorder.read()
+    assert type(sequenced) is Sequenced
+    assert type(sequenced.event) is Event
+    assert vars(sequenced.event) == {"type": "A", "data": b"", "tags": ["x"]}
+    assert sequenced.position == 1
+
+
+def test_abstract_event_classes_are_refused_when_built():
+    class Abstract(ABC):
+        @abstractmethod
+        def f(self) -> None: ...
+
+    recorder = InMemoryDCBRecorder(event_class=Abstract)
+    recorder.append([event("A")])
+    with pytest.raises(TypeError, match="abstract"):
+        recorder.read()
+
+
+def test_event_classes_without_a_dict_are_refused():
+    class Slotted:
+        __slots__ = ("data", "tags", "type")
+
+    with pytest.raises(ProgrammingError, match="Slotted has no __dict__"):
+        InMemoryDCBRecorder(event_class=Slotted)

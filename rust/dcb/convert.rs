@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
 
 use super::index::{Found, Item, NewEvent};
 use crate::errors::{error, fail, ErrorKind};
@@ -154,25 +155,87 @@ pub fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<NewEvent>> {
         .collect()
 }
 
-/// Builds `cls` without calling `__init__`: `object.__new__(cls)` and its
-/// `__dict__` set in one go.
-fn construct<'py>(
-    py: Python<'py>,
-    new: &Bound<'py, PyAny>,
-    cls: &Bound<'py, PyType>,
-    dict: Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let obj = new.call1((cls,))?;
-    obj.setattr(intern!(py, "__dict__"), dict)?;
-    Ok(obj)
+/// A class that events are built as, without calling `__init__`.
+struct Class {
+    cls: Py<PyType>,
+    /// Not abstract: `object.__new__(cls)` is just an allocation.
+    plain: bool,
+}
+
+impl Class {
+    fn new(py: Python<'_>, cls: Bound<'_, PyType>) -> PyResult<Self> {
+        // The events are built with their __dict__ set in one go.
+        if cls
+            .getattr(intern!(py, "__dictoffset__"))?
+            .extract::<isize>()?
+            == 0
+        {
+            return programming(
+                py,
+                format!(
+                    "{} has no __dict__ (slots?): DCB event classes must be plain dataclasses",
+                    cls.qualname()?
+                ),
+            );
+        }
+        // object.__new__(cls) refuses abstract classes, then allocates.
+        let plain = match cls.getattr_opt(intern!(py, "__abstractmethods__"))? {
+            Some(methods) => methods.is_empty()?,
+            None => true,
+        };
+        Ok(Class {
+            cls: cls.unbind(),
+            plain,
+        })
+    }
+
+    /// `object.__new__(cls)` with the given attributes set as
+    /// `object.__setattr__` sets them (into the class's shared-key dict).
+    fn build<'py>(
+        &self,
+        py: Python<'py>,
+        fields: &[(&Bound<'py, PyString>, Bound<'py, PyAny>)],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cls = self.cls.bind(py);
+        let obj = if self.plain {
+            // SAFETY: the class is not abstract (checked in `new`), so
+            // allocating it is what object.__new__(cls) does.
+            unsafe {
+                let ty = cls.as_ptr().cast::<ffi::PyTypeObject>();
+                let alloc = (*ty).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+                Bound::from_owned_ptr_or_err(py, alloc(ty, 0))?
+            }
+        } else {
+            object_new(py)?.call1((cls,))?
+        };
+        for (name, value) in fields {
+            // SAFETY: `obj`, `name` and `value` are alive; the class has a
+            // __dict__ (checked in `new`).
+            if unsafe { ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) }
+                != 0
+            {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
+}
+
+fn object_new(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    OBJECT_NEW
+        .get_or_try_init(py, || {
+            py.get_type::<PyAny>()
+                .getattr(intern!(py, "__new__"))
+                .map(Bound::unbind)
+        })
+        .map(|new| new.bind(py))
 }
 
 /// The classes a recorder builds its events with: `esox.dcb.api`'s unless
 /// others (eventsourcing's, for the drop-in) were given.
-#[derive(Default)]
 pub struct Classes {
-    event: Option<Py<PyType>>,
-    sequenced_event: Option<Py<PyType>>,
+    event: Class,
+    sequenced_event: Class,
 }
 
 impl Classes {
@@ -181,40 +244,20 @@ impl Classes {
         event: Option<Bound<'_, PyType>>,
         sequenced_event: Option<Bound<'_, PyType>>,
     ) -> PyResult<Self> {
-        // The events are built with object.__new__ and their __dict__ set.
-        for cls in event.iter().chain(&sequenced_event) {
-            if cls
-                .getattr(intern!(py, "__dictoffset__"))?
-                .extract::<isize>()?
-                == 0
-            {
-                return programming(
-                    py,
-                    format!(
-                        "{} has no __dict__ (slots?): DCB event classes must be plain dataclasses",
-                        cls.qualname()?
-                    ),
-                );
-            }
-        }
+        let event = match event {
+            Some(cls) => cls,
+            None => DCB_EVENT.import(py, "esox.dcb.api", "DCBEvent")?.clone(),
+        };
+        let sequenced_event = match sequenced_event {
+            Some(cls) => cls,
+            None => DCB_SEQUENCED_EVENT
+                .import(py, "esox.dcb.api", "DCBSequencedEvent")?
+                .clone(),
+        };
         Ok(Classes {
-            event: event.map(Bound::unbind),
-            sequenced_event: sequenced_event.map(Bound::unbind),
+            event: Class::new(py, event)?,
+            sequenced_event: Class::new(py, sequenced_event)?,
         })
-    }
-
-    fn event<'py>(&'py self, py: Python<'py>) -> PyResult<&'py Bound<'py, PyType>> {
-        match &self.event {
-            Some(cls) => Ok(cls.bind(py)),
-            None => DCB_EVENT.import(py, "esox.dcb.api", "DCBEvent"),
-        }
-    }
-
-    fn sequenced_event<'py>(&'py self, py: Python<'py>) -> PyResult<&'py Bound<'py, PyType>> {
-        match &self.sequenced_event {
-            Some(cls) => Ok(cls.bind(py)),
-            None => DCB_SEQUENCED_EVENT.import(py, "esox.dcb.api", "DCBSequencedEvent"),
-        }
     }
 }
 
@@ -225,15 +268,6 @@ pub fn sequenced_events<'py>(
     classes: &Classes,
     found: Vec<Found>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let event_cls = classes.event(py)?;
-    let sequenced_cls = classes.sequenced_event(py)?;
-    let new = OBJECT_NEW
-        .get_or_try_init(py, || {
-            py.get_type::<PyAny>()
-                .getattr(intern!(py, "__new__"))
-                .map(Bound::unbind)
-        })?
-        .bind(py);
     let mut names: HashMap<Arc<str>, Bound<'_, PyString>> = HashMap::new();
     let mut name = |s: &Arc<str>| {
         names
@@ -242,19 +276,33 @@ pub fn sequenced_events<'py>(
             .clone()
     };
     let out = PyList::empty(py);
+    let (type_, data, tags_name) = (
+        intern!(py, "type"),
+        intern!(py, "data"),
+        intern!(py, "tags"),
+    );
+    let (event_name, position) = (intern!(py, "event"), intern!(py, "position"));
     for f in found {
-        let event = PyDict::new(py);
-        event.set_item(intern!(py, "type"), name(&f.type_))?;
-        event.set_item(intern!(py, "data"), PyBytes::new(py, &f.data))?;
         let tags = PyList::empty(py);
         for tag in &f.tags {
             tags.append(name(tag))?;
         }
-        event.set_item(intern!(py, "tags"), tags)?;
-        let sequenced = PyDict::new(py);
-        sequenced.set_item(intern!(py, "event"), construct(py, new, event_cls, event)?)?;
-        sequenced.set_item(intern!(py, "position"), f.position)?;
-        out.append(construct(py, new, sequenced_cls, sequenced)?)?;
+        let event = classes.event.build(
+            py,
+            &[
+                (type_, name(&f.type_).into_any()),
+                (data, PyBytes::new(py, &f.data).into_any()),
+                (tags_name, tags.into_any()),
+            ],
+        )?;
+        let sequenced = classes.sequenced_event.build(
+            py,
+            &[
+                (event_name, event),
+                (position, f.position.into_pyobject(py)?.into_any()),
+            ],
+        )?;
+        out.append(sequenced)?;
     }
     Ok(out)
 }
