@@ -4,6 +4,7 @@ atomicity under racing threads, subscriptions, and bad input."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,3 +287,65 @@ def test_odd_characters_in_types_and_tags_are_just_text(recorder: Recorder):
     recorder.append([event(t, t) for t in odd])
     for i, text in enumerate(odd, start=1):
         assert positions(recorder, query(([text], [text]))) == [i]
+
+
+def test_reads_and_conditions_agree_with_eventsourcings_in_memory_recorder(
+    recorder: Recorder,
+):
+    """Random events and queries, read from both: same positions, same heads,
+    same verdict on append conditions."""
+    from eventsourcing.dcb import api as es_api
+    from eventsourcing.dcb.popo import InMemoryDCBRecorder as EsRecorder
+    from eventsourcing.persistence import IntegrityError as EsIntegrityError
+
+    rng = random.Random(16)
+    types, tags = ["A", "B", "C", "D"], [f"t{i}" for i in range(6)]
+    reference = EsRecorder()
+    for _ in range(60):
+        batch = [
+            (rng.choice(types), rng.sample(tags, rng.randint(0, 3)))
+            for _ in range(rng.randint(1, 5))
+        ]
+        recorder.append([DCBEvent(t, b"", list(g)) for t, g in batch])
+        reference.append([es_api.DCBEvent(t, b"", list(g)) for t, g in batch])
+    head = reference.read().head
+    assert head is not None
+    for _ in range(300):
+        items = [
+            (rng.sample(types, rng.randint(0, 2)), rng.sample(tags, rng.randint(0, 2)))
+            for _ in range(rng.randint(0, 3))
+        ]
+        after = rng.choice([None, rng.randint(0, head + 3)])
+        limit = rng.choice([None, rng.randint(0, 20)])
+        ours = recorder.read(query(*items), after=after, limit=limit)
+        theirs = reference.read(
+            es_api.DCBQuery([es_api.DCBQueryItem(t, g) for t, g in items]),
+            after=after,
+            limit=limit,
+        )
+        assert [e.position for e in ours] == [e.position for e in theirs], items
+        assert ours.head == theirs.head
+        condition_after = max(0, head - rng.randint(0, 12))
+        es_condition = es_api.DCBAppendCondition(
+            es_api.DCBQuery([es_api.DCBQueryItem(t, g) for t, g in items]),
+            after=condition_after,
+        )
+        try:
+            reference.append([es_api.DCBEvent("Z", b"")], es_condition)
+        except EsIntegrityError:
+            theirs_refused = True
+        else:
+            theirs_refused = False
+        try:
+            recorder.append(
+                [DCBEvent("Z", b"")],
+                DCBAppendCondition(query(*items), after=condition_after),
+            )
+        except IntegrityError:
+            ours_refused = True
+        else:
+            ours_refused = False
+        assert ours_refused == theirs_refused, (items, condition_after)
+        head = reference.read().head
+        assert head is not None
+    assert [e.position for e in recorder.read()] == list(range(1, head + 1))
