@@ -1,5 +1,6 @@
 """Dynamic consistency boundaries (DCB), with the names of ``eventsourcing.dcb``.
 
-So far: the API (``esox.dcb.api``) and the in-memory recorder in Rust
-(``esox.dcb.memory``, also ``esox.dcb.popo``). See docs/dcb.md.
+So far: the API (``esox.dcb.api``) and two recorders in Rust, in memory
+(``esox.dcb.memory``, also ``esox.dcb.popo``) and on SQLite
+(``esox.dcb.sqlite``). See docs/dcb.md.
 """
