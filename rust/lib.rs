@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 pub mod cipher;
 pub mod codec;
 pub mod compress;
+pub mod dcb;
 pub mod errors;
 pub mod mapper;
 pub mod memory;
@@ -31,6 +32,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compress::zstd_decompress, m)?)?;
     m.add_class::<cipher::AesGcm>()?;
     m.add_class::<memory::MemoryRecorder>()?;
+    m.add_class::<dcb::DCBMemoryRecorder>()?;
+    m.add_class::<dcb::DCBMemoryCursor>()?;
+    m.add_class::<dcb::DCBSqliteRecorder>()?;
+    m.add_class::<dcb::DCBSqliteCursor>()?;
     m.add_class::<sqlite::SqliteDatabase>()?;
     m.add_class::<sqlite::SqliteRecorder>()?;
     m.add_function(wrap_pyfunction!(replay::replay, m)?)?;

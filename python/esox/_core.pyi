@@ -1,9 +1,12 @@
 """Typed stub of esox._core, the Rust extension module: the contract between
-Rust and Python. Only esox.persistence (and the replay helper) import it."""
+Rust and Python. Only esox.persistence (and the replay helper), the
+recorder modules and esox.dcb's recorders import it."""
 
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, Self, TypeVar, final
 from uuid import UUID
+
+from esox.dcb.api import DCBAppendCondition, DCBEvent, DCBQuery, DCBSequencedEvent
 
 __version__: str
 
@@ -219,6 +222,115 @@ class MemoryRecorder:
         self, application_name: str, notification_id: int, timeout: float
     ) -> bool:
         """Block (GIL released) until that tracking id is recorded or timeout."""
+
+class DCBMemoryRecorder:
+    """In-memory DCB recorder: positions from 1, indexed by type and tag.
+
+    Queries, conditions and events are read by attribute, so eventsourcing's
+    DCB objects are accepted as well as esox.dcb.api's. Events are built as
+    `event_class` and `sequenced_event_class` (esox.dcb.api's by default).
+    """
+
+    def __new__(
+        cls,
+        *,
+        event_class: type[Any] | None = None,
+        sequenced_event_class: type[Any] | None = None,
+    ) -> Self: ...
+    def read_events(
+        self,
+        query: DCBQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[DCBSequencedEvent], int | None]:
+        """The events after `after` matching `query` (at most `limit`) and the
+        head: the last position, or with a limit the last position returned."""
+    def append(
+        self, events: Sequence[DCBEvent], condition: DCBAppendCondition | None = None
+    ) -> int:
+        """Check the condition and append, atomically; the last position.
+        IntegrityError if an event matches the condition after its `after`."""
+    def cursor(
+        self, query: DCBQuery | None = None, *, after: int | None = None
+    ) -> DCBMemoryCursor:
+        """A cursor over matching events after `after` that waits for new ones."""
+    @property
+    def max_position(self) -> int:
+        """The last position recorded (0 when empty)."""
+    @property
+    def positions_visited(self) -> int:
+        """How many positions queries have looked at since the recorder was made."""
+
+@final
+class DCBMemoryCursor:
+    """Matching events after a position, taken in batches (subscriptions)."""
+
+    def next_batch(self, limit: int = 500) -> list[DCBSequencedEvent]:
+        """Up to `limit` next events, blocking (GIL released) until there is one;
+        an empty list once stopped."""
+    def stop(self) -> None:
+        """Wake a waiting next_batch, which returns an empty list."""
+    @property
+    def position(self) -> int:
+        """The position of the last event taken."""
+
+class DCBSqliteRecorder:
+    """SQLite DCB recorder: tables `<prefix>_events` and `<prefix>_tags`;
+    each append (condition check and inserts) is one BEGIN IMMEDIATE
+    transaction. Accepts eventsourcing's DCB objects too."""
+
+    def __new__(
+        cls,
+        database: SqliteDatabase | str,
+        *,
+        table_prefix: str = "dcb",
+        create_table: bool = True,
+        lock_timeout: float | None = None,
+        synchronous: str | None = None,
+        event_class: type[Any] | None = None,
+        sequenced_event_class: type[Any] | None = None,
+    ) -> Self: ...
+    @property
+    def database(self) -> SqliteDatabase: ...
+    def create_table(self) -> None:
+        """Create the tables and the type index if missing."""
+    def read_events(
+        self,
+        query: DCBQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[DCBSequencedEvent], int | None]:
+        """The events after `after` matching `query` (at most `limit`) and the
+        head, from one snapshot of the database."""
+    def append(
+        self, events: Sequence[DCBEvent], condition: DCBAppendCondition | None = None
+    ) -> int:
+        """Check the condition and append in one transaction; the last position."""
+    def cursor(
+        self, query: DCBQuery | None = None, *, after: int | None = None
+    ) -> DCBSqliteCursor:
+        """A cursor over matching events after `after` that waits for new ones."""
+    @property
+    def max_position(self) -> int:
+        """The last position recorded (0 when empty)."""
+    def explain_read(self, query: DCBQuery | None = None) -> list[str]:
+        """SQLite's query plan for a read of `query`, one line per step."""
+
+@final
+class DCBSqliteCursor:
+    """Matching events after a position, taken in batches (subscriptions)."""
+
+    def next_batch(self, limit: int = 500) -> list[DCBSequencedEvent]:
+        """Up to `limit` next events, blocking (GIL released) until there is
+        one (woken by local commits, polling for other processes'); an empty
+        list once stopped."""
+    def stop(self) -> None:
+        """Wake a waiting next_batch, which returns an empty list."""
+    @property
+    def position(self) -> int:
+        """The position of the last event taken."""
 
 @final
 class SqliteDatabase:

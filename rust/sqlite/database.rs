@@ -308,6 +308,13 @@ impl Database {
         }
     }
 
+    /// Wakes this process's waiters (`wait_until`) to check their condition
+    /// now, as a commit does.
+    pub fn wake_waiters(&self) {
+        *self.commits.lock() += 1;
+        self.committed.notify_all();
+    }
+
     /// Closes every connection; later calls raise InterfaceError.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);

@@ -8,9 +8,9 @@
 //! a file queue for the write lock instead of failing half way.
 
 mod convert;
-mod database;
+pub(crate) mod database;
 mod files;
-mod store;
+pub(crate) mod store;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,8 +29,8 @@ use store::{IdType, NewEvent, Schema};
 /// How often a blocked waiter wakes to let Python handle signals (Ctrl-C).
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// First pause between polls of a waiter (doubling up to 50 ms).
-const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(1);
-const DEFAULT_LOCK_TIMEOUT: f64 = 5.0;
+pub(crate) const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(1);
+pub(crate) const DEFAULT_LOCK_TIMEOUT: f64 = 5.0;
 
 fn duration(seconds: f64, argument: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(seconds).map_err(|_| {
@@ -44,11 +44,11 @@ fn duration(seconds: f64, argument: &str) -> PyResult<Duration> {
 /// connections, shared by the recorders built on it.
 #[pyclass(module = "esox._core", frozen)]
 pub struct SqliteDatabase {
-    db: Arc<Database>,
+    pub(crate) db: Arc<Database>,
 }
 
 impl SqliteDatabase {
-    fn open(
+    pub(crate) fn open(
         py: Python<'_>,
         path: &str,
         lock_timeout: f64,

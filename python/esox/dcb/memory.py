@@ -1,0 +1,61 @@
+"""The in-memory DCB recorder (Rust): indexed by type and tag, thread-safe.
+
+Reads look up the positions of a query's tags or types instead of scanning
+every event; the append condition is checked and the events appended under
+one lock, with the GIL released; subscriptions wait on appends, not by polling.
+"""
+
+from __future__ import annotations
+
+from esox._core import DCBMemoryRecorder
+from esox.dcb.api import DCBQuery, DCBReadResponse, DCBRecorder
+from esox.dcb.persistence import DCBCursorSubscription, SimpleDCBReadResponse
+
+__all__ = [
+    "InMemoryDCBRecorder",
+    "InMemoryDCBSubscription",
+    "SimpleDCBReadResponse",
+]
+
+
+class InMemoryDCBRecorder(DCBMemoryRecorder, DCBRecorder):
+    """DCB events kept in memory, with positions from 1.
+
+    An append whose condition's ``after`` is beyond the last recorded
+    position raises ``ProgrammingError`` (it cannot come from a read of this
+    recorder); a failed condition raises ``IntegrityError``; either way
+    nothing is recorded.
+    """
+
+    def read(
+        self,
+        query: DCBQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> DCBReadResponse:
+        """The events after ``after`` matching ``query``, at most ``limit``."""
+        events, head = self.read_events(query, after=after, limit=limit)
+        return SimpleDCBReadResponse(iter(events), head)
+
+    def subscribe(
+        self,
+        query: DCBQuery | None = None,
+        *,
+        after: int | None = None,
+    ) -> InMemoryDCBSubscription:
+        """The matching events after ``after``, then new ones as they are appended."""
+        return InMemoryDCBSubscription(self, query=query, after=after)
+
+
+class InMemoryDCBSubscription(DCBCursorSubscription[InMemoryDCBRecorder]):
+    """Matching events of an in-memory recorder, woken by appends."""
+
+    def __init__(
+        self,
+        recorder: InMemoryDCBRecorder,
+        query: DCBQuery | None = None,
+        after: int | None = None,
+    ) -> None:
+        cursor = recorder.cursor(query, after=after)
+        super().__init__(recorder, cursor, query=query, after=after)

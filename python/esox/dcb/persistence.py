@@ -1,0 +1,82 @@
+"""What esox's DCB recorders share: the read response and the subscription
+driven by a Rust cursor (which waits with the GIL released)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from esox.dcb.api import (
+    DCBQuery,
+    DCBReadResponse,
+    DCBSequencedEvent,
+    DCBSubscription,
+    TDCBRecorder_co,
+)
+
+__all__ = ["DCBCursor", "DCBCursorSubscription", "SimpleDCBReadResponse"]
+
+
+class SimpleDCBReadResponse(DCBReadResponse):
+    """The events of a read, already taken from the recorder, and its head."""
+
+    def __init__(
+        self, events: Iterator[DCBSequencedEvent], head: int | None = None
+    ) -> None:
+        self.events = events
+        self._head_was_given = head is not None
+        self._head = head
+
+    @property
+    def head(self) -> int | None:
+        """The head of the read (see ``DCBReadResponse.head``)."""
+        return self._head
+
+    def __next__(self) -> DCBSequencedEvent:
+        event = next(self.events)
+        if not self._head_was_given:
+            self._head = event.position
+        return event
+
+
+class DCBCursor(Protocol):
+    """A Rust recorder's cursor: batches of matching events, waiting for one."""
+
+    def next_batch(self, limit: int = 500) -> list[DCBSequencedEvent]:
+        """The next events; blocks until there is one; empty once stopped."""
+
+    def stop(self) -> None:
+        """Wakes a waiting ``next_batch``, which then returns an empty list."""
+
+
+class DCBCursorSubscription(DCBSubscription[TDCBRecorder_co]):
+    """A subscription that takes events from a recorder's cursor; blocks
+    (GIL released) at the end until an append or ``stop()``."""
+
+    def __init__(
+        self,
+        recorder: TDCBRecorder_co,
+        cursor: DCBCursor,
+        query: DCBQuery | None = None,
+        after: int | None = None,
+    ) -> None:
+        super().__init__(recorder=recorder, query=query, after=after)
+        self._cursor = cursor
+        self._events: list[DCBSequencedEvent] = []
+        self._index = 0
+
+    def stop(self) -> None:
+        """Stops the subscription, waking a ``__next__`` that is waiting."""
+        super().stop()
+        self._cursor.stop()
+
+    def __next__(self) -> DCBSequencedEvent:
+        if self._index == len(self._events) and not self._has_been_stopped:
+            self._events = self._cursor.next_batch()
+            self._index = 0
+        if self._has_been_stopped:
+            raise StopIteration
+        event = self._events[self._index]
+        self._index += 1
+        self._last_position = event.position
+        return event

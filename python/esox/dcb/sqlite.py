@@ -1,0 +1,59 @@
+"""The SQLite DCB recorder (Rust), on esox's SQLite database layer.
+
+Tables ``<prefix>_events`` (position, type, data, tags; indexed by type)
+and ``<prefix>_tags`` (tag, position): a read looks positions up by tag or
+type; an append checks its condition and inserts in one ``BEGIN IMMEDIATE``
+transaction, so threads and processes sharing the file take turns and
+positions have no gaps. eventsourcing has no SQLite DCB recorder.
+"""
+
+from __future__ import annotations
+
+from esox._core import DCBSqliteRecorder
+from esox.dcb.api import DCBQuery, DCBReadResponse, DCBRecorder
+from esox.dcb.persistence import DCBCursorSubscription, SimpleDCBReadResponse
+
+__all__ = ["SqliteDCBRecorder", "SqliteDCBSubscription"]
+
+
+class SqliteDCBRecorder(DCBSqliteRecorder, DCBRecorder):
+    """DCB events in an SQLite database (a path or a shared ``SqliteDatabase``).
+
+    A failed condition raises ``IntegrityError``; a condition ``after``
+    beyond the last recorded position raises ``ProgrammingError``; either
+    way nothing is recorded.
+    """
+
+    def read(
+        self,
+        query: DCBQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> DCBReadResponse:
+        """The events after ``after`` matching ``query``, at most ``limit``."""
+        events, head = self.read_events(query, after=after, limit=limit)
+        return SimpleDCBReadResponse(iter(events), head)
+
+    def subscribe(
+        self,
+        query: DCBQuery | None = None,
+        *,
+        after: int | None = None,
+    ) -> SqliteDCBSubscription:
+        """The matching events after ``after``, then new ones as they are
+        committed (by this process at once, by others within 50 ms)."""
+        return SqliteDCBSubscription(self, query=query, after=after)
+
+
+class SqliteDCBSubscription(DCBCursorSubscription[SqliteDCBRecorder]):
+    """Matching events of an SQLite DCB recorder."""
+
+    def __init__(
+        self,
+        recorder: SqliteDCBRecorder,
+        query: DCBQuery | None = None,
+        after: int | None = None,
+    ) -> None:
+        cursor = recorder.cursor(query, after=after)
+        super().__init__(recorder, cursor, query=query, after=after)
