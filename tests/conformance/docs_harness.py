@@ -14,6 +14,8 @@ it costs seconds per file and cannot change an outcome.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +64,34 @@ class _NoMypy:
         return 0
 
 
+def _settle(before: set[threading.Thread]) -> None:
+    """Wait (up to 5 s each) for threads a page started, ignoring interrupts
+    meanwhile: projection.rst starts one that sends SIGINT after 1 s, and when
+    the page fails first, that signal would interrupt whichever test runs
+    next. Adds no check; only keeps a page's effects within its own test."""
+    started = [t for t in threading.enumerate() if t not in before and not t.daemon]
+    if not started:
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for thread in started:
+            thread.join(timeout=5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("doc", _doc_files())
 def test_doc(doc: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if os.environ.get("ESOX_CONFORMANCE_DOCS_MYPY") != "1":
         monkeypatch.setattr(corpus_docs, "Popen", _NoMypy)
+    before = set(threading.enumerate())
+    try:
+        _run_doc(doc)
+    finally:
+        _settle(before)
+
+
+def _run_doc(doc: str) -> None:
     case = corpus_docs.TestDocs("test_docs")
     case.setUp()
     failures: list[tuple[Path, str]] = []
