@@ -8,8 +8,12 @@ one lock, with the GIL released; subscriptions wait on appends, not by polling.
 from __future__ import annotations
 
 from esox._core import DCBMemoryRecorder
-from esox.dcb.api import DCBQuery, DCBReadResponse, DCBRecorder
-from esox.dcb.persistence import DCBCursorSubscription, SimpleDCBReadResponse
+from esox.dcb.api import DCBQuery, DCBRecorder
+from esox.dcb.persistence import (
+    DCBCursorSubscription,
+    NativeDCBReads,
+    SimpleDCBReadResponse,
+)
 
 __all__ = [
     "InMemoryDCBRecorder",
@@ -18,7 +22,7 @@ __all__ = [
 ]
 
 
-class InMemoryDCBRecorder(DCBMemoryRecorder, DCBRecorder):
+class InMemoryDCBRecorder(NativeDCBReads, DCBMemoryRecorder, DCBRecorder):
     """DCB events kept in memory, with positions from 1.
 
     An append whose condition's ``after`` is beyond the last recorded
@@ -26,17 +30,6 @@ class InMemoryDCBRecorder(DCBMemoryRecorder, DCBRecorder):
     recorder); a failed condition raises ``IntegrityError``; either way
     nothing is recorded.
     """
-
-    def read(
-        self,
-        query: DCBQuery | None = None,
-        *,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> DCBReadResponse:
-        """The events after ``after`` matching ``query``, at most ``limit``."""
-        events, head = self.read_events(query, after=after, limit=limit)
-        return SimpleDCBReadResponse(iter(events), head)
 
     def subscribe(
         self,

@@ -4,7 +4,7 @@ driven by a Rust cursor (which waits with the GIL released)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from esox.dcb.api import (
     DCBQuery,
@@ -14,7 +14,12 @@ from esox.dcb.api import (
     TDCBRecorder_co,
 )
 
-__all__ = ["DCBCursor", "DCBCursorSubscription", "SimpleDCBReadResponse"]
+__all__ = [
+    "DCBCursor",
+    "DCBCursorSubscription",
+    "NativeDCBReads",
+    "SimpleDCBReadResponse",
+]
 
 
 class SimpleDCBReadResponse(DCBReadResponse):
@@ -80,3 +85,29 @@ class DCBCursorSubscription(DCBSubscription[TDCBRecorder_co]):
         self._index += 1
         self._last_position = event.position
         return event
+
+
+class _ReadsEvents(Protocol):
+    def read_events(
+        self,
+        query: Any = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[DCBSequencedEvent], int | None]: ...
+
+
+class NativeDCBReads:
+    """``read`` for a recorder whose Rust base has ``read_events`` (the
+    events and the head, read together)."""
+
+    def read(
+        self: _ReadsEvents,
+        query: DCBQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> DCBReadResponse:
+        """The events after ``after`` matching ``query``, at most ``limit``."""
+        events, head = self.read_events(query, after=after, limit=limit)
+        return SimpleDCBReadResponse(iter(events), head)

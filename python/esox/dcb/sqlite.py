@@ -10,30 +10,22 @@ positions have no gaps. eventsourcing has no SQLite DCB recorder.
 from __future__ import annotations
 
 from esox._core import DCBSqliteRecorder
-from esox.dcb.api import DCBQuery, DCBReadResponse, DCBRecorder
-from esox.dcb.persistence import DCBCursorSubscription, SimpleDCBReadResponse
+from esox.dcb.api import DCBQuery, DCBRecorder
+from esox.dcb.persistence import (
+    DCBCursorSubscription,
+    NativeDCBReads,
+)
 
 __all__ = ["SqliteDCBRecorder", "SqliteDCBSubscription"]
 
 
-class SqliteDCBRecorder(DCBSqliteRecorder, DCBRecorder):
+class SqliteDCBRecorder(NativeDCBReads, DCBSqliteRecorder, DCBRecorder):
     """DCB events in an SQLite database (a path or a shared ``SqliteDatabase``).
 
     A failed condition raises ``IntegrityError``; a condition ``after``
     beyond the last recorded position raises ``ProgrammingError``; either
     way nothing is recorded.
     """
-
-    def read(
-        self,
-        query: DCBQuery | None = None,
-        *,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> DCBReadResponse:
-        """The events after ``after`` matching ``query``, at most ``limit``."""
-        events, head = self.read_events(query, after=after, limit=limit)
-        return SimpleDCBReadResponse(iter(events), head)
 
     def subscribe(
         self,
