@@ -201,8 +201,11 @@ class CanMutateAggregate(HasOriginatorIDVersion[TAggregateID], CanCreateTimestam
     def mutate(self, aggregate: TAggregate | None) -> TAggregate | None:
         """Check the event follows ``aggregate``, apply it, advance the version."""
         assert aggregate is not None
-        if self.originator_id != aggregate.id:
-            raise OriginatorIDError(self.originator_id, aggregate.id)
+        originator_id, aggregate_id = self.originator_id, aggregate.id
+        # Identity first: a triggered event holds its aggregate's own id
+        # object, and UUID.__eq__ is a Python-level call.
+        if originator_id is not aggregate_id and originator_id != aggregate_id:
+            raise OriginatorIDError(originator_id, aggregate_id)
         next_version = aggregate.version + 1
         if self.originator_version != next_version:
             raise OriginatorVersionError(self.originator_version, next_version)
