@@ -50,6 +50,7 @@ lint: build
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest esox._core
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 

@@ -6,12 +6,41 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Generic, Self, TypeVar, final
 from uuid import UUID
 
+from typing_extensions import disjoint_base
+
 from esox.dcb.api import DCBAppendCondition, DCBEvent, DCBQuery, DCBSequencedEvent
 
 __version__: str
 
-TAggregateID = TypeVar("TAggregateID", UUID, str)
+__all__ = [
+    "AesGcm",
+    "DCBMemoryCursor",
+    "DCBMemoryRecorder",
+    "DCBSqliteCursor",
+    "DCBSqliteRecorder",
+    "Mapper",
+    "MemoryRecorder",
+    "Notification",
+    "Recording",
+    "SqliteDatabase",
+    "SqliteRecorder",
+    "StoredEvent",
+    "Tracking",
+    "__version__",
+    "decode_json",
+    "encode_json",
+    "project_aggregate",
+    "recordings",
+    "replay",
+    "zlib_compress",
+    "zlib_decompress",
+    "zstd_compress",
+    "zstd_decompress",
+]
 
+_TAggregateID = TypeVar("_TAggregateID", UUID, str)
+
+@disjoint_base
 class StoredEvent:
     """An event as stored: originator id and version, topic, state bytes.
 
@@ -33,9 +62,10 @@ class StoredEvent:
     def topic(self) -> str: ...
     @property
     def state(self) -> bytes: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Notification(StoredEvent):
     """A stored event with its position (``id``) in the application sequence."""
 
@@ -59,10 +89,11 @@ class Tracking:
     def application_name(self) -> str: ...
     @property
     def notification_id(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-class Recording(Generic[TAggregateID]):
+@disjoint_base
+class Recording(Generic[_TAggregateID]):
     """A domain event and the notification it was recorded as.
 
     Immutable, hashable, compared by value and matched by position (as
@@ -73,12 +104,13 @@ class Recording(Generic[TAggregateID]):
 
     def __new__(
         cls, domain_event: Any, notification: Notification
-    ) -> Recording[TAggregateID]: ...
+    ) -> Recording[_TAggregateID]: ...
     @property
     def domain_event(self) -> Any: ...
     @property
     def notification(self) -> Notification: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __class_getitem__(cls, key: Any) -> Any: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 def recordings(
@@ -91,6 +123,7 @@ def recordings(
     Raises ValueError if the three do not have the same length.
     """
 
+@disjoint_base
 class Mapper:
     """Converts domain events to stored events and back, a batch per call.
 
@@ -154,14 +187,14 @@ def zlib_compress(data: bytes) -> bytes:
     write and to read); larger: libdeflate at level 6.
     """
 
-def zlib_decompress(data: bytes, max_size: int = 67108864) -> bytes:
+def zlib_decompress(data: bytes, max_size: int = ...) -> bytes:
     """The data of a zlib stream; MapperDeserialisationError if corrupt or
     if it holds more than ``max_size`` bytes."""
 
 def zstd_compress(data: bytes) -> bytes:
     """``data`` as one zstd frame (level 3)."""
 
-def zstd_decompress(data: bytes, max_size: int = 67108864) -> bytes:
+def zstd_decompress(data: bytes, max_size: int = ...) -> bytes:
     """The data of a zstd frame; MapperDeserialisationError if corrupt or if
     it holds more than ``max_size`` bytes (whatever its header declares)."""
 
@@ -174,13 +207,14 @@ class AesGcm:
     raise CipherKeyError; keys are never shown.
     """
 
-    def __new__(cls, key: bytes, old_keys: Sequence[bytes] = ()) -> AesGcm: ...
+    def __new__(cls, key: bytes, old_keys: Sequence[bytes] = ...) -> AesGcm: ...
     @property
     def key_size(self) -> int: ...
     def encrypt(self, plaintext: bytes) -> bytes: ...
     def decrypt(self, ciphertext: bytes) -> bytes:
         """MapperDeserialisationError if damaged or encrypted with another key."""
 
+@disjoint_base
 class MemoryRecorder:
     """In-memory application, tracking and process recorder; thread-safe."""
 
@@ -206,7 +240,7 @@ class MemoryRecorder:
         start: int | None,
         limit: int,
         stop: int | None = None,
-        topics: Sequence[str] = (),
+        topics: Sequence[str] | None = None,
         *,
         inclusive_of_start: bool = True,
     ) -> list[Notification]: ...
@@ -223,6 +257,7 @@ class MemoryRecorder:
     ) -> bool:
         """Block (GIL released) until that tracking id is recorded or timeout."""
 
+@disjoint_base
 class DCBMemoryRecorder:
     """In-memory DCB recorder: positions from 1, indexed by type and tag.
 
@@ -266,7 +301,7 @@ class DCBMemoryRecorder:
 class DCBMemoryCursor:
     """Matching events after a position, taken in batches (subscriptions)."""
 
-    def next_batch(self, limit: int = 500) -> list[DCBSequencedEvent]:
+    def next_batch(self, limit: int = ...) -> list[DCBSequencedEvent]:
         """Up to `limit` next events, blocking (GIL released) until there is one;
         an empty list once stopped."""
     def stop(self) -> None:
@@ -275,6 +310,7 @@ class DCBMemoryCursor:
     def position(self) -> int:
         """The position of the last event taken."""
 
+@disjoint_base
 class DCBSqliteRecorder:
     """SQLite DCB recorder: tables `<prefix>_events` and `<prefix>_tags`;
     each append (condition check and inserts) is one BEGIN IMMEDIATE
@@ -322,7 +358,7 @@ class DCBSqliteRecorder:
 class DCBSqliteCursor:
     """Matching events after a position, taken in batches (subscriptions)."""
 
-    def next_batch(self, limit: int = 500) -> list[DCBSequencedEvent]:
+    def next_batch(self, limit: int = ...) -> list[DCBSequencedEvent]:
         """Up to `limit` next events, blocking (GIL released) until there is
         one (woken by local commits, polling for other processes'); an empty
         list once stopped."""
@@ -343,7 +379,7 @@ class SqliteDatabase:
     """
 
     def __new__(
-        cls, path: str, *, lock_timeout: float = 5.0, synchronous: str = "FULL"
+        cls, path: str, *, lock_timeout: float = ..., synchronous: str = "FULL"
     ) -> SqliteDatabase: ...
     @property
     def path(self) -> str: ...
@@ -361,6 +397,7 @@ class SqliteDatabase:
     def close(self) -> None:
         """Close every connection; later calls raise InterfaceError."""
 
+@disjoint_base
 class SqliteRecorder:
     """SQLite recorder of stored events and/or tracking; thread- and process-safe.
 
@@ -374,7 +411,7 @@ class SqliteRecorder:
     def __new__(
         cls,
         database: str | SqliteDatabase,
-        events_table: str | None = "stored_events",
+        events_table: str | None = ...,
         *,
         notifications: bool = True,
         tracking: bool = False,
@@ -416,7 +453,7 @@ class SqliteRecorder:
         start: int | None,
         limit: int,
         stop: int | None = None,
-        topics: Sequence[str] = (),
+        topics: Sequence[str] | None = None,
         *,
         inclusive_of_start: bool = True,
     ) -> list[Notification]: ...
