@@ -9,11 +9,9 @@ from __future__ import annotations
 import random
 import time
 from binascii import Error as BinasciiError
-from binascii import a2b_base64
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
-from uuid import UUID
 
 try:
     import httpx
@@ -26,6 +24,7 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
 
 from esox.application import NotificationLog, Section
 from esox.application.notificationlog import parse_section_id
+from esox.interface.jsonlog import notifications_from_items
 from esox.persistence import Notification, OperationalError, PersistenceError
 
 __all__ = [
@@ -66,31 +65,6 @@ class RemoteLogRequestError(RemoteLogError, ValueError):
 
 class RemoteLogUnavailableError(RemoteLogError, OperationalError):
     """The server could not be reached, or kept failing (5xx, 429), after retries."""
-
-
-def _notifications(items: list[dict[str, Any]]) -> list[Notification]:
-    """Notifications from wire items; each distinct UUID is parsed once per batch."""
-    uuids: dict[str, UUID] = {}
-    notifications = []
-    for item in items:
-        originator_id = item["originator_id"]
-        if item["originator_id_type"] == "uuid":
-            # Parsing a UUID costs more than the rest of the item: a batch often
-            # holds many events of the same aggregate.
-            uuid = uuids.get(originator_id)
-            if uuid is None:
-                uuid = uuids[originator_id] = UUID(originator_id)
-            originator_id = uuid
-        notifications.append(
-            Notification(
-                originator_id,
-                item["originator_version"],
-                item["topic"],
-                a2b_base64(item["state"], strict_mode=True),
-                item["id"],
-            )
-        )
-    return notifications
 
 
 class RemoteNotificationLog(NotificationLog):
@@ -147,7 +121,7 @@ class RemoteNotificationLog(NotificationLog):
         try:
             return Section(
                 id=body["id"],
-                items=_notifications(body["items"]),
+                items=notifications_from_items(body["items"]),
                 next_id=body["next_id"],
             )
         except (KeyError, TypeError, ValueError, AttributeError, BinasciiError) as e:
@@ -178,7 +152,7 @@ class RemoteNotificationLog(NotificationLog):
             params["inclusive_of_start"] = "false"
         body = self._get("notifications", params)
         try:
-            return _notifications(body["items"])
+            return notifications_from_items(body["items"])
         except (KeyError, TypeError, ValueError, AttributeError, BinasciiError) as e:
             raise self._malformed(e) from e
 

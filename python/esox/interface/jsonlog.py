@@ -40,17 +40,30 @@ def _item(notification: Notification) -> dict[str, Any]:
     }
 
 
-def _notification(item: dict[str, Any]) -> Notification:
-    originator_id = item["originator_id"]
-    if item.get("originator_id_type", "uuid") == "uuid":
-        originator_id = UUID(originator_id)
-    return Notification(
-        originator_id,
-        item["originator_version"],
-        item["topic"],
-        a2b_base64(item["state"], strict_mode=True),
-        item["id"],
-    )
+def notifications_from_items(items: list[dict[str, Any]]) -> list[Notification]:
+    """Notifications from wire items (the HTTP client reads them too); each
+    distinct UUID is parsed once per batch."""
+    uuids: dict[str, UUID] = {}
+    notifications = []
+    for item in items:
+        originator_id = item["originator_id"]
+        if item["originator_id_type"] == "uuid":
+            # Parsing a UUID costs more than the rest of the item: a batch often
+            # holds many events of the same aggregate.
+            uuid = uuids.get(originator_id)
+            if uuid is None:
+                uuid = uuids[originator_id] = UUID(originator_id)
+            originator_id = uuid
+        notifications.append(
+            Notification(
+                originator_id,
+                item["originator_version"],
+                item["topic"],
+                a2b_base64(item["state"], strict_mode=True),
+                item["id"],
+            )
+        )
+    return notifications
 
 
 class NotificationLogInterface(ABC):
@@ -113,7 +126,7 @@ class NotificationLogJSONClient(NotificationLog):
         return Section(
             id=section["id"],
             next_id=section["next_id"],
-            items=[_notification(item) for item in section["items"]],
+            items=notifications_from_items(section["items"]),
         )
 
     def select(
@@ -128,7 +141,7 @@ class NotificationLogJSONClient(NotificationLog):
         body = self.interface.get_notifications(
             start, limit, topics, inclusive_of_start=inclusive_of_start
         )
-        notifications = [_notification(item) for item in json.loads(body)]
+        notifications = notifications_from_items(json.loads(body))
         if stop is not None:
             notifications = [n for n in notifications if n.id <= stop]
         return notifications
