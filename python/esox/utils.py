@@ -203,9 +203,9 @@ def strtobool(value: str) -> bool:
         msg = f"{value!r} is not a str"
         raise TypeError(msg)
     lowered = value.strip().lower()
-    if lowered in ("y", "yes", "t", "true", "on", "1"):
+    if lowered in TRUE_VALUES:
         return True
-    if lowered in ("n", "no", "f", "false", "off", "0"):
+    if lowered in FALSE_VALUES:
         return False
     msg = f"invalid truth value {value!r}"
     raise ValueError(msg)
