@@ -17,6 +17,7 @@ use pyo3::PyTraverseError;
 static GET_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static RESOLVE_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static DOMAIN_EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DECISION: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// What encoding needs to know about an event class.
 pub struct EncodeClass {
@@ -185,8 +186,8 @@ fn resolve_class(topic: &Bound<'_, PyString>) -> Result<DecodeClass, (&'static s
         return Err((
             "its topic names a class that is not a domain event class",
             PyTypeError::new_err(format!(
-                "{} is neither a subclass of esox.domain.DomainEvent nor a class \
-                 with an originator_id annotation (as eventsourcing's events have); \
+                "{} is neither a subclass of esox.domain.DomainEvent or AbstractDecision \
+                 nor a class with an originator_id annotation (as eventsourcing's events have); \
                  the row is corrupt or forged",
                 cls.repr().map_or_else(|_| "?".into(), |r| r.to_string())
             )),
@@ -226,6 +227,11 @@ fn is_event_class(cls: &Bound<'_, PyType>) -> PyResult<bool> {
     let py = cls.py();
     let domain_event = DOMAIN_EVENT.import(py, "esox.domain", "DomainEvent")?;
     if cls.is_subclass(domain_event)? {
+        return Ok(true);
+    }
+    // The decisions of esox.dcb (tagged, not of an originator).
+    let decision = DECISION.import(py, "esox.domain", "AbstractDecision")?;
+    if cls.is_subclass(decision)? {
         return Ok(true);
     }
     let key = intern!(py, "originator_id");

@@ -10,6 +10,7 @@ from esox.domain.aggregate import Aggregate, BaseAggregate, MetaAggregate, aggre
 from esox.domain.decorators import event, triggers
 from esox.domain.events import (
     TZINFO,
+    AbstractDecision,
     AggregateCreated,
     AggregateEvent,
     CanCreateTimestamp,
@@ -42,6 +43,7 @@ from esox.utils import _present_as_package
 
 __all__ = [
     "TZINFO",
+    "AbstractDecision",
     "Aggregate",
     "AggregateCreated",
     "AggregateEvent",

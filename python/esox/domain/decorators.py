@@ -8,7 +8,7 @@ from functools import update_wrapper
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
-from esox.domain.events import CanMutateAggregate, ProgrammingError
+from esox.domain.events import AbstractDecision, CanMutateAggregate, ProgrammingError
 
 if TYPE_CHECKING:
     from esox.domain.aggregate import BaseAggregate
@@ -17,11 +17,17 @@ __all__ = [
     "CommandMethodDecorator",
     "DecoratedFuncCaller",
     "MethodSpec",
+    "decision_decorators",
     "event",
     "triggers",
 ]
 
 TDecoratable = TypeVar("TDecoratable", bound=Callable[..., Any] | property)
+
+# Decorators naming a decision class (esox.dcb.domain), in definition order,
+# until the class they are defined on takes them: several methods named "_"
+# in one class body leave only the last in the class's namespace.
+decision_decorators: list[CommandMethodDecorator] = []
 
 _EMPTY = inspect.Parameter.empty
 
@@ -190,7 +196,7 @@ class CommandMethodDecorator:
         self,
         decorated: Callable[..., Any] | property,
         event_name: str | None = None,
-        event_class: type[CanMutateAggregate[Any]] | None = None,
+        event_class: type[CanMutateAggregate[Any] | AbstractDecision] | None = None,
         topic: str | None = None,
     ) -> None:
         self.given_event_class = event_class
@@ -332,7 +338,7 @@ def event(arg: TDecoratable, /) -> TDecoratable: ...
 
 @overload
 def event(
-    arg: str | type[CanMutateAggregate[Any]] | None = None,
+    arg: str | type[CanMutateAggregate[Any] | AbstractDecision] | None = None,
     /,
     *,
     topic: str | None = None,
@@ -361,7 +367,18 @@ def event(arg: Any = None, /, *, topic: str | None = None) -> Any:
         return lambda decorated: CommandMethodDecorator(
             decorated, event_class=arg, topic=topic
         )
-    msg = f"{arg} is not a str, function, property, or subclass of CanMutateAggregate"
+    if isinstance(arg, type) and issubclass(arg, AbstractDecision):
+
+        def decide(decorated: Any) -> CommandMethodDecorator:
+            decorator = CommandMethodDecorator(decorated, event_class=arg)
+            decision_decorators.append(decorator)
+            return decorator
+
+        return decide
+    msg = (
+        f"{arg} is not a str, function, property, or subclass of "
+        "CanMutateAggregate or AbstractDecision"
+    )
     raise TypeError(msg)
 
 

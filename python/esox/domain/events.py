@@ -147,6 +147,11 @@ def _skip_reprocessing_esox_dataclasses() -> None:
 _skip_reprocessing_esox_dataclasses()
 
 
+class AbstractDecision:
+    """Base of what an ``@event`` decorator may name besides aggregate events:
+    the decisions of ``esox.dcb.domain`` (eventsourcing's name)."""
+
+
 class CanCreateTimestamp:
     """Gives event classes ``create_timestamp()``."""
 

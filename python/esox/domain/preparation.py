@@ -381,6 +381,13 @@ def _define_decorated_events(cls: AggregateClass, base_event: type | None) -> No
             attrs["TOPIC"] = decorator.event_topic
         given = decorator.given_event_class
         if given is not None:
+            if not issubclass(given, CanMutateAggregate):
+                msg = (
+                    f"{given.__name__} is a decision (esox.dcb.domain): @event "
+                    f"with it decorates enduring objects and slices, not "
+                    f"{cls.__name__}.{attr_name}"
+                )
+                raise TypeError(msg)
             if issubclass(given, CanInitAggregate):
                 msg = f"{given} is subclass of {CanInitAggregate.__name__}"
                 raise TypeError(msg)
