@@ -177,6 +177,7 @@ _EXTRAS = {
     "uvicorn": "http",
     "httpx": "http",
     "orjson": "http",
+    "msgspec": "msgpack",
 }
 
 

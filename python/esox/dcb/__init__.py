@@ -1,6 +1,8 @@
 """Dynamic consistency boundaries (DCB), with the names of ``eventsourcing.dcb``.
 
-So far: the API (``esox.dcb.api``) and two recorders in Rust, in memory
-(``esox.dcb.memory``, also ``esox.dcb.popo``) and on SQLite
-(``esox.dcb.sqlite``). See docs/dcb.md.
+``esox.dcb.api`` (queries, conditions, the recorder interface), recorders in
+Rust in memory (``esox.dcb.memory``, also ``esox.dcb.popo``) and on SQLite
+(``esox.dcb.sqlite``), the domain model (``esox.dcb.domain``), mapper, event
+store and factory (``esox.dcb.persistence``), and ``DCBApplication`` with its
+repository (``esox.dcb.application``). See docs/dcb.md.
 """

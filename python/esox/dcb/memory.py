@@ -7,15 +7,20 @@ one lock, with the GIL released; subscriptions wait on appends, not by polling.
 
 from __future__ import annotations
 
+from typing import Any
+
 from esox._core import DCBMemoryRecorder
 from esox.dcb.api import DCBQuery, DCBRecorder
+from esox.dcb.factory import DCBInfrastructureFactory
 from esox.dcb.persistence import (
     DCBCursorSubscription,
     NativeDCBReads,
     SimpleDCBReadResponse,
 )
+from esox.memory import MemoryFactory
 
 __all__ = [
+    "InMemoryDCBFactory",
     "InMemoryDCBRecorder",
     "InMemoryDCBSubscription",
     "SimpleDCBReadResponse",
@@ -52,3 +57,11 @@ class InMemoryDCBSubscription(DCBCursorSubscription[InMemoryDCBRecorder]):
     ) -> None:
         cursor = recorder.cursor(query, after=after)
         super().__init__(recorder, cursor, query=query, after=after)
+
+
+class InMemoryDCBFactory(MemoryFactory, DCBInfrastructureFactory[Any]):
+    """DCB infrastructure in memory (``PERSISTENCE_MODULE=esox.memory``)."""
+
+    def dcb_recorder(self) -> DCBRecorder:
+        """A new in-memory DCB recorder."""
+        return InMemoryDCBRecorder()

@@ -1,5 +1,8 @@
-"""What esox's DCB recorders share: the read response and the subscription
-driven by a Rust cursor (which waits with the GIL released)."""
+"""The DCB persistence layer, with the names of ``eventsourcing.dcb.persistence``:
+mapper, event store and infrastructure factory (defined in ``esox.dcb.mapper``,
+``esox.dcb.eventstore`` and ``esox.dcb.factory``), and what esox's DCB
+recorders share: the read response and the subscription driven by a Rust
+cursor (which waits with the GIL released)."""
 
 from __future__ import annotations
 
@@ -13,11 +16,20 @@ from esox.dcb.api import (
     DCBSubscription,
     TDCBRecorder_co,
 )
+from esox.dcb.eventstore import DCBEventStore, DCBEventStoreReadResponse, NotFoundError
+from esox.dcb.factory import DCBInfrastructureFactory
+from esox.dcb.mapper import DCBMapper, JSONDCBMapper
 
 __all__ = [
     "DCBCursor",
     "DCBCursorSubscription",
+    "DCBEventStore",
+    "DCBEventStoreReadResponse",
+    "DCBInfrastructureFactory",
+    "DCBMapper",
+    "JSONDCBMapper",
     "NativeDCBReads",
+    "NotFoundError",
     "SimpleDCBReadResponse",
 ]
 

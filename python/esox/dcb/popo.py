@@ -2,12 +2,14 @@
 ``esox.dcb.memory``."""
 
 from esox.dcb.memory import (
+    InMemoryDCBFactory,
     InMemoryDCBRecorder,
     InMemoryDCBSubscription,
     SimpleDCBReadResponse,
 )
 
 __all__ = [
+    "InMemoryDCBFactory",
     "InMemoryDCBRecorder",
     "InMemoryDCBSubscription",
     "SimpleDCBReadResponse",

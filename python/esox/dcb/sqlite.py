@@ -9,14 +9,18 @@ positions have no gaps. eventsourcing has no SQLite DCB recorder.
 
 from __future__ import annotations
 
+from typing import Any
+
 from esox._core import DCBSqliteRecorder
 from esox.dcb.api import DCBQuery, DCBRecorder
+from esox.dcb.factory import DCBInfrastructureFactory
 from esox.dcb.persistence import (
     DCBCursorSubscription,
     NativeDCBReads,
 )
+from esox.sqlite import SQLiteFactory
 
-__all__ = ["SqliteDCBRecorder", "SqliteDCBSubscription"]
+__all__ = ["SQLiteDCBFactory", "SqliteDCBRecorder", "SqliteDCBSubscription"]
 
 
 class SqliteDCBRecorder(NativeDCBReads, DCBSqliteRecorder, DCBRecorder):
@@ -49,3 +53,17 @@ class SqliteDCBSubscription(DCBCursorSubscription[SqliteDCBRecorder]):
     ) -> None:
         cursor = recorder.cursor(query, after=after)
         super().__init__(recorder, cursor, query=query, after=after)
+
+
+class SQLiteDCBFactory(SQLiteFactory, DCBInfrastructureFactory[Any]):
+    """DCB infrastructure in SQLite (``PERSISTENCE_MODULE=esox.sqlite``):
+    ``SQLITE_DBNAME`` and the other SQLite settings as for aggregates; tables
+    ``<application name>_events`` and ``<application name>_tags``."""
+
+    def dcb_recorder(self) -> DCBRecorder:
+        """The DCB recorder on this factory's database."""
+        return SqliteDCBRecorder(
+            self.database,
+            table_prefix=self.dcb_table_prefix(),
+            create_table=self.create_table,
+        )
