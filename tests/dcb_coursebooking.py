@@ -1,0 +1,136 @@
+"""Course booking with dynamic consistency boundaries (``esox.dcb``).
+
+Students and courses are enduring objects; a student joining a course is one
+decision, tagged with both, decided by a group of the two (its boundary: the
+decisions tagged with either). Decisions are msgspec structs, as in
+eventsourcing's own DCB examples, so that benches/bench_dcb_app.py can load
+this module for eventsourcing 9.5 too (its imports rewritten) and run the
+same model on both libraries.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from esox.dcb.application import DCBApplication
+from esox.dcb.domain import EnduringObject, Group
+from esox.dcb.msgpack import Decision, InitialDecision, MessagePackMapper
+from esox.domain import event
+from esox.utils import get_topic
+
+
+class CourseBookingError(Exception):
+    """A decision the rules refuse."""
+
+
+class FullyBookedError(CourseBookingError):
+    pass
+
+
+class TooManyCoursesError(CourseBookingError):
+    pass
+
+
+class AlreadyJoinedError(CourseBookingError):
+    pass
+
+
+class NotFoundInBookingError(CourseBookingError):
+    pass
+
+
+class StudentJoinedCourse(Decision):
+    student_id: str
+    course_id: str
+
+
+class Student(EnduringObject[Any, str]):
+    class Registered(InitialDecision):
+        student_id: str
+        name: str
+        max_courses: int
+
+    class Renamed(Decision):
+        name: str
+
+    def __init__(self, name: str, max_courses: int) -> None:
+        self.name = name
+        self.max_courses = max_courses
+        self.course_ids: list[str] = []
+
+    @event(Renamed)
+    def rename(self, name: str) -> None:
+        self.name = name
+
+    @event(StudentJoinedCourse)
+    def _(self, course_id: str) -> None:
+        if course_id in self.course_ids:
+            raise AlreadyJoinedError(course_id)
+        if len(self.course_ids) >= self.max_courses:
+            raise TooManyCoursesError(self.id)
+        self.course_ids.append(course_id)
+
+
+class Course(EnduringObject[Any, str]):
+    class Registered(InitialDecision):
+        course_id: str
+        name: str
+        places: int
+
+    def __init__(self, name: str, places: int) -> None:
+        self.name = name
+        self.places = places
+        self.student_ids: list[str] = []
+
+    @event(StudentJoinedCourse)
+    def _(self, student_id: str) -> None:
+        if len(self.student_ids) >= self.places:
+            raise FullyBookedError(self.id)
+        self.student_ids.append(student_id)
+
+
+class StudentAndCourse(Group[Any]):
+    def __init__(self, student: Student | None, course: Course | None) -> None:
+        if student is None or course is None:
+            raise NotFoundInBookingError
+        self.student = student
+        self.course = course
+
+    def join(self) -> None:
+        self.trigger_event(
+            StudentJoinedCourse, student_id=self.student.id, course_id=self.course.id
+        )
+
+
+class CourseBooking(DCBApplication):
+    env = {"MAPPER_TOPIC": get_topic(MessagePackMapper)}
+
+    def register_student(self, name: str, max_courses: int) -> str:
+        student = Student(name=name, max_courses=max_courses)
+        self.repository.save(student)
+        return student.id
+
+    def register_course(self, name: str, places: int) -> str:
+        course = Course(name=name, places=places)
+        self.repository.save(course)
+        return course.id
+
+    def join_course(self, student_id: str, course_id: str) -> None:
+        group = self.repository.get_group(StudentAndCourse, student_id, course_id)
+        group.join()
+        self.repository.save(group)
+
+    def rename_student(self, student_id: str, name: str) -> None:
+        student = cast(Student, self.repository.get(student_id))
+        student.rename(name)
+        self.repository.save(student)
+
+    def students_of(self, course_id: str) -> list[str]:
+        course = cast(Course, self.repository.get(course_id))
+        students = self.repository.get_many(*course.student_ids)
+        return [cast(Student, s).name for s in students if s is not None]
+
+    def courses_of(self, student_id: str) -> list[str]:
+        student = cast(Student, self.repository.get(student_id))
+        courses = self.repository.get_many(*student.course_ids)
+        return [cast(Course, c).name for c in courses if c is not None]
