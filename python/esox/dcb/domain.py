@@ -65,14 +65,13 @@ _initial_decisions: dict[type, type[InitialDecision]] = {}
 
 
 @cache
-def _parameter_names(func: Callable[..., Any]) -> frozenset[str]:
-    return frozenset(inspect.signature(func).parameters)
+def _parameter_names(func: Callable[..., Any]) -> tuple[str, ...]:
+    return tuple(inspect.signature(func).parameters)
 
 
 def _kwargs_for(func: Callable[..., Any], values: dict[str, Any]) -> dict[str, Any]:
     """The items of ``values`` that ``func`` (a function or a class) takes by name."""
-    names = _parameter_names(func)
-    return {k: v for k, v in values.items() if k in names}
+    return {k: values[k] for k in _parameter_names(func) if k in values}
 
 
 def _call_decorated(decision: Decision, obj: Any, func: Callable[..., Any]) -> None:

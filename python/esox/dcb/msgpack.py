@@ -24,7 +24,7 @@ class Decision(msgspec.Struct, domain.Decision):
 
     def as_dict(self) -> dict[str, Any]:
         """The decision's fields."""
-        return {key: getattr(self, key) for key in self.__struct_fields__}
+        return msgspec.structs.asdict(self)
 
 
 TDecision = TypeVar("TDecision", bound=Decision)
