@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import multiprocessing
 import os
 import zlib
 from collections.abc import Iterator
@@ -410,3 +411,43 @@ def test_course_and_student_are_read_together_at_one_position() -> None:
         assert isinstance(student, Student)
         assert isinstance(course, Course)
         assert student.last_known_position == course.last_known_position == 2
+
+
+def join_until_decided(path: str, course_id: str, student_ids: list[str]) -> list[str]:
+    """A client process: join each student, deciding again after a refusal."""
+    env = {"PERSISTENCE_MODULE": "esox.sqlite", "SQLITE_DBNAME": path}
+    outcomes = []
+    with CourseBooking(env) as app:
+        for student_id in student_ids:
+            while True:
+                try:
+                    app.join_course(student_id, course_id)
+                except IntegrityError:
+                    continue  # someone decided on this course first: again
+                except FullyBookedError:
+                    outcomes.append("full")
+                else:
+                    outcomes.append("joined")
+                break
+    return outcomes
+
+
+def test_client_processes_never_overbook_a_course(tmp_path: Path) -> None:
+    path = str(tmp_path / "race.db")
+    env = {"PERSISTENCE_MODULE": "esox.sqlite", "SQLITE_DBNAME": path}
+    with CourseBooking(env) as app:
+        course_id = app.register_course("Maths", places=6)
+        students = [app.register_student(f"s{i}", max_courses=1) for i in range(20)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        results = pool.starmap(
+            join_until_decided,
+            [(path, course_id, students[i::4]) for i in range(4)],
+        )
+    outcomes = [o for client in results for o in client]
+    assert sorted(outcomes) == ["full"] * 14 + ["joined"] * 6
+    with CourseBooking(env) as app:
+        joined = app.students_of(course_id)
+        assert len(joined) == len(set(joined)) == 6
+        positions = [e.position for e in app.recorder.read()]
+        assert positions == list(range(1, 21 + 6 + 1))
