@@ -4,12 +4,15 @@ Students and courses are enduring objects; a student joining a course is one
 decision, tagged with both, decided by a group of the two (its boundary: the
 decisions tagged with either). Decisions are msgspec structs, as in
 eventsourcing's own DCB examples, so that benches/bench_dcb_app.py can load
-this module for eventsourcing 9.5 too (its imports rewritten) and run the
-same model on both libraries.
+this module for eventsourcing 9.5 too (``for_eventsourcing()``: its imports
+pointed at eventsourcing) and run the same model on both libraries.
 """
 
 from __future__ import annotations
 
+import sys
+import types
+from pathlib import Path
 from typing import Any, cast
 
 from esox.dcb.application import DCBApplication
@@ -134,3 +137,15 @@ class CourseBooking(DCBApplication):
         student = cast(Student, self.repository.get(student_id))
         courses = self.repository.get_many(*student.course_ids)
         return [cast(Course, c).name for c in courses if c is not None]
+
+
+def for_eventsourcing() -> Any:
+    """This module with eventsourcing's imports, as a module of its own."""
+    name = "tests._dcb_coursebooking_eventsourcing"
+    if name in sys.modules:
+        return sys.modules[name]
+    source = Path(__file__).read_text().replace("from esox.", "from eventsourcing.")
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # so that the decisions' topics resolve
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module

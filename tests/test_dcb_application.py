@@ -451,3 +451,52 @@ def test_client_processes_never_overbook_a_course(tmp_path: Path) -> None:
         assert len(joined) == len(set(joined)) == 6
         positions = [e.position for e in app.recorder.read()]
         assert positions == list(range(1, 21 + 6 + 1))
+
+
+def scenario(model: Any, env: dict[str, str]) -> list[object]:
+    """Course booking decisions and what each one gave, on either library."""
+    results: list[object] = []
+    with model.CourseBooking(env) as app:
+        ada = app.register_student("Ada", max_courses=2)
+        bob = app.register_student("Bob", max_courses=1)
+        maths = app.register_course("Maths", places=1)
+        art = app.register_course("Art", places=3)
+        for student, course in [(ada, maths), (bob, maths), (bob, art), (ada, art)]:
+            try:
+                app.join_course(student, course)
+            except model.CourseBookingError as error:
+                results.append(type(error).__name__)
+            else:
+                results.append("joined")
+        app.rename_student(bob, "Robert")
+        results += [app.students_of(art), app.courses_of(ada), app.courses_of(bob)]
+        results.append([e.event.tags for e in app.recorder.read()][4:])
+        results.append(app.recorder.read().head)
+    # The tags hold random ids: compare their kinds.
+    return [
+        [[t.split("-")[0] for t in tags] for tags in r]
+        if isinstance(r, list) and r and isinstance(r[0], list)
+        else r
+        for r in results
+    ]
+
+
+def test_the_same_model_decides_the_same_on_eventsourcing() -> None:
+    from tests import dcb_coursebooking
+
+    eventsourcing = dcb_coursebooking.for_eventsourcing()
+    expected = [
+        "joined",
+        "FullyBookedError",
+        "joined",
+        "joined",
+        ["Robert", "Ada"],
+        ["Maths", "Art"],
+        ["Art"],
+        [["student", "course"]] * 3 + [["student"]],
+        8,
+    ]
+    assert scenario(dcb_coursebooking, {}) == expected
+    assert scenario(
+        eventsourcing, {"PERSISTENCE_MODULE": "eventsourcing.dcb.popo"}
+    ) == (expected)
