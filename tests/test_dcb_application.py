@@ -40,6 +40,7 @@ from esox.dcb.persistence import (
 from esox.dcb.sqlite import SQLiteDCBFactory, SqliteDCBRecorder
 from esox.domain import ProgrammingError, event
 from esox.persistence import InfrastructureFactoryError, IntegrityError
+from esox.persistence import ProgrammingError as RecordingError
 from esox.utils import get_topic
 from tests.dcb_coursebooking import (
     AlreadyJoinedError,
@@ -269,6 +270,21 @@ def test_json_mapper_compresses_and_encrypts() -> None:
             zlib.decompress(recorded.data)
         back = mapper.to_domain_event(recorded)
         assert (back.tags, back.decision) == (["t"], Deposited(amount=7))
+
+
+def test_json_mapper_refuses_what_it_cannot_record() -> None:
+    from tests.dcb_coursebooking import StudentJoinedCourse as Struct
+
+    mapper = JSONDCBMapper()
+    with pytest.raises(RecordingError, match="none of its fields"):
+        mapper.to_dcb_events([Tagged(["t"], Struct(student_id="s", course_id="c"))])
+
+    @dataclass
+    class HasOrigin(Decision):
+        originator_id: str
+
+    with pytest.raises(RecordingError, match="reserves them"):
+        mapper.to_dcb_events([Tagged(["t"], HasOrigin("x"))])
 
 
 def test_event_store_append_and_read() -> None:

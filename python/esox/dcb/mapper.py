@@ -31,7 +31,14 @@ _NO_ORIGINATOR = UUID(int=0)
 def _with_origin(decision: Any) -> Any:
     """A shallow twin of ``decision`` with the attributes esox's mapper needs."""
     cls = type(decision)
-    state = decision.__dict__
+    state = getattr(decision, "__dict__", None)
+    if state is None or hasattr(cls, "__struct_fields__"):
+        msg = (
+            f"JSONDCBMapper records a decision's __dict__, and {cls.__qualname__} "
+            "has none of its fields there (for msgspec structs, "
+            "MAPPER_TOPIC=esox.dcb.msgpack:MessagePackMapper)"
+        )
+        raise ProgrammingError(msg)
     if _ID in state or _VERSION in state:
         msg = (
             f"{cls.__qualname__} has an attribute {_ID!r} or {_VERSION!r}: the "
