@@ -375,10 +375,8 @@ def event(arg: Any = None, /, *, topic: str | None = None) -> Any:
             return decorator
 
         return decide
-    msg = (
-        f"{arg} is not a str, function, property, or subclass of "
-        "CanMutateAggregate or AbstractDecision"
-    )
+    # eventsourcing's message, which its users' tests assert.
+    msg = f"{arg} is not a str, function, property, or subclass of CanMutateAggregate"
     raise TypeError(msg)
 
 
