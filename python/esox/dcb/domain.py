@@ -74,17 +74,35 @@ def _kwargs_for(func: Callable[..., Any], values: dict[str, Any]) -> dict[str, A
     return {k: values[k] for k in _parameter_names(func) if k in values}
 
 
-def _call_decorated(decision: Decision, obj: Any, func: Callable[..., Any]) -> None:
-    """Apply ``decision`` to ``obj`` by calling the ``@event`` method ``func``."""
-    kwargs = _kwargs_for(func, decision.as_dict())
-    try:
-        func(obj, **kwargs)
-    except TypeError as e:
-        msg = (
-            f"Failed to apply {type(decision).__qualname__} to "
-            f"{type(obj).__qualname__} with kwargs {kwargs}: {e}"
-        )
-        raise TypeError(msg) from e
+Applier = Callable[["Decision", Any], None]
+# (perspective class, decision class) -> how the decision is applied by the
+# perspective's @event method (None: it has none), worked out once.
+_appliers: dict[tuple[type, type], Applier | None] = {}
+
+
+def _applier(key: tuple[type, type]) -> Applier | None:
+    """Apply a decision by calling the ``@event`` method that ``key`` names,
+    with the decision's attributes that the method takes."""
+    func = decorated_funcs.get(key)
+    if func is None:
+        _appliers[key] = None
+        return None
+    names = _parameter_names(func)
+
+    def apply(decision: Decision, obj: Any) -> None:
+        state = decision.as_dict()
+        kwargs = {k: state[k] for k in names if k in state}
+        try:
+            func(obj, **kwargs)
+        except TypeError as e:
+            msg = (
+                f"Failed to apply {type(decision).__qualname__} to "
+                f"{type(obj).__qualname__} with kwargs {kwargs}: {e}"
+            )
+            raise TypeError(msg) from e
+
+    _appliers[key] = apply
+    return apply
 
 
 class Decision(AbstractDecision):
@@ -97,9 +115,13 @@ class Decision(AbstractDecision):
     def mutate(self, obj: TPerspective | None) -> TPerspective | None:
         """Apply this decision to ``obj``: its ``@event`` method, then ``apply``."""
         assert obj is not None
-        func = decorated_funcs.get((type(obj), type(self)))
-        if func is not None:
-            _call_decorated(self, obj, func)
+        key = (type(obj), type(self))
+        try:
+            applier = _appliers[key]
+        except KeyError:
+            applier = _applier(key)
+        if applier is not None:
+            applier(self, obj)
         self.apply(obj)
         return obj
 
@@ -117,9 +139,10 @@ class InitialDecision(Decision):
         """Create the enduring object (or apply to ``obj`` by its ``@event``
         method, when another perspective projects this decision)."""
         if obj is not None:
-            func = decorated_funcs.get((type(obj), type(self)))
-            if func is not None:
-                _call_decorated(self, obj, func)
+            key = (type(obj), type(self))
+            applier = _appliers[key] if key in _appliers else _applier(key)
+            if applier is not None:
+                applier(self, obj)
                 return obj
         kwargs = self.as_dict()
         originator_type = resolve_topic(kwargs.pop("originator_topic"))
@@ -260,6 +283,7 @@ class MetaSupportsEventDecorator(MetaPerspective):
             elif func_name != "_" and cls.__dict__.get(func_name) is decorator:
                 setattr(cls, func_name, _decision_command(decorator, given))
             decorated_funcs[(cls, given)] = decorator.func
+            _appliers.clear()
             cls.projected_types.append(given)
 
 
