@@ -7,7 +7,9 @@ objects, msgspec decisions, a join decided by a group of the two) runs on both
 libraries: eventsourcing's twin is that module with its imports pointed at
 eventsourcing. A round is 200 joins, each one read (both objects' decisions,
 one query of two tags), decide, conditional append; 50 courses and 500
-students are registered first (also through the application).
+students are registered first (also through the application). esox also
+runs it with dataclass decisions and its default JSONDCBMapper (Rust), as
+``memory-json``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def test_join_esox(benchmark: Any, kind: str, tmp_path: Path) -> None:
             "SQLITE_SYNCHRONOUS": "NORMAL",
         }
     with esox_model.CourseBooking(env) as app:
+        run(benchmark, app)
+
+
+@pytest.mark.benchmark(group=JOIN)
+@pytest.mark.parametrize("kind", ["memory-json"])
+def test_join_esox_json(benchmark: Any, kind: str) -> None:
+    """esox's default: dataclass decisions, JSON by its Rust mapper."""
+    model = esox_model.with_json_decisions()
+    with model.CourseBooking({"PERSISTENCE_MODULE": "esox.memory"}) as app:
         run(benchmark, app)
 
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from esox.dcb import domain
 from esox.dcb.application import DCBApplication
 from esox.dcb.domain import EnduringObject, Group
-from esox.dcb.msgpack import Decision, InitialDecision, MessagePackMapper
+from esox.dcb.msgpack import Decision, InitialDecision
+from esox.dcb.msgpack import MessagePackMapper as Mapper
 from esox.domain import event
 from esox.utils import get_topic
 
@@ -106,7 +109,7 @@ class StudentAndCourse(Group[Any]):
 
 
 class CourseBooking(DCBApplication):
-    env = {"MAPPER_TOPIC": get_topic(MessagePackMapper)}
+    env = {"MAPPER_TOPIC": get_topic(Mapper)}
 
     def register_student(self, name: str, max_courses: int) -> str:
         student = Student(name=name, max_courses=max_courses)
@@ -139,13 +142,50 @@ class CourseBooking(DCBApplication):
         return [cast(Course, c).name for c in courses if c is not None]
 
 
-def for_eventsourcing() -> Any:
-    """This module with eventsourcing's imports, as a module of its own."""
-    name = "tests._dcb_coursebooking_eventsourcing"
+def _variant(name: str, old: str, new: str) -> Any:
+    """This module's source with ``old`` replaced by ``new``, as a module."""
     if name in sys.modules:
         return sys.modules[name]
-    source = Path(__file__).read_text().replace("from esox.", "from eventsourcing.")
+    source = Path(__file__).read_text()
+    if old not in source:
+        msg = f"{old!r} is not in {__file__}"
+        raise LookupError(msg)
+    source = source.replace(old, new)
     module = types.ModuleType(name)
     sys.modules[name] = module  # so that the decisions' topics resolve
     exec(compile(source, f"<{name}>", "exec"), module.__dict__)
     return module
+
+
+def for_eventsourcing() -> Any:
+    """This module with eventsourcing's imports."""
+    return _variant(
+        "tests._dcb_coursebooking_eventsourcing", "from esox.", "from eventsourcing."
+    )
+
+
+class DataclassDecision(domain.Decision):
+    """A decision whose subclasses are dataclasses (for the JSON mapper)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(cls)
+
+
+class DataclassInitialDecision(DataclassDecision, domain.InitialDecision):
+    originator_topic: str
+
+
+def with_json_decisions() -> Any:
+    """This module with dataclass decisions and esox's JSONDCBMapper (its
+    Rust mapper) instead of msgspec structs and MessagePack."""
+    return _variant(
+        "tests._dcb_coursebooking_json",
+        "from esox.dcb.msgpack import Decision, InitialDecision\n"
+        "from esox.dcb.msgpack import MessagePackMapper as Mapper\n",
+        "from tests.dcb_coursebooking import DataclassDecision as Decision\n"
+        "from tests.dcb_coursebooking import (\n"
+        "    DataclassInitialDecision as InitialDecision,\n"
+        ")\n"
+        "from esox.dcb.persistence import JSONDCBMapper as Mapper\n",
+    )

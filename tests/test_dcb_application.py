@@ -497,7 +497,7 @@ def scenario(model: Any, env: dict[str, str]) -> list[object]:
     ]
 
 
-def test_the_same_model_decides_the_same_on_eventsourcing() -> None:
+def test_the_same_model_decides_the_same_on_eventsourcing_and_with_json() -> None:
     from tests import dcb_coursebooking
 
     eventsourcing = dcb_coursebooking.for_eventsourcing()
@@ -513,6 +513,7 @@ def test_the_same_model_decides_the_same_on_eventsourcing() -> None:
         8,
     ]
     assert scenario(dcb_coursebooking, {}) == expected
+    assert scenario(dcb_coursebooking.with_json_decisions(), {}) == expected
     assert scenario(
         eventsourcing, {"PERSISTENCE_MODULE": "eventsourcing.dcb.popo"}
     ) == (expected)
