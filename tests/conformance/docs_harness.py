@@ -2,7 +2,7 @@
 
 Copied into both trees as tests/docs_tests/test_conformance_docs.py. The
 corpus's TestDocs.test_docs runs every .rst file in one test, so one broken
-page (or a DCB page, deferred to #16) would hide all the others. This module
+page would hide all the others. This module
 calls the same TestDocs.check_code_snippets_in_file on each file on its own,
 with the same set-up, tear-down, environment and skip list as test_docs; it
 adds no checks and removes none. The mypy pass that check_code_snippets_in_file

@@ -53,20 +53,15 @@ INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
 INTERNAL_ERROR = 3
 LOCK = Path("/tmp/esox-conformance-postgres.lock")  # the databases are shared
 
-DCB = "deferred (#16): DCB"
 # (node-id pattern, note): deselected on both sides, reported as deferred.
 DEFERRED: tuple[tuple[str, str], ...] = (
-    ("tests/dcb_tests/*", DCB),
-    ("examples/coursebookingdcb*", DCB),
-    (f"{DOCS_HARNESS}::test_doc[docs/topics/dcb.rst]", DCB),
-    (f"{DOCS_HARNESS}::test_doc[docs/topics/examples/coursebooking-dcb*", DCB),
     (
         "tests/docs_tests/test_docs.py::TestDocs::test_docs",
         "replaced by one test per file in " + DOCS_HARNESS,
     ),
 )
-# Not collected on esox at all (their imports are DCB modules).
-ESOX_IGNORE = ("--ignore=tests/dcb_tests", "--ignore-glob=examples/coursebookingdcb*")
+# Not collected on esox at all.
+ESOX_IGNORE: tuple[str, ...] = ()
 
 # Control-only shim: eventsourcing 9.5.6's own eventsourcing/tests/postgres_utils.py
 # imports five table-name constants from an example the corpus (an earlier
@@ -86,21 +81,8 @@ CONTROL_SHIMS = {
     ),
 }
 # The esox tree's own shims, each written only where the library has no such
-# module: the DCB PostgreSQL object names that eventsourcing's test helper
-# postgres_utils imports to drop them (esox's DCB is deferred, #16).
-ESOX_SHIMS = {
-    "esox/dcb/__init__.py": (
-        '"""Conformance-runner shim: esox.dcb is deferred (#16)."""\n'
-    ),
-    "esox/dcb/postgres_tt.py": (
-        '"""Conformance-runner shim (esox.dcb is deferred, #16): the names of the '
-        'PostgreSQL objects that eventsourcing.tests.postgres_utils drops."""\n'
-        'DB_TYPE_NAME_DCB_EVENT_TT = "dcb_event_tt"\n'
-        'DB_TYPE_NAME_DCB_QUERY_ITEM_TT = "dcb_query_item_tt"\n'
-        'DB_FUNCTION_NAME_DCB_UNCONDITIONAL_APPEND_TT = "dcb_unconditional_append_tt"\n'
-        'DB_FUNCTION_NAME_DCB_CONDITIONAL_APPEND_TT = "dcb_conditional_append_tt"\n'
-    ),
-}
+# module (none now: esox.dcb.postgres_tt has the names postgres_utils imports).
+ESOX_SHIMS: dict[str, str] = {}
 PYTEST_INI = "[pytest]\npython_files = test_*.py\naddopts = -p no:cacheprovider\n"
 # Settings a developer's shell may hold that would change what the tests do.
 _ENV_DROP = re.compile(
