@@ -370,3 +370,38 @@ def test_reads_and_conditions_agree_with_eventsourcings_in_memory_recorder(
         head = reference.read().head
         assert head is not None
     assert [e.position for e in recorder.read()] == list(range(1, head + 1))
+
+
+def test_an_empty_query_item_matches_every_event_in_a_condition_too(
+    recorder: Recorder,
+):
+    """As in eventsourcing: an item with no types and no tags is no filter."""
+    recorder.append([event("A", "x")])
+    everything = DCBAppendCondition(DCBQuery(items=[DCBQueryItem()]), after=0)
+    with pytest.raises(IntegrityError, match="position 1"):
+        recorder.append([event("B")], everything)
+    mixed = DCBAppendCondition(query(([], ["nope"]), ([], [])), after=0)
+    with pytest.raises(IntegrityError, match="position 1"):
+        recorder.append([event("B")], mixed)
+    assert recorder.append([event("B")], DCBAppendCondition(DCBQuery([]), after=1)) == 2
+    assert positions(recorder) == [1, 2]
+
+
+def test_a_huge_batch_is_appended_whole_or_not_at_all(recorder: Recorder):
+    size = 20_000
+    batch = [event("Big", f"t{i % 100}", data=b"x" * 100) for i in range(size)]
+    recorder.append([event("Before")])
+    # One bad event at the very end: refused, nothing of the batch written.
+    with pytest.raises(
+        ProgrammingError, match=rf"events\[{size}\]\.data must be bytes"
+    ):
+        recorder.append([*batch, DCBEvent(type="Big", data="not bytes")])
+    assert positions(recorder) == [1]
+    # A refused condition: nothing written either.
+    with pytest.raises(IntegrityError):
+        recorder.append(batch, DCBAppendCondition(after=0))
+    assert positions(recorder) == [1]
+    # Accepted: all of it, positions in order, found by tag.
+    assert recorder.append(batch, DCBAppendCondition(after=1)) == size + 1
+    assert positions(recorder, after=1) == list(range(2, size + 2))
+    assert positions(recorder, query(([], ["t7"]))) == list(range(9, size + 2, 100))
