@@ -13,6 +13,7 @@ schema per benchmark, and is skipped if unreachable.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import uuid
@@ -219,6 +220,8 @@ def clients_block(benchmark: Any, side: str, kind: str, place: str) -> None:
     ]
     for process in processes:
         process.start()
+    for _, theirs in pipes:
+        theirs.close()  # a client that dies ends our recv() with EOFError
     rounds = iter(range(10**9))
 
     def block() -> None:
@@ -231,7 +234,8 @@ def clients_block(benchmark: Any, side: str, kind: str, place: str) -> None:
         benchmark.pedantic(block, rounds=5, warmup_rounds=1)
     finally:
         for ours, _ in pipes:
-            ours.send(None)
+            with contextlib.suppress(OSError):
+                ours.send(None)
         for process in processes:
             process.join(timeout=30)
 
