@@ -161,7 +161,7 @@ def test_esox_reads_and_appends_to_what_eventsourcing_wrote(
     store.close()
 
 
-def test_reads_and_condition_checks_use_the_indexes(recorder: PostgresDCBRecorder):
+def test_reads_use_the_tag_and_type_indexes_never_a_scan(recorder: PostgresDCBRecorder):
     # Enough rows, and fresh statistics, for the planner to prefer indexes.
     for batch in range(20):
         recorder.append(
