@@ -224,4 +224,8 @@ def test_a_missing_table_is_a_clear_error(schema: str):
         recorder.read()
     with pytest.raises(ProgrammingError, match="dcb_events_tt_main"):
         recorder.append([DCBEvent("A", b"")])
+    # The pooled connections that failed (one in a pipeline) are usable again.
+    recorder.create_table()
+    for _ in range(store.pool.max_size + 1):
+        assert recorder.append([DCBEvent("A", b"")]) == recorder.read().head
     store.close()
