@@ -229,3 +229,17 @@ def test_a_missing_table_is_a_clear_error(schema: str):
     for _ in range(store.pool.max_size + 1):
         assert recorder.append([DCBEvent("A", b"")]) == recorder.read().head
     store.close()
+
+
+def test_odd_table_names_are_quoted_everywhere(schema: str):
+    store = datastore(schema)
+    recorder = PostgresDCBRecorder(store, events_table_name='Odd %s "name"')
+    recorder.create_table()
+    recorder.append([DCBEvent("A", b"", ["x"])])
+    assert (
+        recorder.append([DCBEvent("B", b"", ["x"])], DCBAppendCondition(after=1)) == 2
+    )
+    with recorder.subscribe(query(([], ["x"]))) as subscription:
+        assert [next(subscription).position, next(subscription).position] == [1, 2]
+    assert "Index" in "\n".join(recorder.explain_read(query((["B"], ["x"]))))
+    store.close()

@@ -113,12 +113,13 @@ class PostgresDCBRecorder(NativeDCBReads, PostgresRecorder, DCBRecorder):
         schema = self.schema
         self._events = quote(schema, self.events_table_name, params=True)
         self._tags = quote(schema, self.tags_table_name, params=True)
-        self._sql_lock = f"LOCK TABLE {self._events} IN EXCLUSIVE MODE"
+        # Sent without parameters: the name's % signs are not doubled.
+        events = quote(schema, self.events_table_name)
+        self._sql_lock = f"LOCK TABLE {events} IN EXCLUSIVE MODE"
         self._sql_reads: dict[tuple[tuple[int, bool], ...], str] = {}
         self._sql_appends: dict[tuple[tuple[int, bool], ...] | None, str] = {}
-        self._what_read = f"read DCB events from {self._events}"
-        self._what_append = f"append DCB events to {self._events}"
-        events = quote(schema, self.events_table_name)
+        self._what_read = f"read DCB events from {events}"
+        self._what_append = f"append DCB events to {events}"
         self.sql_create_statements.extend(
             [
                 f"CREATE INDEX IF NOT EXISTS {quote(self.index_name_type_id)} "
