@@ -36,6 +36,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dcb::DCBMemoryCursor>()?;
     m.add_class::<dcb::DCBSqliteRecorder>()?;
     m.add_class::<dcb::DCBSqliteCursor>()?;
+    m.add_function(wrap_pyfunction!(dcb::dcb_read_arguments, m)?)?;
+    m.add_function(wrap_pyfunction!(dcb::dcb_append_arguments, m)?)?;
     m.add_class::<sqlite::SqliteDatabase>()?;
     m.add_class::<sqlite::SqliteRecorder>()?;
     m.add_function(wrap_pyfunction!(replay::replay, m)?)?;

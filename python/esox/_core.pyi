@@ -27,6 +27,8 @@ __all__ = [
     "StoredEvent",
     "Tracking",
     "__version__",
+    "dcb_append_arguments",
+    "dcb_read_arguments",
     "decode_json",
     "encode_json",
     "project_aggregate",
@@ -500,3 +502,22 @@ def replay(
     from ``initial``: an aggregate, a ``Snapshot`` (mutated first; ``gt``
     defaults to its version) or None. Returns None if there is nothing.
     """
+
+_DCBItems = list[tuple[list[str], list[str]]]
+
+def dcb_read_arguments(
+    query: DCBQuery | None = None,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+) -> tuple[_DCBItems, int | None, int | None]:
+    """A DCB read's arguments checked as the Rust recorders check them: the
+    query's items as (types, tags) pairs, `after` and `limit`
+    (ProgrammingError naming what is wrong)."""
+
+def dcb_append_arguments(
+    events: Sequence[DCBEvent], condition: DCBAppendCondition | None = None
+) -> tuple[list[str], list[bytes], list[list[str]], tuple[_DCBItems, int] | None]:
+    """A DCB append's arguments checked as the Rust recorders check them: the
+    events' types, data and tags, and the condition's items and `after` (0
+    for None), or None (ProgrammingError naming what is wrong)."""

@@ -5,11 +5,13 @@
 //! as well as esox's; events read are built as `esox.dcb.api` objects (or
 //! the classes given to the recorder).
 
+pub mod arguments;
 mod convert;
 mod index;
 pub mod memory;
 pub mod sqlite;
 
+pub use arguments::{dcb_append_arguments, dcb_read_arguments};
 pub use memory::{DCBMemoryCursor, DCBMemoryRecorder};
 pub use sqlite::{DCBSqliteCursor, DCBSqliteRecorder};
 

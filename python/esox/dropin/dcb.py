@@ -14,13 +14,15 @@ from typing import Any
 import eventsourcing.dcb.api as es_dcb
 
 from esox._core import SqliteDatabase
-from esox.dcb import memory, sqlite
+from esox.dcb import memory, postgres, sqlite
 from esox.dropin.boundary import EsoxError, reraise
+from esox.postgres import PostgresDatastore
 
 __all__ = [
     "DropinDCBRecorder",
     "DropinDCBSubscription",
     "InMemoryDCBRecorder",
+    "PostgresDCBRecorder",
     "SqliteDCBRecorder",
 ]
 
@@ -33,7 +35,11 @@ _CLASSES: dict[str, Any] = {
 class DropinDCBRecorder(es_dcb.DCBRecorder):
     """An esox DCB recorder (``core``) with eventsourcing's interface."""
 
-    core: memory.InMemoryDCBRecorder | sqlite.SqliteDCBRecorder
+    core: (
+        memory.InMemoryDCBRecorder
+        | sqlite.SqliteDCBRecorder
+        | postgres.PostgresDCBRecorder
+    )
 
     def read(
         self,
@@ -90,6 +96,30 @@ class SqliteDCBRecorder(DropinDCBRecorder):
             self.core = sqlite.SqliteDCBRecorder(
                 database, table_prefix=table_prefix, **_CLASSES
             )
+        except EsoxError as error:
+            reraise(error)
+
+
+class PostgresDCBRecorder(DropinDCBRecorder):
+    """DCB events in PostgreSQL (esox's recorder, eventsourcing's ``postgres_tt``
+    tables), with eventsourcing's classes."""
+
+    core: postgres.PostgresDCBRecorder
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "dcb_events",
+    ) -> None:
+        self.core = postgres.PostgresDCBRecorder(
+            datastore, events_table_name=events_table_name, **_CLASSES
+        )
+
+    def create_table(self) -> None:
+        """Create the tables, indexes, types and functions that are missing."""
+        try:
+            self.core.create_table()
         except EsoxError as error:
             reraise(error)
 
