@@ -288,6 +288,7 @@ def bench(args: argparse.Namespace) -> int:
             scale=args.scale,
             only=tuple(args.only),
             profile=not args.no_profile,
+            goals=args.goals,
         )
     )
     return 0
@@ -468,9 +469,14 @@ def parser() -> argparse.ArgumentParser:
         "get, follower processing, command latency",
     )
     bench_parser.add_argument(
+        "--goals",
+        action="store_true",
+        help="also judge esox's own performance goals (for esox's developers)",
+    )
+    bench_parser.add_argument(
         "--no-profile",
         action="store_true",
-        help="do not profile the workloads of missed goals",
+        help="with --goals: do not profile the workloads of missed goals",
     )
     return main_parser
 

@@ -2,7 +2,8 @@
 
 Each side of a workload is one benchmark: ``test_*_esox``,
 ``test_*_eventsourcing`` and ``test_*_limit`` in a group, which is what
-``benches/report.py`` compares.
+``benches/report.py`` compares. It lives here, not in ``esox.bench``, because
+the library imports no pytest.
 """
 
 from __future__ import annotations
