@@ -12,14 +12,14 @@ from uuid import UUID, uuid4
 import pytest
 
 from esox.application import AggregateNotFoundError, project_aggregate
-from esox.examples.cargoshipping.application import (
+from tests.examples.cargoshipping.application import (
     BookingApplication,
     HandlingActivityAsName,
     ItineraryAsDict,
     LegAsDict,
     LocationAsCode,
 )
-from esox.examples.cargoshipping.domainmodel import (
+from tests.examples.cargoshipping.domainmodel import (
     Cargo,
     ExpectedActivity,
     HandlingActivity,
@@ -34,7 +34,7 @@ from esox.examples.cargoshipping.domainmodel import (
     UnknownVoyageError,
     find_routes,
 )
-from esox.examples.cargoshipping.interface import (
+from tests.examples.cargoshipping.interface import (
     BookingService,
     CargoDetails,
     ItineraryDetails,

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from esox._progress import Progress
 from esox.bench import latency
 from esox.bench.chart import matplotlib_missing, write_chart
 from esox.bench.goals import evaluate, explain
-from esox.bench.harness import Measurement, Progress, measure, profile_side
+from esox.bench.harness import Measurement, measure, profile_side
 from esox.bench.plan import (
     KINDS,
     Plan,
@@ -172,7 +173,7 @@ def run_bench(
                 f"p50 esox {(result.percentile('esox', 'p50') or 0) / 1000:.0f}us"
             )
             progress.finish(label, time.monotonic() - t0, status)
-        progress.close()
+        progress.close("workloads")
 
         goals = (
             evaluate(measurements, latencies, plan.repository_scale)

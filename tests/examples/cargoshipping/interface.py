@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import TypedDict
 from uuid import UUID
 
-from esox.examples.cargoshipping.application import BookingApplication
-from esox.examples.cargoshipping.domainmodel import (
+from tests.examples.cargoshipping.application import BookingApplication
+from tests.examples.cargoshipping.domainmodel import (
     Cargo,
     ExpectedActivity,
     HandlingActivity,

@@ -8,7 +8,8 @@ from uuid import UUID
 
 from esox import Application
 from esox.domain import datetime_now_with_tzinfo
-from esox.examples.cargoshipping.domainmodel import (
+from esox.persistence import JSONTranscoder, Transcoding
+from tests.examples.cargoshipping.domainmodel import (
     VOYAGES,
     Cargo,
     HandlingActivity,
@@ -18,7 +19,6 @@ from esox.examples.cargoshipping.domainmodel import (
     UnknownVoyageError,
     find_routes,
 )
-from esox.persistence import JSONTranscoder, Transcoding
 
 __all__ = [
     "BookingApplication",
