@@ -180,29 +180,6 @@ def remove_the_lock(recorder: ApplicationRecorder) -> None:
 # insert_events
 
 
-def test_insert_returns_contiguous_notification_ids_in_batch_order(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a, b = uuid4(), uuid4()
-    assert recorder.insert_events([event(a, 1), event(b, 1)]) == [1, 2]
-    assert recorder.insert_events([event(a, 2), event(b, 2), event(a, 3)]) == [3, 4, 5]
-    assert [n.id for n in recorder.select_notifications(1, 10)] == [1, 2, 3, 4, 5]
-
-
-def test_insert_empty_batch_returns_no_ids(recorder: PostgresProcessRecorder) -> None:
-    assert recorder.insert_events([]) == []
-    assert recorder.max_notification_id() is None
-
-
-def test_insert_accepts_tuples_iterables_and_ignores_unknown_keywords(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a = uuid4()
-    assert recorder.insert_events((event(a, 1), event(a, 2))) == [1, 2]
-    assert recorder.insert_events(e for e in [event(a, 3)]) == [3]  # type: ignore[arg-type]
-    assert recorder.insert_events([event(a, 4)], something="else") == [4]
-
-
 def test_insert_conflicting_version_raises_integrity_error_and_stores_nothing(
     recorder: PostgresProcessRecorder,
 ) -> None:
@@ -218,30 +195,6 @@ def test_insert_conflicting_version_raises_integrity_error_and_stores_nothing(
     ids = recorder.insert_events([event(b, 1)])
     assert ids[0] > 1
     assert [n.id for n in recorder.select_notifications(None, 10)] == [1, ids[0]]
-
-
-def test_insert_duplicate_within_batch_stores_nothing(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a = uuid4()
-    with pytest.raises(IntegrityError, match=f"{a} version 1"):
-        recorder.insert_events([event(a, 1), event(a, 2), event(a, 1)])
-    assert recorder.select_events(a) == []
-    assert recorder.max_notification_id() is None
-
-
-def test_insert_rejects_what_is_not_a_stored_event_before_sending_anything(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    with pytest.raises(TypeError, match="stored_events"):
-        recorder.insert_events([event(uuid4(), 1), (uuid4(), 2, "t:E", b"")])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="stored_events"):
-        recorder.insert_events(42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="originator_id"):
-        recorder.insert_events([StoredEvent(123, 1, "t:E", b"")])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="tracking"):
-        recorder.insert_events([event(uuid4(), 1)], tracking=("app", 1))  # type: ignore[arg-type]
-    assert recorder.max_notification_id() is None
 
 
 def test_uuid_ids_are_read_back_as_uuids_and_their_strings_are_the_same_originator(
@@ -311,163 +264,6 @@ def test_application_recorder_refuses_tracking(
     assert recorder.insert_events([event(uuid4(), 1)], tracking=None) == [1]
 
 
-# insert_events with tracking (process recorder)
-
-
-def test_insert_with_tracking_records_both(recorder: PostgresProcessRecorder) -> None:
-    a = uuid4()
-    assert recorder.insert_events([event(a, 1)], tracking=Tracking("up", 5)) == [1]
-    assert recorder.max_tracking_id("up") == 5
-    assert recorder.select_events(a) == [event(a, 1)]
-
-
-def test_insert_with_tracking_not_beyond_the_max_stores_nothing(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a = uuid4()
-    recorder.insert_events([event(a, 1)], tracking=Tracking("up", 5))
-    for behind in (5, 3):
-        with pytest.raises(
-            IntegrityError, match=r"'up' notification_id .* not greater"
-        ):
-            recorder.insert_events([event(a, 2)], tracking=Tracking("up", behind))
-    assert recorder.select_events(a) == [event(a, 1)]
-    assert recorder.max_tracking_id("up") == 5
-    # Nothing was inserted, so no notification id was used up either.
-    assert recorder.insert_events([event(a, 2)], tracking=Tracking("up", 6)) == [2]
-
-
-def test_insert_with_conflicting_event_does_not_record_tracking(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a = uuid4()
-    recorder.insert_events([event(a, 1)])
-    with pytest.raises(IntegrityError, match="version 1"):
-        recorder.insert_events([event(a, 1)], tracking=Tracking("up", 1))
-    assert recorder.max_tracking_id("up") is None
-    assert not recorder.has_tracking_id("up", 1)
-
-
-def test_insert_empty_batch_with_tracking_records_only_tracking(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    assert recorder.insert_events([], tracking=Tracking("up", 1)) == []
-    assert recorder.max_tracking_id("up") == 1
-    assert recorder.max_notification_id() is None
-    with pytest.raises(IntegrityError):
-        recorder.insert_events([], tracking=Tracking("up", 1))
-
-
-# select_events
-
-
-def test_select_events_by_version_range_order_and_limit(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a = uuid4()
-    recorder.insert_events(stream(a, range(1, 11)))
-    recorder.insert_events([event(uuid4(), 1)])
-
-    def versions(**kwargs: Any) -> list[int]:
-        return [e.originator_version for e in recorder.select_events(a, **kwargs)]
-
-    assert versions() == list(range(1, 11))
-    assert versions(gt=3) == list(range(4, 11))
-    assert versions(lte=3) == [1, 2, 3]
-    assert versions(gt=3, lte=6) == [4, 5, 6]
-    assert versions(gt=6, lte=3) == []
-    assert versions(desc=True) == list(range(10, 0, -1))
-    assert versions(limit=2) == [1, 2]
-    assert versions(limit=0) == []
-    assert versions(gt=2, limit=2) == [3, 4]
-    assert versions(desc=True, limit=1) == [10]
-    assert versions(lte=7, desc=True, limit=2) == [7, 6]
-    assert versions(gt=1, lte=3, desc=True) == [3, 2]
-    assert recorder.select_events(uuid4()) == []
-    assert recorder.select_events(a)[0] == event(a, 1)
-
-
-def test_select_events_orders_versions_inserted_out_of_order(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a = uuid4()
-    recorder.insert_events([event(a, 5), event(a, 2)])
-    recorder.insert_events([event(a, 3)])
-    assert [e.originator_version for e in recorder.select_events(a)] == [2, 3, 5]
-
-
-def test_select_events_rejects_bad_arguments(recorder: PostgresProcessRecorder) -> None:
-    with pytest.raises(TypeError, match="originator_id"):
-        recorder.select_events(1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="gt"):
-        recorder.select_events(uuid4(), gt="1")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="lte"):
-        recorder.select_events(uuid4(), lte=1.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="limit"):
-        recorder.select_events(uuid4(), limit=-1)
-
-
-# select_notifications and max_notification_id
-
-
-def test_select_notifications_gives_ids_and_fields(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    a, b = uuid4(), uuid4()
-    recorder.insert_events([StoredEvent(a, 1, "t:Created", b"\x00\xff"), event(b, 1)])
-    assert recorder.select_notifications(1, 10) == [
-        Notification(a, 1, "t:Created", b"\x00\xff", 1),
-        Notification(b, 1, "t:E", b"state 1", 2),
-    ]
-    assert recorder.max_notification_id() == 2
-
-
-def test_select_notifications_start_stop_limit(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    recorder.insert_events(stream(uuid4(), range(1, 11)))
-
-    def ids(*args: Any, **kwargs: Any) -> list[int]:
-        return [n.id for n in recorder.select_notifications(*args, **kwargs)]
-
-    assert ids(4, 3) == [4, 5, 6]
-    assert ids(4, 3, inclusive_of_start=False) == [5, 6, 7]
-    assert ids(10, 3, inclusive_of_start=False) == []
-    assert ids(None, 3) == [1, 2, 3]
-    assert ids(None, 3, inclusive_of_start=False) == [1, 2, 3]
-    assert ids(0, 2) == [1, 2]
-    assert ids(-5, 2) == [1, 2]
-    assert ids(3, 10, stop=5) == [3, 4, 5]
-    assert ids(3, 10, stop=99) == list(range(3, 11))
-    assert ids(6, 10, stop=5) == []
-    assert ids(1, 10, stop=0) == []
-    assert ids(1, 0) == []
-    assert ids(11, 10) == []
-    with pytest.raises(ValueError, match="limit"):
-        recorder.select_notifications(1, -1)
-    with pytest.raises(TypeError, match="start"):
-        recorder.select_notifications("1", 1)  # type: ignore[arg-type]
-
-
-def test_select_notifications_filtered_by_topics(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    topics = ["t:A", "t:B", "t:C"]
-    a = uuid4()
-    recorder.insert_events([event(a, v, topics[v % 3]) for v in range(1, 13)])
-
-    def ids(*args: Any, **kwargs: Any) -> list[int]:
-        return [n.id for n in recorder.select_notifications(*args, **kwargs)]
-
-    assert ids(1, 100, topics=["t:A", "t:C"]) == [i for i in range(1, 13) if i % 3 != 1]
-    assert ids(4, 3, stop=11, topics=("t:B", "t:B")) == [4, 7, 10]
-    assert ids(4, 10, stop=8, topics=["t:A", "t:B"]) == [4, 6, 7]
-    assert ids(3, 2, topics=["t:A"], inclusive_of_start=False) == [6, 9]
-    assert ids(1, 10, topics=["t:Nope"]) == []
-    with pytest.raises(TypeError, match="topics"):
-        recorder.select_notifications(1, 10, topics="t:A")
-
-
 # snapshots
 
 
@@ -498,32 +294,6 @@ def test_snapshot_recorder_has_no_notification_ids_and_returns_none(
 # tracking
 
 
-def test_insert_tracking_moves_forward_only(recorder: PostgresProcessRecorder) -> None:
-    assert recorder.max_tracking_id("up") is None
-    recorder.insert_tracking(Tracking("up", 1))
-    recorder.insert_tracking(Tracking("up", 4))
-    recorder.insert_tracking(Tracking("other", 2))
-    assert recorder.max_tracking_id("up") == 4
-    assert recorder.max_tracking_id("other") == 2
-    with pytest.raises(IntegrityError, match="'up' notification_id 4 is not greater"):
-        recorder.insert_tracking(Tracking("up", 4))
-    with pytest.raises(IntegrityError, match="not greater than 4"):
-        recorder.insert_tracking(Tracking("up", 2))
-    with pytest.raises(TypeError, match="tracking"):
-        recorder.insert_tracking(("up", 5))  # type: ignore[arg-type]
-    assert recorder.max_tracking_id("up") == 4
-
-
-def test_has_tracking_id(recorder: PostgresProcessRecorder) -> None:
-    assert recorder.has_tracking_id("up", None)
-    assert not recorder.has_tracking_id("up", 1)
-    recorder.insert_tracking(Tracking("up", 3))
-    assert recorder.has_tracking_id("up", 1)
-    assert recorder.has_tracking_id("up", 3)
-    assert not recorder.has_tracking_id("up", 4)
-    assert not recorder.has_tracking_id("other", 1)
-
-
 def test_tracking_table_has_one_row_per_application_like_eventsourcing(
     make_factory: Callable[..., PostgresFactory], schema: str
 ) -> None:
@@ -542,21 +312,6 @@ def test_tracking_table_has_one_row_per_application_like_eventsourcing(
 
 
 # waiting and subscribing
-
-
-def test_wait_for_notification_returns_at_once_or_times_out(
-    recorder: PostgresProcessRecorder,
-) -> None:
-    assert not recorder.wait_for_notification(0, 0)
-    started = time.monotonic()
-    assert not recorder.wait_for_notification(0, 0.2)
-    assert 0.2 <= time.monotonic() - started < 2
-    recorder.insert_events([event(uuid4(), 1)])
-    assert recorder.wait_for_notification(0, 0)
-    assert recorder.wait_for_notification(0, 10)
-    assert not recorder.wait_for_notification(1, 0.05)
-    with pytest.raises(ValueError, match="timeout"):
-        recorder.wait_for_notification(0, float("nan"))
 
 
 def test_wait_for_notification_is_woken_by_notify_from_another_process(

@@ -1,4 +1,6 @@
-"""The shared recorder suite (esox.testing) on every persistence module."""
+"""The recorder contract (esox.testing) on every persistence module: memory,
+SQLite file, SQLite :memory: and PostgreSQL. Each backend's own test module
+keeps only what is particular to it."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from esox.persistence import InfrastructureFactory
 from esox.testing import (
     AggregateRecorderCases,
     ApplicationRecorderCases,
+    InfrastructureFactoryCases,
     ProcessRecorderCases,
     TrackingRecorderCases,
+    TranscoderCases,
 )
 from esox.utils import Environment
 
@@ -83,6 +87,10 @@ class TestMemoryProcessRecorder(Memory, ProcessRecorderCases):
     pass
 
 
+class TestMemoryFactory(Memory, InfrastructureFactoryCases):
+    pass
+
+
 class TestSQLiteFileAggregateRecorder(SQLiteFile, AggregateRecorderCases):
     pass
 
@@ -99,7 +107,23 @@ class TestSQLiteFileProcessRecorder(SQLiteFile, ProcessRecorderCases):
     pass
 
 
+class TestSQLiteFileFactory(SQLiteFile, InfrastructureFactoryCases):
+    pass
+
+
+class TestSQLiteInMemoryAggregateRecorder(SQLiteInMemory, AggregateRecorderCases):
+    pass
+
+
 class TestSQLiteInMemoryApplicationRecorder(SQLiteInMemory, ApplicationRecorderCases):
+    pass
+
+
+class TestSQLiteInMemoryTrackingRecorder(SQLiteInMemory, TrackingRecorderCases):
+    pass
+
+
+class TestSQLiteInMemoryFactory(SQLiteInMemory, InfrastructureFactoryCases):
     pass
 
 
@@ -120,4 +144,12 @@ class TestPostgresTrackingRecorder(Postgres, TrackingRecorderCases):
 
 
 class TestPostgresProcessRecorder(Postgres, ProcessRecorderCases):
+    pass
+
+
+class TestPostgresFactory(Postgres, InfrastructureFactoryCases):
+    pass
+
+
+class TestJSONTranscoder(TranscoderCases):
     pass

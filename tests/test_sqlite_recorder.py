@@ -104,49 +104,14 @@ def sqlite3_script(path: Path | str, sql: str) -> None:
 # insert_events
 
 
-def test_insert_returns_contiguous_notification_ids_in_batch_order(
-    recorder: SqliteRecorder,
-) -> None:
-    a, b = uuid4(), uuid4()
-    assert recorder.insert_events([event(a, 1), event(b, 1)]) == [1, 2]
-    assert recorder.insert_events([event(a, 2), event(b, 2), event(a, 3)]) == [3, 4, 5]
-    assert recorder.max_notification_id() == 5
-
-
-def test_insert_empty_batch_returns_no_ids(recorder: SqliteRecorder) -> None:
-    assert recorder.insert_events([]) == []
-    assert recorder.max_notification_id() is None
-
-
-def test_insert_accepts_tuples_iterables_and_ignores_unknown_keywords(
-    recorder: SqliteRecorder,
-) -> None:
-    a = uuid4()
-    assert recorder.insert_events((event(a, 1), event(a, 2))) == [1, 2]
-    assert recorder.insert_events(e for e in [event(a, 3)]) == [3]
-    assert recorder.insert_events([event(a, 4)], something="else") == [4]
-
-
-def test_insert_conflicting_version_raises_integrity_error_and_stores_nothing(
-    recorder: SqliteRecorder,
-) -> None:
+def test_a_refused_batch_leaves_the_ids_contiguous(recorder: SqliteRecorder) -> None:
+    # The conflict itself is the contract's (esox.testing); unlike
+    # PostgreSQL's sequence, SQLite uses up no id for a refused batch.
     a, b = uuid4(), uuid4()
     recorder.insert_events([event(a, 1)])
-    with pytest.raises(IntegrityError) as info:
+    with pytest.raises(IntegrityError):
         recorder.insert_events([event(b, 1), event(b, 2), event(a, 1)])
-    assert str(a) in str(info.value)
-    assert "version 1" in str(info.value)
-    assert recorder.select_events(b) == []
-    assert recorder.max_notification_id() == 1
-    # The failed batch leaves the connection usable and ids contiguous.
     assert recorder.insert_events([event(b, 1)]) == [2]
-
-
-def test_insert_duplicate_within_batch_stores_nothing(recorder: SqliteRecorder) -> None:
-    a = uuid4()
-    with pytest.raises(IntegrityError, match="version 2"):
-        recorder.insert_events([event(a, 1), event(a, 2), event(a, 2)])
-    assert recorder.select_events(a) == []
 
 
 def test_integrity_error_names_a_text_originator(tmp_path: Path) -> None:
@@ -154,17 +119,6 @@ def test_integrity_error_names_a_text_originator(tmp_path: Path) -> None:
     recorder.insert_events([event("dog-1", 1)])
     with pytest.raises(IntegrityError, match=r'originator_id "dog-1" version 1'):
         recorder.insert_events([event("dog-1", 1)])
-
-
-def test_insert_rejects_what_is_not_a_stored_event(recorder: SqliteRecorder) -> None:
-    with pytest.raises(TypeError, match="StoredEvent"):
-        recorder.insert_events([("a", 1, "t", b"")])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="sequence"):
-        recorder.insert_events(1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="UUID or a str"):
-        recorder.insert_events([StoredEvent(1, 1, "t", b"")])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="tracking"):
-        recorder.insert_tracking(("upstream", 1))  # type: ignore[arg-type]
 
 
 # originator ids
@@ -236,139 +190,11 @@ def test_originator_id_type_must_be_uuid_or_text(db_name: str) -> None:
 # insert with tracking
 
 
-def test_insert_with_tracking_records_both(recorder: SqliteRecorder) -> None:
-    assert recorder.insert_events([event(uuid4(), 1)], tracking=Tracking("up", 5)) == [
-        1
-    ]
-    assert recorder.max_tracking_id("up") == 5
-
-
-def test_insert_with_tracking_not_beyond_the_max_stores_nothing(
-    recorder: SqliteRecorder,
-) -> None:
-    recorder.insert_tracking(Tracking("up", 5))
-    a = uuid4()
-    for stale in (5, 4):
-        with pytest.raises(IntegrityError, match=f'"up" notification_id {stale}'):
-            recorder.insert_events([event(a, 1)], tracking=Tracking("up", stale))
-    assert recorder.select_events(a) == []
-    assert recorder.max_tracking_id("up") == 5
-
-
-def test_insert_with_conflicting_event_does_not_record_tracking(
-    recorder: SqliteRecorder,
-) -> None:
-    a = uuid4()
-    recorder.insert_events([event(a, 1)])
-    with pytest.raises(IntegrityError):
-        recorder.insert_events([event(a, 1)], tracking=Tracking("up", 1))
-    assert recorder.max_tracking_id("up") is None
-
-
-def test_insert_empty_batch_with_tracking_records_only_tracking(
-    recorder: SqliteRecorder,
-) -> None:
-    assert recorder.insert_events([], tracking=Tracking("up", 3)) == []
-    assert recorder.max_tracking_id("up") == 3
-    assert recorder.max_notification_id() is None
-
-
 def test_insert_with_tracking_needs_a_tracking_table(db_name: str) -> None:
     recorder = SqliteRecorder(db_name)
     with pytest.raises(ProgrammingError, match="no tracking table"):
         recorder.insert_events([event(uuid4(), 1)], tracking=Tracking("up", 1))
     assert recorder.max_notification_id() is None
-
-
-# select_events
-
-
-def test_select_events_by_version_range_order_and_limit(
-    recorder: SqliteRecorder,
-) -> None:
-    a, b = uuid4(), uuid4()
-    recorder.insert_events(stream(a, range(1, 4)) + stream(b, range(1, 3)))
-    recorder.insert_events(stream(a, range(4, 6)))
-
-    def versions(**kwargs: object) -> list[int]:
-        return [e.originator_version for e in recorder.select_events(a, **kwargs)]  # type: ignore[arg-type]
-
-    assert versions() == [1, 2, 3, 4, 5]
-    assert versions(gt=2) == [3, 4, 5]
-    assert versions(lte=3) == [1, 2, 3]
-    assert versions(gt=1, lte=4) == [2, 3, 4]
-    assert versions(desc=True) == [5, 4, 3, 2, 1]
-    assert versions(limit=2) == [1, 2]
-    assert versions(desc=True, limit=2) == [5, 4]
-    assert versions(desc=True, lte=3, limit=1) == [3]
-    assert versions(limit=0) == []
-    assert recorder.select_events(uuid4()) == []
-    (first,) = recorder.select_events(a, limit=1)
-    assert first == StoredEvent(a, 1, "t:E", b"state 1")
-
-
-def test_select_events_orders_versions_inserted_out_of_order(
-    recorder: SqliteRecorder,
-) -> None:
-    a = uuid4()
-    recorder.insert_events([event(a, 3), event(a, 1), event(a, 2)])
-    assert [e.originator_version for e in recorder.select_events(a)] == [1, 2, 3]
-
-
-def test_select_events_rejects_a_negative_limit(recorder: SqliteRecorder) -> None:
-    with pytest.raises(ValueError, match="limit"):
-        recorder.select_events(uuid4(), limit=-1)
-
-
-# select_notifications
-
-
-def test_select_notifications_gives_ids_and_fields(recorder: SqliteRecorder) -> None:
-    a = uuid4()
-    recorder.insert_events([event(a, 1, "t:A"), event(a, 2, "t:B")])
-    assert recorder.select_notifications(1, 10) == [
-        Notification(a, 1, "t:A", b"state 1", 1),
-        Notification(a, 2, "t:B", b"state 2", 2),
-    ]
-
-
-def test_select_notifications_start_stop_limit(recorder: SqliteRecorder) -> None:
-    recorder.insert_events([event(uuid4(), 1) for _ in range(6)])
-
-    def ids(*args: object, **kwargs: object) -> list[int]:
-        return [n.id for n in recorder.select_notifications(*args, **kwargs)]  # type: ignore[arg-type]
-
-    assert ids(2, 10) == [2, 3, 4, 5, 6]
-    assert ids(2, 10, inclusive_of_start=False) == [3, 4, 5, 6]
-    assert ids(None, 10) == [1, 2, 3, 4, 5, 6]
-    assert ids(None, 10, inclusive_of_start=False) == [1, 2, 3, 4, 5, 6]
-    assert ids(-5, 2) == [1, 2]
-    assert ids(2, 10, stop=4) == [2, 3, 4]
-    assert ids(1, 2) == [1, 2]
-    assert ids(1, 0) == []
-    assert ids(7, 10) == []
-
-
-def test_select_notifications_filtered_by_topics(recorder: SqliteRecorder) -> None:
-    a = uuid4()
-    recorder.insert_events(
-        [event(a, 1, "t:A"), event(a, 2, "t:B"), event(a, 3, "t:C"), event(a, 4, "t:A")]
-    )
-
-    def ids(topics: object, **kwargs: object) -> list[int]:
-        return [
-            n.id for n in recorder.select_notifications(1, 10, topics=topics, **kwargs)
-        ]  # type: ignore[arg-type]
-
-    assert ids(["t:A"]) == [1, 4]
-    assert ids(("t:A", "t:C")) == [1, 3, 4]
-    assert ids(["t:A", "t:C"], stop=3) == [1, 3]
-    assert ids(["t:Z"]) == []
-    assert ids([]) == [1, 2, 3, 4]
-    with pytest.raises(TypeError, match="not a str"):
-        ids("t:A")
-    with pytest.raises(ValueError, match="limit"):
-        recorder.select_notifications(1, -1)
 
 
 # snapshots: an aggregate recorder without notification ids
@@ -398,28 +224,6 @@ def test_snapshot_recorder_uses_a_without_rowid_table_and_returns_no_ids(
 
 
 # tracking
-
-
-def test_insert_tracking_moves_forward_only(recorder: SqliteRecorder) -> None:
-    assert recorder.max_tracking_id("up") is None
-    recorder.insert_tracking(Tracking("up", 3))
-    recorder.insert_tracking(Tracking("up", 4))
-    recorder.insert_tracking(Tracking("other", 2))
-    with pytest.raises(IntegrityError, match="not greater than 4"):
-        recorder.insert_tracking(Tracking("up", 4))
-    with pytest.raises(IntegrityError):
-        recorder.insert_tracking(Tracking("up", 1))
-    assert recorder.max_tracking_id("up") == 4
-    assert recorder.max_tracking_id("other") == 2
-
-
-def test_has_tracking_id(recorder: SqliteRecorder) -> None:
-    assert recorder.has_tracking_id("up", None)
-    assert not recorder.has_tracking_id("up", 1)
-    recorder.insert_tracking(Tracking("up", 3))
-    assert recorder.has_tracking_id("up", 1)
-    assert recorder.has_tracking_id("up", 3)
-    assert not recorder.has_tracking_id("up", 4)
 
 
 def test_tracking_table_has_one_row_per_application_like_eventsourcing(
@@ -482,30 +286,6 @@ def insert_later(
     return timer
 
 
-def test_wait_for_notification_returns_at_once_or_times_out(
-    recorder: SqliteRecorder,
-) -> None:
-    assert not recorder.wait_for_notification(0, 0)
-    assert not recorder.wait_for_notification(0, 0.05)
-    recorder.insert_events([event(uuid4(), 1)])
-    assert recorder.wait_for_notification(0, 0)
-    assert not recorder.wait_for_notification(1, 0.05)
-    with pytest.raises(ValueError, match="timeout"):
-        recorder.wait_for_notification(0, float("nan"))
-
-
-def test_wait_for_notification_is_woken_by_another_thread(
-    recorder: SqliteRecorder,
-) -> None:
-    timer = insert_later(recorder, 0.05)
-    try:
-        started = time.monotonic()
-        assert recorder.wait_for_notification(0, 30.0)
-        assert time.monotonic() - started < 5
-    finally:
-        timer.join()
-
-
 def test_wait_for_notification_sees_another_connection_to_the_file(
     tmp_path: Path,
 ) -> None:
@@ -516,17 +296,6 @@ def test_wait_for_notification_sees_another_connection_to_the_file(
         assert waiter.wait_for_notification(0, 30.0)
     finally:
         timer.join()
-
-
-def test_wait_for_tracking_times_out_or_is_woken(recorder: SqliteRecorder) -> None:
-    assert not recorder.wait_for_tracking("up", 1, 0.05)
-    timer = insert_later(recorder, 0.05, tracking=Tracking("up", 7))
-    try:
-        assert recorder.wait_for_tracking("up", 7, 30.0)
-    finally:
-        timer.join()
-    assert recorder.wait_for_tracking("up", 3, 0)
-    assert not recorder.wait_for_tracking("up", 8, 0.05)
 
 
 def test_wait_for_tracking_is_woken_by_insert_tracking(db_name: str) -> None:
