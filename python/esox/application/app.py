@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
-from uuid import UUID
 
 from esox.application.notificationlog import LocalNotificationLog
 from esox.application.repository import (
@@ -16,6 +15,7 @@ from esox.application.repository import (
     project_aggregate,
 )
 from esox.domain import BaseAggregate, DomainEvent, ProgrammingError
+from esox.domain.protocols import TAggregateID
 from esox.persistence import (
     ApplicationRecorder,
     EventStore,
@@ -29,8 +29,6 @@ from esox.persistence import (
 from esox.utils import Environment, EnvType
 
 __all__ = ["Application", "ProcessingEvent"]
-
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 
 class ProcessingEvent(Generic[TAggregateID]):

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar, cast
-from uuid import UUID
+from typing import Any, Generic, cast
 
 from esox import _core
 from esox._core import StoredEvent
+from esox.domain.protocols import TAggregateID
 from esox.utils import _topic_cache
 
 __all__ = ["Mapper", "overrides_decoding"]
-
-TAggregateID = TypeVar("TAggregateID", bound=UUID | str)
 
 
 def _each_to_stored_event(self: Any, domain_events: Iterable[Any]) -> list[StoredEvent]:
