@@ -40,6 +40,10 @@ BAD = {
     "id type": (SQLITE | {"ORIGINATOR_ID_TYPE": "int"}, "uuid, text"),
     "compressor module": ({"COMPRESSOR_TOPIC": "abc"}, "'zlib', 'zstd'"),
     "compressor missing": ({"COMPRESSOR_TOPIC": "no.such:Thing"}, "'zlib', 'zstd'"),
+    "cipher missing": ({"CIPHER_TOPIC": "no.such:Cipher"}, "topic of a cipher"),
+    "not a cipher": ({"CIPHER_TOPIC": "esox.utils:Environment"}, "encrypt()"),
+    "transcoder missing": ({"TRANSCODER_TOPIC": "no.such:T"}, "of a Transcoder"),
+    "mapper missing": ({"MAPPER_TOPIC": "no.such:M"}, "topic of a Mapper"),
     "postgres lock timeout": (PG | {"POSTGRES_LOCK_TIMEOUT": "3000000"}, "2147483.647"),
     "postgres idle timeout": (
         PG | {"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "1e12"},

@@ -33,13 +33,25 @@ import binascii
 import os
 from base64 import b64decode, b64encode
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 from esox import _core
 from esox.persistence.errors import CipherKeyError, PersistenceError
 from esox.utils import strtobool
 
-__all__ = ["AESCipher"]
+__all__ = ["AESCipher", "Cipher"]
+
+
+@runtime_checkable
+class Cipher(Protocol):
+    """What a mapper's cipher is: esox's ``AESCipher``, or any object with
+    these two methods (``CIPHER_TOPIC`` names its class, which is constructed
+    with the environment)."""
+
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+
+    def decrypt(self, ciphertext: bytes) -> bytes: ...
+
 
 KEY_SIZES = (16, 24, 32)
 

@@ -10,6 +10,8 @@ from typing import Any, Generic, cast
 from esox import _core
 from esox._core import StoredEvent
 from esox.domain.protocols import TAggregateID
+from esox.persistence.cipher import Cipher
+from esox.persistence.compression import Compressor
 from esox.utils import _topic_cache
 
 __all__ = ["Mapper", "overrides_decoding"]
@@ -47,8 +49,8 @@ class Mapper(_core.Mapper, Generic[TAggregateID]):
     def __new__(
         cls,
         transcoder: Any,
-        compressor: Any = None,
-        cipher: Any = None,
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> Mapper[TAggregateID]:
@@ -59,7 +61,10 @@ class Mapper(_core.Mapper, Generic[TAggregateID]):
         return cast(Mapper[TAggregateID], mapper)
 
     def __init__(
-        self, transcoder: Any, compressor: Any = None, cipher: Any = None
+        self,
+        transcoder: Any,
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
     ) -> None:
         """Set by ``__new__`` (the Rust object is immutable)."""
 
