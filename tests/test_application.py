@@ -349,3 +349,18 @@ def test_saved_aggregates_are_cached_once_each():
     bank.save(a, a)
     cached = bank.repository.get(a.id)
     assert cached == a and cached is not a
+
+
+def test_settings_are_what_an_application_of_the_class_would_read(monkeypatch):
+    class Upstream(Application):
+        env = {"SQLITE_DBNAME": "class.db", "PERSISTENCE_MODULE": "esox.sqlite"}
+        snapshotting_intervals = {}
+
+    monkeypatch.setenv("UPSTREAM_SQLITE_DBNAME", "environ.db")
+    settings = Upstream.settings({"PERSISTENCE_MODULE": "esox.memory"})
+    assert settings.name == "Upstream"
+    assert settings.get("SQLITE_DBNAME") == "environ.db"  # prefixed wins
+    assert settings.get("PERSISTENCE_MODULE") == "esox.memory"  # given wins
+    app = Upstream(env={"PERSISTENCE_MODULE": "esox.memory"})
+    assert dict(app.env) == dict(settings)
+    assert Upstream.settings(name="Other").name == "Other"
