@@ -90,11 +90,12 @@ def _logging_level(name: str) -> int:
 
 def _anonymous_allowed() -> bool:
     from esox.interface.server import ALLOW_ANONYMOUS_ENV
-    from esox.utils import strtobool
+    from esox.utils import Environment, SettingError
 
     try:
-        return strtobool(os.environ.get(ALLOW_ANONYMOUS_ENV, ""))
-    except ValueError:
+        settings = Environment(env=dict(os.environ))
+        return settings.read_bool(ALLOW_ANONYMOUS_ENV, default=False)
+    except SettingError:
         return False
 
 

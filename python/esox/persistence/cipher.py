@@ -37,7 +37,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from esox import _core
 from esox.persistence.errors import CipherKeyError, PersistenceError
-from esox.utils import strtobool
+from esox.utils import Environment, SettingError
 
 __all__ = ["AESCipher", "Cipher"]
 
@@ -104,15 +104,11 @@ class AESCipher:
             )
             if part.strip()
         ]
-        bind = env.get(self.CIPHER_BIND_EVENT) or "no"
+        settings = env if isinstance(env, Environment) else Environment(env=dict(env))
         try:
-            self.bind_event = strtobool(bind)
-        except ValueError:
-            msg = (
-                f"{self.CIPHER_BIND_EVENT} must be yes or no "
-                f"(y/n, true/false, 1/0), not {bind!r}"
-            )
-            raise CipherKeyError(msg) from None
+            self.bind_event = settings.read_bool(self.CIPHER_BIND_EVENT, False)
+        except SettingError as e:
+            raise CipherKeyError(str(e)) from None
         self._aead = _core.AesGcm(key, old_keys)
 
     @staticmethod
