@@ -201,7 +201,8 @@ class TestSQLiteInfrastructureFactory(
         self.env[SQLiteFactory.ORIGINATOR_ID_TYPE] = "int"
         with self.assertRaises(OSError) as cm:
             SQLiteFactory(self.env)
-        self.assertIn("Invalid ORIGINATOR_ID_TYPE", str(cm.exception))
+        self.assertIn("ORIGINATOR_ID_TYPE='int' is not valid", str(cm.exception))
+        self.assertIn("uuid, text", str(cm.exception))
 
 
 class WithSQLiteEnviron(TestCase):
