@@ -93,7 +93,7 @@ endif
 # Install that wheel in a fresh venv, without Rust, and run the README and the
 # recorder suite on it (builds the wheel first unless dist/ has a fresh one).
 wheel-test: $(STAMP_DEPS)
-	$(BIN)/python -m pytest tests/test_wheel.py
+	$(BIN)/python -m pytest tests/project/test_wheel.py
 
 clean:
 	rm -rf $(VENV) target dist build python/esox/*.so

@@ -13,8 +13,7 @@ from esox.examples.bankaccounts import (
     InsufficientFundsError,
 )
 from esox.persistence import IntegrityError
-
-from .persistence_envs import persistence_env
+from tests.persistence_envs import persistence_env
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from eventsourcing.cipher import AESCipher
 
-from .persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import POSTGRES, postgres_schema
 
 MODEL = """
 from __future__ import annotations

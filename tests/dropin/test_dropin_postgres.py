@@ -30,8 +30,7 @@ from esox.dropin.postgres import (
     PostgresTrackingRecorder,
 )
 from esox.postgres import PostgresDatastore
-
-from .persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import POSTGRES, postgres_schema
 
 
 class WithPostgresSchema(TestCase):

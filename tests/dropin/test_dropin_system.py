@@ -28,7 +28,7 @@ from eventsourcing.system import (
     System,
 )
 
-from .persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import POSTGRES, postgres_schema
 
 
 class Dog(Aggregate):

@@ -39,8 +39,7 @@ from tests.examples.cargoshipping.interface import (
     CargoDetails,
     ItineraryDetails,
 )
-
-from .persistence_envs import persistence_env
+from tests.persistence_envs import persistence_env
 
 Step = Callable[[str], None]
 

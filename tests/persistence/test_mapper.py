@@ -232,7 +232,7 @@ def test_stored_event_has_the_topic_id_version_and_compact_state() -> None:
     stored = mapper.to_stored_event(Happened(originator_id, 3, ["a", 1]))
     assert stored.originator_id is originator_id
     assert stored.originator_version == 3
-    assert stored.topic == "tests.test_mapper:Happened"
+    assert stored.topic == "tests.persistence.test_mapper:Happened"
     assert stored.state == b'{"value":["a",1]}'
 
 
@@ -241,8 +241,8 @@ def test_batches_convert_mixed_classes_and_any_iterable() -> None:
     events = [Happened(uuid4(), 1, i) for i in range(3)] + [Named("n-1", 1, "x")]
     stored = mapper.to_stored_events(iter(events))
     assert [s.topic for s in stored][-2:] == [
-        "tests.test_mapper:Happened",
-        "tests.test_mapper:Named",
+        "tests.persistence.test_mapper:Happened",
+        "tests.persistence.test_mapper:Named",
     ]
     assert mapper.to_domain_events(tuple(stored)) == events
     assert mapper.to_stored_events([]) == []
@@ -251,12 +251,12 @@ def test_batches_convert_mixed_classes_and_any_iterable() -> None:
 def test_str_ids_stay_str_only_when_the_class_says_so() -> None:
     mapper = Mapper(transcoder())
     named = mapper.to_domain_event(
-        StoredEvent("n-1", 1, "tests.test_mapper:Named", b'{"name":"x"}')
+        StoredEvent("n-1", 1, "tests.persistence.test_mapper:Named", b'{"name":"x"}')
     )
     assert named.originator_id == "n-1"
     hex_id = uuid4().hex
     happened = mapper.to_domain_event(
-        StoredEvent(hex_id, 1, "tests.test_mapper:Happened", b'{"value":1}')
+        StoredEvent(hex_id, 1, "tests.persistence.test_mapper:Happened", b'{"value":1}')
     )
     assert happened.originator_id == UUID(hex_id)
 
@@ -438,7 +438,7 @@ def test_a_topic_naming_an_abstract_class_is_refused() -> None:
         MapperDeserialisationError, match=r"cannot be created with object\.__new__"
     ):
         Mapper(transcoder()).to_domain_event(
-            stored(b"{}", topic="tests.test_mapper:AbstractEvent")
+            stored(b"{}", topic="tests.persistence.test_mapper:AbstractEvent")
         )
 
 
@@ -542,10 +542,10 @@ def test_unregistered_type_names_the_type_the_attribute_path_and_the_event() -> 
     message = str(info.value)
     assert (
         "event attribute 'value.owner.address[2]': Object of type "
-        "<class 'tests.test_mapper.Thing'> is not serializable. Please define "
-        "and register a custom transcoding for this type."
+        "<class 'tests.persistence.test_mapper.Thing'> is not serializable. "
+        "Please define and register a custom transcoding for this type."
     ) in message
-    assert "tests.test_mapper:Happened" in message
+    assert "tests.persistence.test_mapper:Happened" in message
     assert str(originator_id) in message
     assert "originator_version 4" in message
     assert isinstance(info.value, TypeError)
@@ -565,12 +565,14 @@ def test_circular_references_raise_instead_of_overflowing() -> None:
         Mapper(transcoder()).to_stored_event(Happened(uuid4(), 1, loop))
 
 
-def stored(state: bytes, topic: str = "tests.test_mapper:Happened") -> StoredEvent:
+def stored(
+    state: bytes, topic: str = "tests.persistence.test_mapper:Happened"
+) -> StoredEvent:
     return StoredEvent(UUID(int=42), 9, topic, state)
 
 
 def assert_names_the_stored_event(
-    message: str, topic: str = "tests.test_mapper:Happened"
+    message: str, topic: str = "tests.persistence.test_mapper:Happened"
 ) -> None:
     assert str(UUID(int=42)) in message
     assert "originator_version 9" in message
@@ -626,10 +628,12 @@ def test_a_failing_transcoding_raises_deserialisation_error_with_its_cause() -> 
 def test_unknown_topic_raises_deserialisation_error_naming_the_topic() -> None:
     with pytest.raises(MapperDeserialisationError) as info:
         Mapper(transcoder()).to_domain_event(
-            stored(b"{}", topic="tests.test_mapper:Nope")
+            stored(b"{}", topic="tests.persistence.test_mapper:Nope")
         )
     assert "could not resolve its topic" in str(info.value)
-    assert_names_the_stored_event(str(info.value), topic="tests.test_mapper:Nope")
+    assert_names_the_stored_event(
+        str(info.value), topic="tests.persistence.test_mapper:Nope"
+    )
     assert info.value.__cause__ is not None
 
 

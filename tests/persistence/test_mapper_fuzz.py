@@ -73,9 +73,9 @@ SAMPLE_STATES = [
     b'{"value":[1,2.5,"x",null,true,{"_type_":"uuid_hex","_data_":"'
     + b"a" * 32
     + b'"}]}',
-    b'{"value":{"_type_":"enum","_data_":{"topic":"tests.test_mapper_fuzz:Suit",'
+    b'{"value":{"_type_":"enum","_data_":{"topic":"tests.persistence.test_mapper_fuzz:Suit",'
     b'"value":"h"}},"class_version":1}',
-    b'{"value":{"_type_":"dataclass","_data_":{"topic":"tests.test_mapper_fuzz:Card",'
+    b'{"value":{"_type_":"dataclass","_data_":{"topic":"tests.persistence.test_mapper_fuzz:Card",'
     b'"fields":{"suit":null,"rank":3}}}}',
     b'{"value":{"_type_":"bytes_base64","_data_":"AAEC"},"d":{"_type_":"date_iso",'
     b'"_data_":"2024-02-29"},"m":{"_type_":"decimal_str","_data_":"1.5"}}',

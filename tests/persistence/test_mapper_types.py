@@ -134,7 +134,7 @@ def test_enum_members_round_trip_by_topic_and_value(member: Enum) -> None:
 
 def test_enum_members_are_stored_with_their_topic() -> None:
     assert encode_json(Colour.RED, JSONTranscoder()) == (
-        b'{"_type_":"enum","_data_":{"topic":"tests.test_mapper_types:Colour",'
+        b'{"_type_":"enum","_data_":{"topic":"tests.persistence.test_mapper_types:Colour",'
         b'"value":"red"}}'
     )
 
@@ -174,14 +174,14 @@ def test_frozen_dataclasses_round_trip_without_init() -> None:
 def test_dataclass_data_lists_the_topic_and_every_field() -> None:
     data = encode_json(Money(Decimal("1"), "EUR"), JSONTranscoder())
     assert data == (
-        b'{"_type_":"dataclass","_data_":{"topic":"tests.test_mapper_types:Money",'
+        b'{"_type_":"dataclass","_data_":{"topic":"tests.persistence.test_mapper_types:Money",'
         b'"fields":{"amount":{"_type_":"decimal_str","_data_":"1"},"currency":"EUR"}}}'
     )
 
 
 def test_missing_dataclass_fields_take_their_defaults() -> None:
     data = (
-        b'{"_type_":"dataclass","_data_":{"topic":"tests.test_mapper_types:Line",'
+        b'{"_type_":"dataclass","_data_":{"topic":"tests.persistence.test_mapper_types:Line",'
         b'"fields":{"sku":"a","price":null}}}'
     )
     line = decode_json(data, JSONTranscoder())
@@ -199,7 +199,7 @@ def test_dataclass_fields_that_do_not_fit_the_class_are_refused(
     fields: bytes, problem: str
 ) -> None:
     data = (
-        b'{"_type_":"dataclass","_data_":{"topic":"tests.test_mapper_types:Money",'
+        b'{"_type_":"dataclass","_data_":{"topic":"tests.persistence.test_mapper_types:Money",'
         b'"fields":' + fields + b"}}"
     )
     with pytest.raises(MapperDeserialisationError, match=problem):
@@ -216,9 +216,18 @@ def test_mutable_dataclasses_are_refused_with_a_hint() -> None:
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
-        (b'{"topic":"tests.test_mapper_types:Nope","value":1}', "could not resolve"),
-        (b'{"topic":"tests.test_mapper_types:Money","value":1}', "not name an Enum"),
-        (b'{"topic":"tests.test_mapper_types:Colour","value":"blue"}', "blue"),
+        (
+            b'{"topic":"tests.persistence.test_mapper_types:Nope","value":1}',
+            "could not resolve",
+        ),
+        (
+            b'{"topic":"tests.persistence.test_mapper_types:Money","value":1}',
+            "not name an Enum",
+        ),
+        (
+            b'{"topic":"tests.persistence.test_mapper_types:Colour","value":"blue"}',
+            "blue",
+        ),
         (b'{"value":1}', "topic"),
         (b'"red"', "topic"),
     ],
@@ -231,7 +240,7 @@ def test_bad_enum_data_names_the_problem(data: bytes, problem: str) -> None:
 
 def test_dataclass_topic_must_name_a_frozen_dataclass() -> None:
     state = (
-        b'{"_type_":"dataclass","_data_":{"topic":"tests.test_mapper_types:Mutable",'
+        b'{"_type_":"dataclass","_data_":{"topic":"tests.persistence.test_mapper_types:Mutable",'
         b'"fields":{"x":1}}}'
     )
     with pytest.raises(MapperDeserialisationError, match="frozen dataclass"):

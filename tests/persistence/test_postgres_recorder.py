@@ -44,8 +44,7 @@ from esox.postgres import (
     PostgresTrackingRecorder,
 )
 from esox.utils import Environment
-
-from .persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
+from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
 
 # eventsourcing's own classes, at module level so that their topics resolve.
 try:

@@ -19,8 +19,7 @@ from esox.testing import (
     TranscoderCases,
 )
 from esox.utils import Environment
-
-from .persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import POSTGRES, postgres_schema
 
 
 class Memory:

@@ -22,7 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
 PY_TAG = f"cp{sys.version_info.major}{sys.version_info.minor}"
 # The process environment a user's shell would pass on, minus everything
@@ -30,9 +30,15 @@ PY_TAG = f"cp{sys.version_info.major}{sys.version_info.minor}"
 PASSED_ON = ("HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
 PASSED_ON_PREFIXES = ("PIP_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
-# The recorder contract as the tests run it (tests/test_recorders.py and the
-# backends of tests/persistence_envs.py), copied beside the installed wheel.
-CONTRACT = ("__init__.py", "persistence_envs.py", "test_recorders.py")
+# The recorder contract as the tests run it (tests/persistence/test_recorders.py
+# and the backends of tests/persistence_envs.py), copied beside the installed
+# wheel in the same package layout.
+CONTRACT = (
+    "__init__.py",
+    "persistence_envs.py",
+    "persistence/__init__.py",
+    "persistence/test_recorders.py",
+)
 
 
 def wheel_sources() -> Iterator[Path]:
@@ -231,10 +237,10 @@ def test_recorder_suite_passes_on_the_installed_wheel(installed: Installed):
         cwd=installed.work,
     )
     suite = installed.work / "suite"
-    (suite / "contract").mkdir(parents=True)
+    (suite / "tests" / "persistence").mkdir(parents=True)
     (suite / "pytest.ini").write_text("[pytest]\n")
     for name in CONTRACT:
-        shutil.copy(ROOT / "tests" / name, suite / "contract" / name)
+        shutil.copy(ROOT / "tests" / name, suite / "tests" / name)
     output = run(
         installed.venv,
         "python",
@@ -246,7 +252,7 @@ def test_recorder_suite_passes_on_the_installed_wheel(installed: Installed):
         # No psycopg beside the wheel: the PostgreSQL cases stay in the main run.
         "-k",
         "not Postgres",
-        "contract/test_recorders.py",
+        "tests/persistence/test_recorders.py",
         cwd=suite,
     )
     passed = re.search(r"(\d+) passed", output)

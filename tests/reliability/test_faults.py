@@ -35,8 +35,8 @@ from esox.persistence.errors import (
     OperationalError,
     PersistenceError,
 )
-from tests.fault_helpers import sqlite_lock_holder
 from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
+from tests.reliability.fault_helpers import sqlite_lock_holder
 from tests.system_apps import Items
 
 CTX = multiprocessing.get_context("spawn")

@@ -37,8 +37,8 @@ from typing import Any
 
 import pytest
 
-from tests.fault_helpers import follower_main, writer_main
 from tests.persistence_envs import POSTGRES, postgres_schema
+from tests.reliability.fault_helpers import follower_main, writer_main
 from tests.system_apps import Copier, Item, Items
 
 WRITERS = 4

@@ -21,8 +21,8 @@ from esox.system import (
     SystemDefinitionError,
 )
 from tests.persistence_envs import persistence_env
+from tests.system.test_runners import system_env
 from tests.system_apps import Auditor, Copier, Items, one_edge, two_edges
-from tests.test_runners import system_env
 
 ROOT = Path(__file__).resolve().parent.parent
 ESOX = str(Path(sys.executable).with_name("esox"))
