@@ -93,8 +93,8 @@ def _anonymous_allowed() -> bool:
     from esox.utils import Environment, SettingError
 
     try:
-        settings = Environment(env=dict(os.environ))
-        return settings.read_bool(ALLOW_ANONYMOUS_ENV, default=False)
+        process_env = Environment(env=dict(os.environ))
+        return process_env.read_bool(ALLOW_ANONYMOUS_ENV, default=False)
     except SettingError:
         return False
 

@@ -223,8 +223,8 @@ def test_an_unexpected_error_gets_a_generic_500_and_details_only_in_the_log(
 
 def test_a_selection_limit_is_capped_by_max_limit(school):
     teach(school, dogs=1, tricks=5)
-    with ServerThread(create_app(school, max_limit=3)) as server:
-        client = httpx.Client(base_url=server.url)
+    app = create_app(school, max_limit=3)
+    with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
         assert len(client.get("/notifications?limit=3").json()["items"]) == 3
         response = client.get("/notifications?limit=4")
     assert response.status_code == 400
@@ -236,8 +236,7 @@ def test_a_selection_limit_is_capped_by_max_limit(school):
 def test_the_app_mounts_under_a_prefix_in_a_starlette_app(school):
     teach(school, dogs=1, tricks=1)
     outer = Starlette(routes=[Mount("/eventlog", app=create_app(school))])
-    with ServerThread(outer) as server:
-        client = httpx.Client(base_url=server.url)
+    with ServerThread(outer) as server, httpx.Client(base_url=server.url) as client:
         assert client.get("/eventlog/health").json()["max_notification_id"] == 2
         assert client.get("/eventlog/notifications/1,10").json()["id"] == "1,2"
         response = client.get("/eventlog/nope")
@@ -253,8 +252,9 @@ def test_the_app_mounts_under_a_prefix_in_a_starlette_app(school):
 
 def test_a_token_is_needed_everywhere_but_health(school):
     teach(school, dogs=1, tricks=0)
-    with ServerThread(create_app(school, token="s3cret")) as server:
-        check_token(httpx.Client(base_url=server.url))
+    app = create_app(school, token="s3cret")
+    with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
+        check_token(client)
 
 
 def check_token(client: httpx.Client) -> None:
@@ -686,6 +686,8 @@ def test_esox_serve_serves_a_sqlite_application_with_a_token(tmp_path: Path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def test_esox_serve_says_what_is_wrong_with_its_arguments(tmp_path: Path):

@@ -386,6 +386,9 @@ def test_lock_timeout_bounds_the_wait_for_another_writer(tmp_path: Path) -> None
     finally:
         blocker.kill()
         blocker.wait()
+        for pipe in (blocker.stdin, blocker.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_create_table_false_creates_nothing_until_asked(db_name: str) -> None:

@@ -292,7 +292,7 @@ def test_the_plugin_imports_neither_library() -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert json.loads(out.stdout) == []
 

@@ -24,7 +24,7 @@ from tests.persistence_envs import persistence_env
 from tests.system.test_runners import system_env
 from tests.system_apps import Auditor, Copier, Items, one_edge, two_edges
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ESOX = str(Path(sys.executable).with_name("esox"))
 
 

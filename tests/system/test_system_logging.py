@@ -119,7 +119,7 @@ def test_esox_run_takes_log_level_and_logs_the_catch_up(tmp_path: Path):
         env={**os.environ, **env},
         stderr=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     lines: list[str] = []
     try:

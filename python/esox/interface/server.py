@@ -534,9 +534,9 @@ def create_app(
     if not write_timeout > 0:
         msg = f"write_timeout must be positive, got {write_timeout}"
         raise ValueError(msg)
-    settings = Environment(env=dict(os.environ))
-    if rate_limit is None and settings.is_set(RATE_LIMIT_ENV):
-        rate_limit = settings.read_float(
+    process_env = Environment(env=dict(os.environ))
+    if rate_limit is None and process_env.is_set(RATE_LIMIT_ENV):
+        rate_limit = process_env.read_float(
             RATE_LIMIT_ENV, 0.0, positive=True, unit=" of requests per second"
         )
     if rate_limit is not None and not rate_limit > 0:
@@ -585,8 +585,8 @@ def _token(token: str | None, allow_anonymous: bool | None) -> str | None:
     if token:
         return token
     if allow_anonymous is None:
-        settings = Environment(env=dict(os.environ))
-        allow_anonymous = settings.read_bool(ALLOW_ANONYMOUS_ENV, default=False)
+        process_env = Environment(env=dict(os.environ))
+        allow_anonymous = process_env.read_bool(ALLOW_ANONYMOUS_ENV, default=False)
     if allow_anonymous:
         return None
     msg = (

@@ -104,9 +104,9 @@ class AESCipher:
             )
             if part.strip()
         ]
-        settings = env if isinstance(env, Environment) else Environment(env=dict(env))
+        typed_env = env if isinstance(env, Environment) else Environment(env=dict(env))
         try:
-            self.bind_event = settings.read_bool(self.CIPHER_BIND_EVENT, False)
+            self.bind_event = typed_env.read_bool(self.CIPHER_BIND_EVENT, False)
         except SettingError as e:
             raise CipherKeyError(str(e)) from None
         self._aead = _core.AesGcm(key, old_keys)
