@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -41,6 +42,7 @@ __all__ = [
     "ProcessRecorderCases",
     "TrackingRecorderCases",
     "TranscoderCases",
+    "in_threads",
 ]
 
 TOPIC = "esox.testing:Happened"
@@ -57,6 +59,28 @@ def stored(originator_id: UUID | str, version: int, topic: str = TOPIC) -> Store
     return StoredEvent(
         originator_id, version, topic, f"{originator_id}:{version}".encode()
     )
+
+
+def in_threads(count: int, work: Callable[[int], object]) -> None:
+    """Run ``work(0)`` ... ``work(count - 1)`` at once, one thread each (they
+    start together, at a barrier); re-raise the first error any raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            work(index)
+        except BaseException as e:  # re-raised below, in the caller's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 class RecorderCases:
@@ -300,28 +324,16 @@ class ApplicationRecorderCases(AggregateRecorderCases):
     ) -> None:
         recorder = self.create_recorder()
         results: list[list[int]] = []
-        errors: list[BaseException] = []
         lock = threading.Lock()
 
-        def write() -> None:
-            try:
-                for _ in range(30):
-                    a = uuid4()
-                    ids = list(
-                        recorder.insert_events([stored(a, v) for v in range(1, 11)])
-                        or []
-                    )
-                    with lock:
-                        results.append(ids)
-            except BaseException as e:  # surfaced below
-                errors.append(e)
+        def write(_: int) -> None:
+            for _ in range(30):
+                a = uuid4()
+                ids = recorder.insert_events([stored(a, v) for v in range(1, 11)])
+                with lock:
+                    results.append(list(ids or []))
 
-        threads = [threading.Thread(target=write) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors
+        in_threads(8, write)
         for ids in results:
             assert ids == list(range(ids[0], ids[0] + 10))
         all_ids = sorted(i for ids in results for i in ids)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from uuid import UUID, uuid4
 
 import pytest
 
 from esox._core import MemoryRecorder, StoredEvent
 from esox.persistence.errors import IntegrityError, PersistenceError
+from esox.testing import in_threads
 
 
 def event(originator_id: UUID | str, version: int, topic: str = "t:E") -> StoredEvent:
@@ -81,60 +81,13 @@ def test_select_events_returns_the_inserted_objects() -> None:
 # concurrency
 
 
-def test_concurrent_inserts_lose_and_duplicate_nothing() -> None:
-    recorder = MemoryRecorder()
-    threads, batches, batch_size = 10, 100, 10
-    results: list[list[list[int]]] = [[] for _ in range(threads)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(threads)
-
-    def work(t: int) -> None:
-        try:
-            barrier.wait()
-            originator = f"thread-{t}"
-            for b in range(batches):
-                versions = range(b * batch_size + 1, (b + 1) * batch_size + 1)
-                results[t].append(recorder.insert_events(stream(originator, versions)))
-        except BaseException as e:  # reported below
-            errors.append(e)
-
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
-
-    total = threads * batches * batch_size
-    all_ids = sorted(i for per_thread in results for ids in per_thread for i in ids)
-    assert all_ids == list(range(1, total + 1))
-    for per_thread in results:
-        for ids in per_thread:
-            assert ids == list(range(ids[0], ids[0] + batch_size))
-    assert recorder.max_notification_id() == total
-
-    notifications = recorder.select_notifications(1, total + 1)
-    assert [n.id for n in notifications] == list(range(1, total + 1))
-    for t in range(threads):
-        selected = recorder.select_events(f"thread-{t}")
-        assert [e.originator_version for e in selected] == list(
-            range(1, batches * batch_size + 1)
-        )
-        ids = [i for ids in results[t] for i in ids]
-        assert [(notifications[i - 1].originator_id) for i in ids] == [
-            f"thread-{t}"
-        ] * len(ids)
-
-
 def test_concurrent_inserts_of_the_same_versions_store_each_once() -> None:
     recorder = MemoryRecorder()
     threads = 8
     succeeded: list[int] = []
     conflicts: list[int] = []
-    barrier = threading.Barrier(threads)
 
     def work(t: int) -> None:
-        barrier.wait()
         for v in range(1, 51):
             try:
                 recorder.insert_events([event("shared", v), event(f"own-{t}", v)])
@@ -142,11 +95,7 @@ def test_concurrent_inserts_of_the_same_versions_store_each_once() -> None:
             except IntegrityError:
                 conflicts.append(v)
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    in_threads(threads, work)
     assert sorted(succeeded) == list(range(1, 51))
     assert len(conflicts) == threads * 50 - 50
     assert [e.originator_version for e in recorder.select_events("shared")] == list(

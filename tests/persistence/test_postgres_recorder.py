@@ -43,6 +43,7 @@ from esox.postgres import (
     PostgresProcessRecorder,
     PostgresTrackingRecorder,
 )
+from esox.testing import in_threads
 from esox.utils import Environment
 from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
 
@@ -407,25 +408,14 @@ def test_threads_inserting_lose_and_duplicate_nothing(
     recorder = make_factory(POSTGRES_POOL_SIZE="4").application_recorder()
     threads, batches, batch_size = 10, 100, 10
     results: dict[int, list[list[int]]] = {}
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(threads)
 
     def work(t: int) -> None:
-        try:
-            barrier.wait()
-            results[t] = [
-                list(recorder.insert_events(stream(uuid4(), range(1, batch_size + 1))))
-                for _ in range(batches)
-            ]
-        except BaseException as e:
-            errors.append(e)
+        results[t] = [
+            list(recorder.insert_events(stream(uuid4(), range(1, batch_size + 1))))
+            for _ in range(batches)
+        ]
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
+    in_threads(threads, work)
     check_batches(recorder, [ids for r in results.values() for ids in r], batch_size)
 
 
