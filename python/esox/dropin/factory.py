@@ -142,6 +142,14 @@ class DropinFactory(es.InfrastructureFactory[T]):
         self.check_recorder_class(cls, default)
         return cls  # type: ignore[no-any-return]
 
+    def tracking_class(self, given: type[R] | None, default: type[R]) -> type[R]:
+        """The tracking recorder class: ``given`` (a subclass of ``default``),
+        else the one ``TRACKING_RECORDER_TOPIC`` names, else ``default``."""
+        if given is None:
+            return self.recorder_class(self.TRACKING_RECORDER_TOPIC, default)
+        self.check_recorder_class(given, default)
+        return given
+
     @staticmethod
     def check_recorder_class(cls: object, base: type[Any]) -> None:
         """InfrastructureFactoryError unless ``cls`` is a subclass of ``base``."""

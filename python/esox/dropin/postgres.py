@@ -162,13 +162,7 @@ class PostgresFactory(DropinFactory[PostgresTrackingRecorder]):
         self, tracking_recorder_class: type[PostgresTrackingRecorder] | None = None
     ) -> PostgresTrackingRecorder:
         """A recorder of ``<name>_tracking``."""
-        if tracking_recorder_class is None:
-            cls = self.recorder_class(
-                self.TRACKING_RECORDER_TOPIC, PostgresTrackingRecorder
-            )
-        else:
-            self.check_recorder_class(tracking_recorder_class, PostgresTrackingRecorder)
-            cls = tracking_recorder_class
+        cls = self.tracking_class(tracking_recorder_class, PostgresTrackingRecorder)
         recorder = cls(
             self.datastore,
             tracking_table_name=self._table("notification", "tracking"),

@@ -150,13 +150,7 @@ class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
         self, tracking_recorder_class: type[SQLiteTrackingRecorder] | None = None
     ) -> SQLiteTrackingRecorder:
         """A recorder of tracking positions (table ``tracking``)."""
-        if tracking_recorder_class is None:
-            cls = self.recorder_class(
-                self.TRACKING_RECORDER_TOPIC, SQLiteTrackingRecorder
-            )
-        else:
-            self.check_recorder_class(tracking_recorder_class, SQLiteTrackingRecorder)
-            cls = tracking_recorder_class
+        cls = self.tracking_class(tracking_recorder_class, SQLiteTrackingRecorder)
         recorder = cls(self.database)
         if self.env_create_table():
             recorder.create_table()
