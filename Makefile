@@ -6,7 +6,7 @@ RUST_SOURCES := $(shell find rust -name "*.rs") Cargo.toml Cargo.lock
 STAMP_DEPS := $(BIN)/.deps-installed
 EXT_STAMP := $(BIN)/.esox-built
 
-.PHONY: demo test test-python test-rust format lint bench build wheel wheel-test clean \
+.PHONY: demo test test-all test-python test-rust format lint bench build wheel wheel-test clean \
 	conformance conformance-update
 
 $(BIN)/python:
@@ -15,9 +15,7 @@ $(BIN)/python:
 
 # Dependencies change rarely: install them apart from building the extension.
 $(STAMP_DEPS): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "maturin>=1.9,<2"
-	$(BIN)/python -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']; print('\n'.join(sorted(set(d['dev'] + d['postgres'] + d['bench']))))" > $(VENV)/requirements-dev.txt
-	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --group dev
 	touch $@
 
 # Release build of the Rust extension, installed in development mode.
@@ -31,12 +29,20 @@ demo: build
 	$(BIN)/esox demo
 
 # Rust unit tests first, so that pytest's summary is the run's closing line.
+# `make test` leaves out the slow tests (soak, stress, faults, multi-process,
+# wheel builds) unless CI=true; `make test-all` runs everything, as CI does.
+SLOW := $(if $(filter true,$(CI)),,-m "not slow")
+
 test: build
+	cargo test --quiet --lib
+	$(BIN)/python -m pytest $(SLOW)
+
+test-all: build
 	cargo test --quiet --lib
 	$(BIN)/python -m pytest
 
 test-python: build
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(SLOW)
 
 test-rust:
 	cargo test --quiet --lib
@@ -87,7 +93,7 @@ endif
 # Install that wheel in a fresh venv, without Rust, and run the README and the
 # recorder suite on it (builds the wheel first unless dist/ has a fresh one).
 wheel-test: $(STAMP_DEPS)
-	$(BIN)/python -m pytest tests/test_wheel.py
+	$(BIN)/python -m pytest tests/project/test_wheel.py
 
 clean:
 	rm -rf $(VENV) target dist build python/esox/*.so

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from esox.bench.harness import Workload
-from esox.bench.pytest_support import bench_side, workloads_at
 from esox.bench.workloads.application import workloads
+from support import bench_side, workloads_at
 
 SAVES = workloads_at(workloads, 1_000, family="application save")
 GETS = workloads_at(workloads, 10_000, family="repository get")

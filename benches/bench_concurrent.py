@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from esox.bench.harness import Workload
-from esox.bench.pytest_support import bench_side, workloads_at
 from esox.bench.workloads.concurrent import workloads
+from support import bench_side, workloads_at
 
 SCALE = 4_000
 WRITES = workloads_at(workloads, SCALE, family="concurrent insert")

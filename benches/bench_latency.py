@@ -18,8 +18,8 @@ import pytest
 
 from esox.bench.latency import QUANTILES, app_command, latency_kinds, sqlite_floor
 from esox.bench.plan import eventsourcing_installed
-from esox.bench.pytest_support import plan_at
 from esox.bench.workloads.storage import Fresh, Kind
+from support import plan_at
 
 COMMANDS = 2_000
 PLAN = plan_at(COMMANDS)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from esox.bench.harness import Workload
-from esox.bench.pytest_support import bench_side, workloads_at
 from esox.bench.workloads.recorders import workloads
+from support import bench_side, workloads_at
 
 SCALE = 1_000
 INSERTS = workloads_at(

@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
-from uuid import UUID
 
 from esox.application.notificationlog import LocalNotificationLog
 from esox.application.repository import (
@@ -16,6 +15,7 @@ from esox.application.repository import (
     project_aggregate,
 )
 from esox.domain import BaseAggregate, DomainEvent, ProgrammingError
+from esox.domain.protocols import TAggregateID
 from esox.persistence import (
     ApplicationRecorder,
     EventStore,
@@ -29,8 +29,6 @@ from esox.persistence import (
 from esox.utils import Environment, EnvType
 
 __all__ = ["Application", "ProcessingEvent"]
-
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 
 class ProcessingEvent(Generic[TAggregateID]):
@@ -147,13 +145,20 @@ class Application(Generic[TAggregateID]):
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Merge class ``env``, ``os.environ`` and the given ``env`` (later wins)."""
-        merged = dict(type(self).env)
-        if type(self).is_snapshotting_enabled or type(self).snapshotting_intervals:
+        return type(self).settings(env, name=name)
+
+    @classmethod
+    def settings(cls, env: EnvType | None = None, *, name: str = "") -> Environment:
+        """What an application of this class reads (``construct_env``), without
+        constructing one: how a follower in another process reads its upstream
+        application's database. ``name`` defaults to the class's name."""
+        merged = dict(cls.env)
+        if cls.is_snapshotting_enabled or cls.snapshotting_intervals:
             merged["IS_SNAPSHOTTING_ENABLED"] = "y"
         merged.update(os.environ)
         if env is not None:
             merged.update(env)
-        return Environment(name, merged)
+        return Environment(name or cls.name, merged)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         """The infrastructure factory that ``PERSISTENCE_MODULE`` names."""

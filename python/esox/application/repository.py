@@ -10,13 +10,12 @@ from uuid import UUID
 
 from esox.application.cache import Cache, LRUCache
 from esox.domain import EventSourcingError
+from esox.domain.protocols import TAggregateID
 from esox.persistence import EventStore
 from esox.persistence.replay import project_aggregate as fast_project_aggregate
 from esox.persistence.replay import replay_aggregate
 
 __all__ = ["AggregateNotFoundError", "Repository", "project_aggregate"]
-
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 
 class AggregateNotFoundError(EventSourcingError):

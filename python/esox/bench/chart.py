@@ -12,7 +12,7 @@ from typing import Any
 from esox.bench.harness import Measurement
 from esox.bench.latency import LatencyResult
 
-__all__ = ["chart_rows", "matplotlib_missing", "write_chart"]
+__all__ = ["chart_rows", "draw_speedups", "matplotlib_missing", "write_chart"]
 
 
 def matplotlib_missing() -> bool:
@@ -72,13 +72,26 @@ def write_chart(
     against: str = "eventsourcing",
 ) -> bool:
     """Draw the chart as a PNG at ``path``; False if there is nothing to draw."""
+    rows = chart_rows(measurements, latencies, scale=scale, against=against)
+    return draw_speedups(path, rows, title=title, against=against)
+
+
+def draw_speedups(
+    path: Path,
+    rows: list[tuple[str, float, float | None]],
+    *,
+    title: str,
+    against: str = "eventsourcing",
+) -> bool:
+    """The one chart of esox's benchmarks (``esox bench`` and ``make bench``):
+    a bar per (label, esox's speed-up, the limit's speed-up) row, as a PNG at
+    ``path``; False if there is nothing to draw."""
+    if not rows:
+        return False
     matplotlib: Any = importlib.import_module("matplotlib")
     matplotlib.use("Agg")
     plt: Any = importlib.import_module("matplotlib.pyplot")
-
-    rows = chart_rows(measurements, latencies, scale=scale, against=against)
-    if not rows:
-        return False
+    rows = list(rows)
     rows.reverse()  # first workload at the top
     labels = [label for label, _, _ in rows]
     ratios = [ratio for _, ratio, _ in rows]

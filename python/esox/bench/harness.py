@@ -18,17 +18,15 @@ import gc
 import io
 import pstats
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 __all__ = [
     "SIDES",
     "Measurement",
-    "Progress",
     "Twin",
     "Workload",
     "close_all",
@@ -245,51 +243,3 @@ def profile_side(workload: Workload, side: str = "esox", top: int = 12) -> str:
         profiler = cProfile.Profile()
         profiler.runcall(block)
     return summarise(profiler, top)
-
-
-class Progress:
-    """A plain-text progress bar: one rewritten line on a terminal, else a
-    line per finished step."""
-
-    WIDTH = 24
-
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.total = total
-        self.done = 0
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.started = time.monotonic()
-
-    def _bar(self) -> str:
-        filled = self.WIDTH * self.done // max(self.total, 1)
-        return "[" + "#" * filled + "-" * (self.WIDTH - filled) + "]"
-
-    def start(self, label: str) -> None:
-        """Show the step about to run (on a terminal only)."""
-        if self.tty:
-            line = f"\r{self._bar()} {self.done}/{self.total} {label}"
-            self.stream.write(line[:120].ljust(120))
-            self.stream.flush()
-
-    def finish(self, label: str, seconds: float, status: str = "") -> None:
-        """Count a step as done."""
-        self.done += 1
-        width = len(str(self.total))
-        text = f"[{self.done:>{width}}/{self.total}] {label} ({seconds:.1f}s)"
-        if status:
-            text += f" {status}"
-        if self.tty:
-            self.stream.write("\r" + " " * 120 + "\r")
-            if status:
-                self.stream.write(text + "\n")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        """End the bar's line, with the total time."""
-        elapsed = time.monotonic() - self.started
-        if self.tty:
-            self.stream.write("\r" + " " * 120 + "\r")
-        self.stream.write(f"{self.done} workloads in {elapsed:.0f}s\n")
-        self.stream.flush()

@@ -62,9 +62,11 @@ def rate_text(rate: float | None, unit: str = "event") -> str:
 
 
 def time_text(ns: float | None) -> str:
-    """Nanoseconds as ns, us or ms, three significant digits."""
+    """Nanoseconds as ns, us, ms or s, three significant digits."""
     if ns is None:
         return "-"
+    if ns >= 1e9:
+        return f"{ns / 1e9:.3g}s"
     if ns >= 1e6:
         return f"{ns / 1e6:.3g}ms"
     if ns >= 1e3:

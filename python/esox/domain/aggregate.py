@@ -32,6 +32,7 @@ from esox.domain.preparation import (
     prepare_aggregate_class,
     set_init,
 )
+from esox.domain.protocols import TAggregateID
 from esox.utils import get_topic
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "aggregate",
 ]
 
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 TBaseAggregate = TypeVar("TBaseAggregate", bound="BaseAggregate[Any]")
 
 _fast_fields: dict[type, tuple[tuple[str, ...] | None, bool]] = {}

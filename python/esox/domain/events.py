@@ -19,6 +19,7 @@ from typing import (
 )
 from uuid import UUID
 
+from esox.domain.protocols import TAggregateID
 from esox.utils import TopicError, _topic_cache, get_topic, resolve_topic
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ TZINFO: tzinfo = resolve_topic(os.getenv("TZINFO_TOPIC", "datetime:timezone.utc"
 (read once, at import, as in eventsourcing)."""
 
 TAggregate = TypeVar("TAggregate", bound="BaseAggregate[Any]")
-TAggregateID = TypeVar("TAggregateID", bound=UUID | str)
 
 
 def datetime_now_with_tzinfo() -> datetime:

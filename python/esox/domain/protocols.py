@@ -18,7 +18,9 @@ __all__ = [
     "TMutableOrImmutableAggregate",
 ]
 
-TAggregateID = TypeVar("TAggregateID", bound=UUID | str)
+# The one type of aggregate ids, which every layer imports from here:
+# constrained (either a UUID or a str), as the Rust stub's Recording is.
+TAggregateID = TypeVar("TAggregateID", UUID, str)
 TAggregateID_co = TypeVar("TAggregateID_co", bound=UUID | str, covariant=True)
 
 

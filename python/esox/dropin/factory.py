@@ -17,11 +17,15 @@ from esox.dropin.boundary import (
 )
 from esox.dropin.mapper import Mapper
 from esox.dropin.recorders import AggregateRecorder, TrackingRecorder
+from esox.persistence.errors import InfrastructureFactoryError
+from esox.persistence.factory import InfrastructureFactory
+from esox.utils import Environment
 
 __all__ = ["DropinFactory", "EventStore"]
 
 T = TypeVar("T", bound=TrackingRecorder)
 R = TypeVar("R")
+F = TypeVar("F", bound=InfrastructureFactory[Any])
 
 
 class EventStore(es.EventStore[TAggregateID]):
@@ -85,6 +89,23 @@ class DropinFactory(es.InfrastructureFactory[T]):
     """
 
     CREATE_TABLE = "CREATE_TABLE"
+    SINGLE_ROW_TRACKING = "SINGLE_ROW_TRACKING"
+
+    def esox_factory_of(self, factory_class: type[F]) -> F:
+        """esox's own factory over the same settings (it reads and checks them
+        all, in its one style): its errors are the OSError eventsourcing raises.
+        ``SINGLE_ROW_TRACKING=no`` is refused: esox keeps one tracking row per
+        upstream application."""
+        if not strtobool(self.env.get(self.SINGLE_ROW_TRACKING) or "t"):
+            msg = (
+                f"{self.SINGLE_ROW_TRACKING}=no is not supported: esox keeps one "
+                "tracking row per upstream application"
+            )
+            raise OSError(msg)
+        try:
+            return factory_class(Environment(self.env.name, dict(self.env)))
+        except InfrastructureFactoryError as e:
+            raise OSError(str(e)) from e
 
     def mapper(
         self,
@@ -120,6 +141,14 @@ class DropinFactory(es.InfrastructureFactory[T]):
         cls = resolve_topic(topic)
         self.check_recorder_class(cls, default)
         return cls  # type: ignore[no-any-return]
+
+    def tracking_class(self, given: type[R] | None, default: type[R]) -> type[R]:
+        """The tracking recorder class: ``given`` (a subclass of ``default``),
+        else the one ``TRACKING_RECORDER_TOPIC`` names, else ``default``."""
+        if given is None:
+            return self.recorder_class(self.TRACKING_RECORDER_TOPIC, default)
+        self.check_recorder_class(given, default)
+        return given
 
     @staticmethod
     def check_recorder_class(cls: object, base: type[Any]) -> None:

@@ -72,13 +72,7 @@ class MemoryFactory(DropinFactory[MemoryTrackingRecorder]):
         self, tracking_recorder_class: type[MemoryTrackingRecorder] | None = None
     ) -> MemoryTrackingRecorder:
         """A recorder of tracking positions (``TRACKING_RECORDER_TOPIC``)."""
-        if tracking_recorder_class is None:
-            cls = self.recorder_class(
-                self.TRACKING_RECORDER_TOPIC, MemoryTrackingRecorder
-            )
-        else:
-            self.check_recorder_class(tracking_recorder_class, MemoryTrackingRecorder)
-            cls = tracking_recorder_class
+        cls = self.tracking_class(tracking_recorder_class, MemoryTrackingRecorder)
         return cls()
 
     def process_recorder(self) -> ProcessRecorder:

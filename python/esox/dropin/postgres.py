@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from eventsourcing.utils import Environment, EnvType, strtobool
+from eventsourcing.utils import Environment, EnvType
 
 import esox.postgres
 from esox.dropin.factory import DropinFactory
@@ -27,9 +27,7 @@ from esox.dropin.recorders import (
     TableRecorder,
     TrackingRecorder,
 )
-from esox.persistence.errors import InfrastructureFactoryError
 from esox.postgres import PostgresDatastore
-from esox.utils import Environment as EsoxEnvironment
 
 __all__ = [
     "Factory",
@@ -128,23 +126,12 @@ class PostgresFactory(DropinFactory[PostgresTrackingRecorder]):
     POSTGRES_USER = "POSTGRES_USER"
     POSTGRES_PASSWORD = "POSTGRES_PASSWORD"
     POSTGRES_SCHEMA = "POSTGRES_SCHEMA"
-    POSTGRES_SINGLE_ROW_TRACKING = "SINGLE_ROW_TRACKING"
+    POSTGRES_SINGLE_ROW_TRACKING = DropinFactory.SINGLE_ROW_TRACKING
     ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
-        if not strtobool(self.env.get(self.POSTGRES_SINGLE_ROW_TRACKING) or "t"):
-            msg = (
-                f"{self.POSTGRES_SINGLE_ROW_TRACKING}=no is not supported: esox "
-                "keeps one tracking row per upstream application"
-            )
-            raise OSError(msg)
-        try:
-            self.esox_factory = esox.postgres.PostgresFactory(
-                EsoxEnvironment(self.env.name, dict(self.env))
-            )
-        except InfrastructureFactoryError as e:
-            raise OSError(str(e)) from e
+        self.esox_factory = self.esox_factory_of(esox.postgres.PostgresFactory)
         self.datastore = self.esox_factory.datastore
 
     def _table(self, default_prefix: str, suffix: str) -> str:
@@ -175,13 +162,7 @@ class PostgresFactory(DropinFactory[PostgresTrackingRecorder]):
         self, tracking_recorder_class: type[PostgresTrackingRecorder] | None = None
     ) -> PostgresTrackingRecorder:
         """A recorder of ``<name>_tracking``."""
-        if tracking_recorder_class is None:
-            cls = self.recorder_class(
-                self.TRACKING_RECORDER_TOPIC, PostgresTrackingRecorder
-            )
-        else:
-            self.check_recorder_class(tracking_recorder_class, PostgresTrackingRecorder)
-            cls = tracking_recorder_class
+        cls = self.tracking_class(tracking_recorder_class, PostgresTrackingRecorder)
         recorder = cls(
             self.datastore,
             tracking_table_name=self._table("notification", "tracking"),

@@ -5,8 +5,10 @@ Instead of ``eventsourcing.sqlite``: esox's Rust SQLite recorder (WAL,
 tables, so a database file written by either library opens in the other.
 
 Configuration is eventsourcing's (each key optionally prefixed with the
-application's name): ``SQLITE_DBNAME`` (required), ``SQLITE_LOCK_TIMEOUT``
-(seconds), ``ORIGINATOR_ID_TYPE`` (``uuid`` or ``text``), ``CREATE_TABLE``,
+application's name), read and checked by esox's own SQLite module (as the
+PostgreSQL drop-in's is by ``esox.postgres``): ``SQLITE_DBNAME`` (required),
+``SQLITE_LOCK_TIMEOUT`` (seconds), ``ORIGINATOR_ID_TYPE`` (``uuid`` or ``text``),
+``CREATE_TABLE``,
 ``SINGLE_ROW_TRACKING`` (esox keeps one tracking row per application: ``no``
 is refused) and the ``*_RECORDER_TOPIC`` keys; plus esox's
 ``SQLITE_SYNCHRONOUS`` (``FULL``, the default, or ``NORMAL``).
@@ -19,16 +21,14 @@ once (in separate processes, as usual, they may).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import ClassVar, Literal
 
-from eventsourcing.utils import Environment, EnvType, strtobool
+from eventsourcing.utils import Environment, EnvType
 
 import esox.persistence.recorders
 import esox.sqlite
 from esox._core import SqliteDatabase
-from esox.dropin.boundary import EsoxError, reraise
 from esox.dropin.factory import DropinFactory
 from esox.dropin.recorders import (
     AggregateRecorder,
@@ -114,67 +114,16 @@ class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
     SQLITE_DBNAME = "SQLITE_DBNAME"
     SQLITE_LOCK_TIMEOUT = "SQLITE_LOCK_TIMEOUT"
     SQLITE_SYNCHRONOUS = "SQLITE_SYNCHRONOUS"
-    SQLITE_SINGLE_ROW_TRACKING = "SINGLE_ROW_TRACKING"
+    SQLITE_SINGLE_ROW_TRACKING = DropinFactory.SINGLE_ROW_TRACKING
     ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
 
-    DEFAULT_LOCK_TIMEOUT = 5.0
+    DEFAULT_LOCK_TIMEOUT = esox.sqlite.SQLiteFactory.DEFAULT_LOCK_TIMEOUT
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
-        db_name = self.env.get(self.SQLITE_DBNAME)
-        if not db_name:
-            keys = ", ".join(self.env.create_keys(self.SQLITE_DBNAME))
-            msg = f"SQLite database name not found in environment with keys: {keys}"
-            raise OSError(msg)
-        if not strtobool(self.env.get(self.SQLITE_SINGLE_ROW_TRACKING) or "t"):
-            msg = (
-                f"{self.SQLITE_SINGLE_ROW_TRACKING}=no is not supported: esox "
-                "keeps one tracking row per upstream application"
-            )
-            raise OSError(msg)
-        self.originator_id_type = self._originator_id_type()
-        try:
-            self.database = SqliteDatabase(
-                db_name,
-                lock_timeout=self._lock_timeout(),
-                synchronous=self._synchronous(),
-            )
-        except EsoxError as e:
-            reraise(e)
-
-    def _lock_timeout(self) -> float:
-        value = (self.env.get(self.SQLITE_LOCK_TIMEOUT) or "").strip()
-        if not value:
-            return self.DEFAULT_LOCK_TIMEOUT
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = math.nan
-        if not (math.isfinite(seconds) and seconds >= 0):
-            msg = (
-                f"SQLite environment value for key '{self.SQLITE_LOCK_TIMEOUT}' is "
-                f"invalid. If set, a number of seconds is expected: '{value}'"
-            )
-            raise OSError(msg)
-        return seconds
-
-    def _synchronous(self) -> Literal["FULL", "NORMAL"]:
-        value = (self.env.get(self.SQLITE_SYNCHRONOUS) or "FULL").strip().upper()
-        if value == "FULL":
-            return "FULL"
-        if value == "NORMAL":
-            return "NORMAL"
-        msg = f"Invalid {self.SQLITE_SYNCHRONOUS} '{value}', must be 'FULL' or 'NORMAL'"
-        raise OSError(msg)
-
-    def _originator_id_type(self) -> OriginatorIdType:
-        value = str(self.env.get(self.ORIGINATOR_ID_TYPE) or "uuid")
-        if value.lower() == "uuid":
-            return "uuid"
-        if value.lower() == "text":
-            return "text"
-        msg = f"Invalid {self.ORIGINATOR_ID_TYPE} '{value}', must be 'uuid' or 'text'"
-        raise OSError(msg)
+        self.esox_factory = self.esox_factory_of(esox.sqlite.SQLiteFactory)
+        self.database = self.esox_factory.database
+        self.originator_id_type = self.esox_factory.originator_id_type
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """A recorder of one kind of aggregate record, in table ``stored_<purpose>``."""
@@ -201,13 +150,7 @@ class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
         self, tracking_recorder_class: type[SQLiteTrackingRecorder] | None = None
     ) -> SQLiteTrackingRecorder:
         """A recorder of tracking positions (table ``tracking``)."""
-        if tracking_recorder_class is None:
-            cls = self.recorder_class(
-                self.TRACKING_RECORDER_TOPIC, SQLiteTrackingRecorder
-            )
-        else:
-            self.check_recorder_class(tracking_recorder_class, SQLiteTrackingRecorder)
-            cls = tracking_recorder_class
+        cls = self.tracking_class(tracking_recorder_class, SQLiteTrackingRecorder)
         recorder = cls(self.database)
         if self.env_create_table():
             recorder.create_table()
@@ -223,7 +166,7 @@ class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
 
     def close(self) -> None:
         """Close the database's connections (every recorder of this factory)."""
-        self.database.close()
+        self.esox_factory.close()
 
 
 Factory = SQLiteFactory

@@ -8,33 +8,12 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import TextIO
 from uuid import UUID
 
+from esox._progress import Progress
 from esox.examples.bankaccounts import BankAccounts, InsufficientFundsError
 from esox.examples.bankaccounts_system import run_system_demo
 from esox.examples.dogschool import DogSchool
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal (plain lines elsewhere)."""
-
-    def __init__(self, total: int, label: str, out: TextIO = sys.stdout) -> None:
-        self.total, self.label, self.out = total, label, out
-        self.tty = out.isatty()
-        self.shown = -1
-
-    def update(self, done: int) -> None:
-        percent = done * 100 // self.total
-        if percent == self.shown or (not self.tty and percent % 25):
-            return
-        self.shown = percent
-        bar = "#" * (percent // 4)
-        end = "\r" if self.tty and done < self.total else "\n"
-        self.out.write(
-            f"{self.label} [{bar:<25}] {percent:3d}% {done}/{self.total}{end}"
-        )
-        self.out.flush()
 
 
 def run_bank_demo(db_path: Path, *, accounts: int, transfers: int, seed: int) -> None:
@@ -48,7 +27,7 @@ def run_bank_demo(db_path: Path, *, accounts: int, transfers: int, seed: int) ->
             bank.deposit_funds(account_id, Decimal("1000.00"))
             ids.append(account_id)
         print(f"Opened {accounts} accounts with 1000.00 each.")
-        progress = ProgressBar(transfers, "Transfers")
+        progress = Progress(transfers, sys.stdout, label="Transfers")
         refused = 0
         started = time.perf_counter()
         for done in range(1, transfers + 1):

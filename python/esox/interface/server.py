@@ -38,7 +38,7 @@ from esox.application import Application, Section
 from esox.application.notificationlog import MAX_ID
 from esox.interface.serving import ServerThread, load_application
 from esox.persistence import Notification
-from esox.utils import strtobool
+from esox.utils import Environment
 
 # ServerThread and load_application live in esox.interface.serving; they are
 # importable from here too, where they were first.
@@ -534,13 +534,11 @@ def create_app(
     if not write_timeout > 0:
         msg = f"write_timeout must be positive, got {write_timeout}"
         raise ValueError(msg)
-    if rate_limit is None and os.environ.get(RATE_LIMIT_ENV):
-        value = os.environ[RATE_LIMIT_ENV]
-        try:
-            rate_limit = float(value)
-        except ValueError:
-            msg = f"{RATE_LIMIT_ENV} must be requests per second, not {value!r}"
-            raise ValueError(msg) from None
+    process_env = Environment(env=dict(os.environ))
+    if rate_limit is None and process_env.is_set(RATE_LIMIT_ENV):
+        rate_limit = process_env.read_float(
+            RATE_LIMIT_ENV, 0.0, positive=True, unit=" of requests per second"
+        )
     if rate_limit is not None and not rate_limit > 0:
         msg = f"rate_limit must be positive, got {rate_limit}"
         raise ValueError(msg)
@@ -587,12 +585,8 @@ def _token(token: str | None, allow_anonymous: bool | None) -> str | None:
     if token:
         return token
     if allow_anonymous is None:
-        value = os.environ.get(ALLOW_ANONYMOUS_ENV, "")
-        try:
-            allow_anonymous = bool(value.strip()) and strtobool(value)
-        except ValueError:
-            msg = f"{ALLOW_ANONYMOUS_ENV} must be y or n, not {value!r}"
-            raise ValueError(msg) from None
+        process_env = Environment(env=dict(os.environ))
+        allow_anonymous = process_env.read_bool(ALLOW_ANONYMOUS_ENV, default=False)
     if allow_anonymous:
         return None
     msg = (

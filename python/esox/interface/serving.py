@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import sys
@@ -23,6 +22,7 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
     raise ImportError(msg) from e
 
 from esox.application import Application
+from esox.utils import TopicError, resolve_topic
 
 __all__ = ["ServerThread", "load_application"]
 
@@ -31,7 +31,8 @@ def load_application(spec: str) -> Application[Any]:
     """The application that ``"module:attribute"`` names.
 
     The attribute is an Application, or a callable (such as an Application
-    class) that returns one when called without arguments.
+    class) that returns one when called without arguments. The spec is a
+    topic, resolved as every other topic is (``esox.utils.resolve_topic``).
     """
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
@@ -41,16 +42,9 @@ def load_application(spec: str) -> Application[Any]:
         # As uvicorn does: 'myapp:make' finds myapp.py in the current directory.
         sys.path.insert(0, os.getcwd())
     try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        msg = f"Invalid application {spec!r}: cannot import {module_name!r}: {e}"
-        raise ValueError(msg) from e
-    for name in attribute.split("."):
-        try:
-            obj = getattr(obj, name)
-        except AttributeError:
-            msg = f"Invalid application {spec!r}: {module_name} has no {attribute!r}"
-            raise ValueError(msg) from None
+        obj = resolve_topic(spec)
+    except TopicError as e:
+        raise ValueError(f"Invalid application {spec!r}: {e}") from e
     expected = "expected an esox Application or a callable returning one"
     if isinstance(obj, type) and not issubclass(obj, Application):
         msg = f"Invalid application {spec!r}: {expected}, got class {obj.__name__}"

@@ -1,8 +1,8 @@
 """Persistence: transcoding, the mapper, recorders, the event store, factories."""
 
 from esox._core import Notification, StoredEvent, Tracking
-from esox.persistence.cipher import AESCipher
-from esox.persistence.compression import ZstdCompressor
+from esox.persistence.cipher import AESCipher, Cipher
+from esox.persistence.compression import Compressor, ZstdCompressor
 from esox.persistence.errors import (
     CipherKeyError,
     DatabaseError,
@@ -57,7 +57,9 @@ __all__ = [
     "AggregateRecorder",
     "ApplicationRecorder",
     "BytesAsBase64",
+    "Cipher",
     "CipherKeyError",
+    "Compressor",
     "DataError",
     "DatabaseError",
     "DataclassAsTopicFields",

@@ -33,13 +33,25 @@ import binascii
 import os
 from base64 import b64decode, b64encode
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 from esox import _core
 from esox.persistence.errors import CipherKeyError, PersistenceError
-from esox.utils import strtobool
+from esox.utils import Environment, SettingError
 
-__all__ = ["AESCipher"]
+__all__ = ["AESCipher", "Cipher"]
+
+
+@runtime_checkable
+class Cipher(Protocol):
+    """What a mapper's cipher is: esox's ``AESCipher``, or any object with
+    these two methods (``CIPHER_TOPIC`` names its class, which is constructed
+    with the environment)."""
+
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+
+    def decrypt(self, ciphertext: bytes) -> bytes: ...
+
 
 KEY_SIZES = (16, 24, 32)
 
@@ -92,15 +104,11 @@ class AESCipher:
             )
             if part.strip()
         ]
-        bind = env.get(self.CIPHER_BIND_EVENT) or "no"
+        typed_env = env if isinstance(env, Environment) else Environment(env=dict(env))
         try:
-            self.bind_event = strtobool(bind)
-        except ValueError:
-            msg = (
-                f"{self.CIPHER_BIND_EVENT} must be yes or no "
-                f"(y/n, true/false, 1/0), not {bind!r}"
-            )
-            raise CipherKeyError(msg) from None
+            self.bind_event = typed_env.read_bool(self.CIPHER_BIND_EVENT, False)
+        except SettingError as e:
+            raise CipherKeyError(str(e)) from None
         self._aead = _core.AesGcm(key, old_keys)
 
     @staticmethod

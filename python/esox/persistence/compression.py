@@ -17,11 +17,22 @@ MapperDeserialisationError instead of exhausting memory.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 from esox import _core
 
-__all__ = ["DEFAULT_MAX_STATE_SIZE", "ZlibCompressor", "ZstdCompressor"]
+__all__ = ["DEFAULT_MAX_STATE_SIZE", "Compressor", "ZlibCompressor", "ZstdCompressor"]
+
+
+@runtime_checkable
+class Compressor(Protocol):
+    """What a mapper's compressor is: esox's zlib and zstd, eventsourcing's
+    ``ZlibCompressor``, or any object with these two methods."""
+
+    def compress(self, data: bytes) -> bytes: ...
+
+    def decompress(self, data: bytes) -> bytes: ...
+
 
 DEFAULT_MAX_STATE_SIZE = 64 * 1024 * 1024
 """The largest state decompression produces unless ``MAX_STATE_SIZE`` says."""

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
-from uuid import UUID
+from typing import Any, Generic
 
 from esox._core import Mapper, Recording, recordings
+from esox.domain.protocols import TAggregateID
 from esox.persistence.recorders import AggregateRecorder
 
 __all__ = ["EventStore", "Events", "Recording"]
-
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 
 class Events(list[Any]):

@@ -6,9 +6,10 @@ from abc import ABC, abstractmethod
 from types import ModuleType, TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from esox.persistence.cipher import AESCipher
+from esox.persistence.cipher import AESCipher, Cipher
 from esox.persistence.compression import (
     DEFAULT_MAX_STATE_SIZE,
+    Compressor,
     ZlibCompressor,
     ZstdCompressor,
 )
@@ -47,7 +48,7 @@ PERSISTENCE_ALIASES = {
 
 # COMPRESSOR_TOPIC values that select esox's native compressors (the
 # eventsourcing topic included, so its configuration keeps working).
-COMPRESSORS: dict[str, type[Any]] = {
+COMPRESSORS: dict[str, type[ZlibCompressor | ZstdCompressor]] = {
     "zlib": ZlibCompressor,
     "eventsourcing.compressor:ZlibCompressor": ZlibCompressor,
     "esox.persistence.compression:ZlibCompressor": ZlibCompressor,
@@ -145,11 +146,25 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
 
     def transcoder(self) -> Transcoder:
         """The transcoder (``TRANSCODER_TOPIC``, default JSONTranscoder)."""
-        topic = self.env.get(self.TRANSCODER_TOPIC)
-        transcoder_cls = resolve_topic(topic) if topic else JSONTranscoder
-        return transcoder_cls()
+        transcoder_cls = self._class_of(
+            self.TRANSCODER_TOPIC, "the 'module:Class' topic of a Transcoder"
+        )
+        return (transcoder_cls or JSONTranscoder)()
 
-    def compressor(self) -> Any:
+    def _class_of(self, key: str, accepted: str) -> Any:
+        """The class (or object) that the topic in setting ``key`` names, or
+        None when it is not set; an unresolvable topic names the variable."""
+        topic = self.env.read_str(key)
+        if topic is None:
+            return None
+        try:
+            return resolve_topic(topic)
+        except TopicError as e:
+            raise self.env.invalid(
+                key, f"{accepted}; it does not resolve: {e}"
+            ) from None
+
+    def compressor(self) -> Compressor | None:
         """The compressor named by ``COMPRESSOR_TOPIC``, or None.
 
         ``zlib`` (or eventsourcing's ``eventsourcing.compressor:ZlibCompressor``)
@@ -173,10 +188,7 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
                 self.COMPRESSOR_TOPIC, f"{accepted}; it does not resolve: {e}"
             ) from None
         compressor = obj() if isinstance(obj, type) else obj
-        if not all(
-            callable(getattr(compressor, name, None))
-            for name in ("compress", "decompress")
-        ):
+        if not isinstance(compressor, Compressor):
             raise self.env.invalid(
                 self.COMPRESSOR_TOPIC,
                 f"{accepted}; it names {obj!r}, which has no compress() and "
@@ -194,7 +206,7 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
             self.MAX_STATE_SIZE, default=DEFAULT_MAX_STATE_SIZE, minimum=1
         )
 
-    def cipher(self) -> Any:
+    def cipher(self) -> Cipher | None:
         """The cipher: esox's AES-GCM ``AESCipher`` when ``CIPHER_KEY`` is set.
 
         ``CIPHER_TOPIC`` may name another cipher class (constructed with the
@@ -206,13 +218,25 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         if not topic:
             return AESCipher(self.env) if self.env.get(self.CIPHER_KEY) else None
         cipher_cls = CIPHERS.get(topic)
+        accepted = (
+            "the 'module:Class' topic of a cipher (constructed with the "
+            "environment; an object with encrypt() and decrypt())"
+        )
         if cipher_cls is None:
             try:
                 cipher_cls = resolve_topic(topic)
             except TopicError as e:
-                msg = f"CIPHER_TOPIC {topic!r} does not resolve: {e}"
-                raise InfrastructureFactoryError(msg) from None
-        return cipher_cls(self.env)
+                raise self.env.invalid(
+                    self.CIPHER_TOPIC, f"{accepted}; it does not resolve: {e}"
+                ) from None
+        cipher = cipher_cls(self.env)
+        if not isinstance(cipher, Cipher):
+            raise self.env.invalid(
+                self.CIPHER_TOPIC,
+                f"{accepted}; it names {cipher_cls!r}, which has no encrypt() and "
+                "decrypt()",
+            )
+        return cipher
 
     def mapper(
         self,
@@ -221,9 +245,12 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
     ) -> Mapper[Any]:
         """The mapper: transcoder, then compressor, then cipher."""
         if mapper_class is None:
-            topic = self.env.get(self.MAPPER_TOPIC)
-            mapper_class = resolve_topic(topic) if topic else Mapper
-        assert mapper_class is not None
+            mapper_class = (
+                self._class_of(
+                    self.MAPPER_TOPIC, "the 'module:Class' topic of a Mapper"
+                )
+                or Mapper
+            )
         return mapper_class(
             transcoder or self.transcoder(),
             compressor=self.compressor(),

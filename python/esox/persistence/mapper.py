@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar, cast
-from uuid import UUID
+from typing import Any, Generic, cast
 
 from esox import _core
 from esox._core import StoredEvent
+from esox.domain.protocols import TAggregateID
+from esox.persistence.cipher import Cipher
+from esox.persistence.compression import Compressor
 from esox.utils import _topic_cache
 
 __all__ = ["Mapper", "overrides_decoding"]
-
-TAggregateID = TypeVar("TAggregateID", bound=UUID | str)
 
 
 def _each_to_stored_event(self: Any, domain_events: Iterable[Any]) -> list[StoredEvent]:
@@ -49,8 +49,8 @@ class Mapper(_core.Mapper, Generic[TAggregateID]):
     def __new__(
         cls,
         transcoder: Any,
-        compressor: Any = None,
-        cipher: Any = None,
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> Mapper[TAggregateID]:
@@ -61,7 +61,10 @@ class Mapper(_core.Mapper, Generic[TAggregateID]):
         return cast(Mapper[TAggregateID], mapper)
 
     def __init__(
-        self, transcoder: Any, compressor: Any = None, cipher: Any = None
+        self,
+        transcoder: Any,
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
     ) -> None:
         """Set by ``__new__`` (the Rust object is immutable)."""
 

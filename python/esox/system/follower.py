@@ -17,10 +17,10 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any, Generic, TypeVar
-from uuid import UUID
+from typing import Any, Generic
 
 from esox.application import Application, NotificationLog
+from esox.domain.protocols import TAggregateID
 from esox.persistence import (
     IntegrityError,
     Mapper,
@@ -41,7 +41,6 @@ __all__ = [
     "RecordingEventReceiver",
 ]
 
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 logger = logging.getLogger(__name__)
 

@@ -22,14 +22,14 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from esox.application import Application, LocalNotificationLog, NotificationLog
+from esox.application import LocalNotificationLog, NotificationLog
 from esox.persistence import ApplicationRecorder, InfrastructureFactory
 from esox.system.definition import System
 from esox.system.errors import EventProcessingError, SystemDefinitionError
 from esox.system.runners import Runner, wait_until_processed
-from esox.utils import Environment, EnvType
+from esox.utils import EnvType
 
-__all__ = ["MultiProcessRunner", "run_application", "upstream_environment"]
+__all__ = ["MultiProcessRunner", "run_application"]
 
 DEFAULT_POLL_INTERVAL = 5.0
 
@@ -76,20 +76,6 @@ def _refuse_unguarded_main() -> None:
         os._exit(_UNGUARDED_MAIN_EXIT)
 
 
-def upstream_environment(
-    leader_cls: type[Application[Any]], env: EnvType | None = None
-) -> Environment:
-    """The settings an upstream application would have: its class ``env``,
-    ``os.environ``, then ``env``, read with its name as prefix."""
-    import os
-
-    merged = dict(leader_cls.env)
-    merged.update(os.environ)
-    if env is not None:
-        merged.update(env)
-    return Environment(leader_cls.name, merged)
-
-
 def run_application(
     system: System,
     name: str,
@@ -128,7 +114,7 @@ def run_application(
             log = upstream_logs.get(leader_name)
             if log is None:
                 factory = InfrastructureFactory[Any].construct(
-                    upstream_environment(system.get_app_cls(leader_name), env)
+                    system.get_app_cls(leader_name).settings(env)
                 )
                 factories.append(factory)
                 recorder = factory.application_recorder()

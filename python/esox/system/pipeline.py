@@ -19,9 +19,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from queue import Full, Queue
-from typing import Any, Generic, TypeAlias, TypeVar, cast
-from uuid import UUID
+from typing import Any, Generic, TypeAlias, cast
 
+from esox.domain.protocols import TAggregateID
 from esox.persistence import Notification, Tracking
 from esox.system.errors import (
     EventProcessingError,
@@ -47,7 +47,6 @@ __all__ = [
     "PullingThread",
 ]
 
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 ProcessingJob: TypeAlias = tuple[Any, Tracking]
 """A domain event and the tracking position it is processed at."""

@@ -15,9 +15,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
-from uuid import UUID
 
 from esox.application import Application, ProcessingEvent
+from esox.domain.protocols import TAggregateID
 from esox.persistence import (
     ApplicationRecorder,
     InfrastructureFactory,
@@ -38,7 +38,6 @@ __all__ = [
     "ProjectionRunner",
 ]
 
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 TTrackingRecorder = TypeVar("TTrackingRecorder", bound=TrackingRecorder)
 TApplication = TypeVar("TApplication", bound=Application[Any])
 TEventSourcedProjection = TypeVar(

@@ -18,9 +18,9 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self, TypeVar, cast
-from uuid import UUID
 
 from esox.application import Application, LocalNotificationLog
+from esox.domain.protocols import TAggregateID
 from esox.system.definition import System
 from esox.system.errors import (
     EventProcessingError,
@@ -34,8 +34,6 @@ from esox.system.follower import (
     RecordingEventReceiver,
 )
 from esox.utils import EnvType
-
-TAggregateID = TypeVar("TAggregateID", UUID, str)
 
 __all__ = [
     "MultiThreadedRunner",

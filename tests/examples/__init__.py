@@ -1,0 +1,1 @@
+"""Examples that serve the tests and docs only (not shipped in the wheel)."""

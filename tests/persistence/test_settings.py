@@ -1,0 +1,131 @@
+"""Bad settings: each error names the variable and the values it accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esox import Application
+from esox.examples.dogschool import DogSchool
+from esox.persistence import (
+    InfrastructureFactoryError,
+    InvalidSettingError,
+    ProgrammingError,
+)
+from esox.postgres import PostgresApplicationRecorder, PostgresDatastore
+from esox.utils import Environment
+from tests.persistence_envs import POSTGRES, postgres_schema
+
+
+def without(env: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in env.items() if k != name}
+
+
+SQLITE = {"PERSISTENCE_MODULE": "esox.sqlite", "SQLITE_DBNAME": ":memory:"}
+PG = {"PERSISTENCE_MODULE": "esox.postgres"} | POSTGRES
+
+# env (the bad variable last), and a piece of the accepted values named.
+BAD = {
+    "truth value": ({"IS_SNAPSHOTTING_ENABLED": "maybe"}, "y/yes/t/true/on/1"),
+    "truth value, prefixed": (
+        {"APPLICATION_AGGREGATE_CACHE_FASTFORWARD": "perhaps"},
+        "n/no/f/false/off/0",
+    ),
+    "cache size": ({"AGGREGATE_CACHE_MAXSIZE": "lots"}, "an integer"),
+    "huge lock timeout": (SQLITE | {"SQLITE_LOCK_TIMEOUT": "1e30"}, "2147483.647"),
+    "nan lock timeout": (SQLITE | {"SQLITE_LOCK_TIMEOUT": "nan"}, "seconds"),
+    "synchronous": (SQLITE | {"SQLITE_SYNCHRONOUS": "OFF"}, "FULL, NORMAL"),
+    "id type": (SQLITE | {"ORIGINATOR_ID_TYPE": "int"}, "uuid, text"),
+    "compressor module": ({"COMPRESSOR_TOPIC": "abc"}, "'zlib', 'zstd'"),
+    "compressor missing": ({"COMPRESSOR_TOPIC": "no.such:Thing"}, "'zlib', 'zstd'"),
+    "cipher missing": ({"CIPHER_TOPIC": "no.such:Cipher"}, "topic of a cipher"),
+    "not a cipher": ({"CIPHER_TOPIC": "esox.utils:Environment"}, "encrypt()"),
+    "transcoder missing": ({"TRANSCODER_TOPIC": "no.such:T"}, "of a Transcoder"),
+    "mapper missing": ({"MAPPER_TOPIC": "no.such:M"}, "topic of a Mapper"),
+    "postgres lock timeout": (PG | {"POSTGRES_LOCK_TIMEOUT": "3000000"}, "2147483.647"),
+    "postgres idle timeout": (
+        PG | {"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "1e12"},
+        "2147483.647",
+    ),
+    "postgres port": (
+        without(PG, "POSTGRES_PORT") | {"POSTGRES_PORT": "99999"},
+        "from 1 to 65535",
+    ),
+    "bool for a path": (
+        without(SQLITE, "SQLITE_DBNAME") | {"SQLITE_DBNAME": True},
+        "os.PathLike, not a bool",
+    ),
+    "path for a truth value": (
+        {"IS_SNAPSHOTTING_ENABLED": Path("y")},
+        "y/yes/t/true/on/1",
+    ),
+    "bool for a number": (SQLITE | {"SQLITE_LOCK_TIMEOUT": True}, "seconds"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_a_bad_setting_names_the_variable_and_the_accepted_values(case: str) -> None:
+    env, accepted = BAD[case]
+    bad_name = list(env)[-1]
+    with pytest.raises(InvalidSettingError) as caught:
+        Application(env=env)
+    message = str(caught.value)
+    assert message.startswith(f"{bad_name}={env[bad_name]!r} is not valid"), message
+    assert accepted in message
+    assert isinstance(caught.value, InfrastructureFactoryError | ValueError)
+
+
+GOOD: dict[str, tuple[dict[str, Any], Any]] = {
+    "a bool for a truth value": ({"IS_SNAPSHOTTING_ENABLED": True}, True),
+    "upper case": ({"IS_SNAPSHOTTING_ENABLED": "YES"}, True),
+    "blank is the default": ({"IS_SNAPSHOTTING_ENABLED": " "}, False),
+}
+
+
+@pytest.mark.parametrize("case", GOOD, ids=list(GOOD))
+def test_truth_values_are_read_as_python_and_eventsourcing_read_them(
+    case: str,
+) -> None:
+    env, expected = GOOD[case]
+    with Application(env=env) as app:
+        assert app.factory.is_snapshotting_enabled() is expected
+
+
+def test_a_path_is_accepted_as_a_database_name(tmp_path: Path) -> None:
+    env = {"PERSISTENCE_MODULE": "esox.sqlite", "SQLITE_DBNAME": tmp_path / "dogs.db"}
+    with DogSchool(env=env) as school:
+        school.register_dog("Fido")
+    assert (tmp_path / "dogs.db").exists()
+
+
+def test_readers_without_a_factory_raise_value_errors() -> None:
+    env = Environment("Kennel", {"KENNEL_RETRIES": "-1"})
+    with pytest.raises(ValueError, match=r"KENNEL_RETRIES='-1' .* of at least 0"):
+        env.read_int("RETRIES", 3, minimum=0)
+    assert env.read_int("OTHER", 3) == 3
+
+
+def test_a_table_name_whose_index_name_is_cut_to_a_taken_name_is_refused() -> None:
+    # 63 bytes: "<table>_notification_id_idx" cut to 63 bytes is the table's name.
+    table = "a" * 56 + "_events"
+    with postgres_schema() as schema:
+        datastore = PostgresDatastore(
+            dbname=POSTGRES["POSTGRES_DBNAME"],
+            host=POSTGRES["POSTGRES_HOST"],
+            port=int(POSTGRES["POSTGRES_PORT"]),
+            user=POSTGRES["POSTGRES_USER"],
+            password=POSTGRES["POSTGRES_PASSWORD"],
+            schema=schema,
+        )
+        recorder = PostgresApplicationRecorder(datastore, events_table_name=table)
+        try:
+            with pytest.raises(ProgrammingError) as caught:
+                recorder.create_table()
+        finally:
+            datastore.close()
+    message = str(caught.value)
+    assert "63 bytes" in message
+    assert "the name of the table itself" in message
+    assert "shorter or more distinct name" in message
