@@ -2,7 +2,7 @@
 SQLite) against eventsourcing 9.5 (memory), in one run.
 
 Run: pytest benches/bench_dcb_app.py --benchmark-only, then benches/report.py.
-The same model (tests/dcb_coursebooking.py: students and courses as enduring
+The same model (tests/dcb/coursebooking.py: students and courses as enduring
 objects, msgspec decisions, a join decided by a group of the two) runs on both
 libraries: eventsourcing's twin is that module with its imports pointed at
 eventsourcing. A round is 200 joins, each one read (both objects' decisions,
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tests.dcb_coursebooking as esox_model
+import tests.dcb.coursebooking as esox_model
 
 DECISIONS = 200
 COURSES, STUDENTS = 50, 500

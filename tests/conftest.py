@@ -15,6 +15,7 @@ import pytest
 SLOW_MODULES = frozenset(
     {
         "test_faults",  # restarts the PostgreSQL server
+        "test_dcb_processes",  # client processes race on SQLite and PostgreSQL
         "test_multiprocess_main_guard",
         "test_runners_multiprocess",
         "test_soak",

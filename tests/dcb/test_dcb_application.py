@@ -42,7 +42,7 @@ from esox.domain import ProgrammingError, event
 from esox.persistence import InfrastructureFactoryError, IntegrityError
 from esox.persistence import ProgrammingError as RecordingError
 from esox.utils import get_topic
-from tests.dcb_coursebooking import (
+from tests.dcb.coursebooking import (
     AlreadyJoinedError,
     Course,
     CourseBooking,
@@ -187,7 +187,7 @@ def test_stale_decision_is_refused_and_nothing_is_recorded(env: dict[str, str]) 
         ada = app.register_student("Ada", max_courses=3)
         bob = app.register_student("Bob", max_courses=3)
         maths = app.register_course("Maths", places=1)
-        from tests.dcb_coursebooking import StudentAndCourse
+        from tests.dcb.coursebooking import StudentAndCourse
 
         first = app.repository.get_group(StudentAndCourse, ada, maths)
         second = app.repository.get_group(StudentAndCourse, bob, maths)
@@ -273,7 +273,7 @@ def test_json_mapper_compresses_and_encrypts() -> None:
 
 
 def test_json_mapper_refuses_what_it_cannot_record() -> None:
-    from tests.dcb_coursebooking import StudentJoinedCourse as Struct
+    from tests.dcb.coursebooking import StudentJoinedCourse as Struct
 
     mapper = JSONDCBMapper()
     with pytest.raises(RecordingError, match="none of its fields"):
@@ -498,7 +498,7 @@ def scenario(model: Any, env: dict[str, str]) -> list[object]:
 
 
 def test_the_same_model_decides_the_same_on_eventsourcing_and_with_json() -> None:
-    from tests import dcb_coursebooking
+    from tests.dcb import coursebooking as dcb_coursebooking
 
     eventsourcing = dcb_coursebooking.for_eventsourcing()
     expected = [

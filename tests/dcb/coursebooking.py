@@ -160,7 +160,7 @@ def _variant(name: str, old: str, new: str) -> Any:
 def for_eventsourcing() -> Any:
     """This module with eventsourcing's imports."""
     return _variant(
-        "tests._dcb_coursebooking_eventsourcing", "from esox.", "from eventsourcing."
+        "tests.dcb._coursebooking_eventsourcing", "from esox.", "from eventsourcing."
     )
 
 
@@ -180,11 +180,11 @@ def with_json_decisions() -> Any:
     """This module with dataclass decisions and esox's JSONDCBMapper (its
     Rust mapper) instead of msgspec structs and MessagePack."""
     return _variant(
-        "tests._dcb_coursebooking_json",
+        "tests.dcb._coursebooking_json",
         "from esox.dcb.msgpack import Decision, InitialDecision\n"
         "from esox.dcb.msgpack import MessagePackMapper as Mapper\n",
-        "from tests.dcb_coursebooking import DataclassDecision as Decision\n"
-        "from tests.dcb_coursebooking import (\n"
+        "from tests.dcb.coursebooking import DataclassDecision as Decision\n"
+        "from tests.dcb.coursebooking import (\n"
         "    DataclassInitialDecision as InitialDecision,\n"
         ")\n"
         "from esox.dcb.persistence import JSONDCBMapper as Mapper\n",
