@@ -178,9 +178,9 @@ def _sqlite_database(tmp_path: Path) -> str:
 def test_a_writer_process_that_dies_fails_the_block_at_once(tmp_path: Path) -> None:
     import time
 
-    from esox.bench.workloads.concurrent import WRITERS, _Writers
+    from esox.bench.workloads.concurrent import WRITERS, Writers
 
-    writers = _Writers("esox", _sqlite_kind())
+    writers = Writers("esox", _sqlite_kind())
     try:
         path = _sqlite_database(tmp_path)
         writers.send([("attach", (path, 20))] * WRITERS, "ready")
@@ -195,9 +195,9 @@ def test_a_writer_process_that_dies_fails_the_block_at_once(tmp_path: Path) -> N
 
 
 def test_a_writer_error_is_reported_after_every_reply(tmp_path: Path) -> None:
-    from esox.bench.workloads.concurrent import WRITERS, _Writers
+    from esox.bench.workloads.concurrent import WRITERS, Writers
 
-    writers = _Writers("esox", _sqlite_kind())
+    writers = Writers("esox", _sqlite_kind())
     try:
         path = _sqlite_database(tmp_path)
         bad = [("attach", (str(tmp_path / "no" / "such.sqlite"), 20))]
@@ -214,9 +214,9 @@ def _orphan_writers(path: str, pids_file: str) -> None:
     """Start writers, note their pids, and die without stopping them."""
     import os
 
-    from esox.bench.workloads.concurrent import WRITERS, _Writers
+    from esox.bench.workloads.concurrent import WRITERS, Writers
 
-    writers = _Writers("esox", _sqlite_kind())
+    writers = Writers("esox", _sqlite_kind())
     writers.send([("attach", (path, 10))] * WRITERS, "ready")
     Path(pids_file).write_text(" ".join(str(p.pid) for p in writers.procs))
     os._exit(0)
