@@ -53,7 +53,8 @@ def test_every_workload_family_is_measured_on_both_sides(tiny_run):
     _, _, out_dir = tiny_run
     results = json.loads((out_dir / "results.json").read_text())
     families = {w["family"] for w in results["workloads"]}
-    assert families == set(FAMILIES)
+    # "pg writers" runs on PostgreSQL only, which this run leaves out.
+    assert families == set(FAMILIES) - {"pg writers"}
     for workload in results["workloads"]:
         assert not workload["error"], workload["key"]
         assert workload["sides"]["esox"]["median_ns"] > 0
@@ -66,7 +67,7 @@ def test_every_workload_family_is_measured_on_both_sides(tiny_run):
 
 def test_the_table_shows_the_workloads_latency_and_goals(tiny_run):
     table, _, _ = tiny_run
-    for family in FAMILIES:
+    for family in set(FAMILIES) - {"pg writers"}:  # PostgreSQL only
         assert f"-- {family}" in table
     for variant in ("SQLite FULL, batch 100", "SQLite NORMAL, batch 1", "zlib+AES"):
         assert variant in table
