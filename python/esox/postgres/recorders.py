@@ -551,6 +551,7 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
             lambda conn: _ids(
                 locked_insert(
                     conn,
+                    self.lock_key,
                     lambda: conn.execute(statement, columns, prepare=True, binary=True),
                 )
             ),
@@ -701,8 +702,10 @@ HELD_POLL = 0.05
 """How often a reader held back by a transaction in flight checks again."""
 
 
-def locked_insert(conn: Connection, execute: Callable[[], T]) -> T:
-    """Run the INSERT; if it fails, free the session lock it may still hold."""
+def locked_insert(conn: Connection, key: int, execute: Callable[[], T]) -> T:
+    """Run an INSERT that takes the session lock ``key`` and releases it; if
+    it fails, release the lock if it still holds it (only that one: the
+    connection may hold other session locks)."""
     try:
         return execute()
     except BaseException:
@@ -710,10 +713,26 @@ def locked_insert(conn: Connection, execute: Callable[[], T]) -> T:
             try:
                 if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
-                conn.execute("SELECT pg_advisory_unlock_all()")
+                held = conn.execute(_SQL_HOLDS_LOCK, _lock_ids(key)).fetchone()
+                if held and held[0]:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
             except psycopg.Error:
                 conn.close()
         raise
+
+
+# Whether this session holds the session-level advisory lock (classid, objid).
+_SQL_HOLDS_LOCK = (
+    "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'"
+    " AND pid = pg_backend_pid() AND classid = %s::oid AND objid = %s::oid"
+    " AND objsubid = 1 AND granted)"
+)
+
+
+def _lock_ids(key: int) -> tuple[int, int]:
+    """The (classid, objid) under which pg_locks shows the bigint lock ``key``."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
 
 
 def _settled_query(table: str, stop: bool) -> str:

@@ -241,6 +241,7 @@ class PostgresProcessRecorder(
             self._what_insert,
             lambda conn: locked_insert(
                 conn,
+                self.lock_key,
                 lambda: conn.execute(
                     statement, params, prepare=True, binary=True
                 ).fetchall(),
