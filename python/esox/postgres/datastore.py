@@ -23,7 +23,7 @@ import psycopg.errors
 import psycopg_pool
 from psycopg import sql
 from psycopg.adapt import AdaptersMap
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
@@ -705,13 +705,19 @@ class Notifier:
                 conn.close()
 
     def _send(self, channels: list[str]) -> None:
+        # One simple query straight through libpq: a cursor's machinery
+        # would cost the writers' process more CPU than the NOTIFY itself.
+        query = "; ".join(
+            sql.SQL("NOTIFY {}").format(sql.Identifier(c)).as_string(None)
+            for c in channels
+        ).encode()
         for attempt in range(2):
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
-                self._conn.execute(
-                    "SELECT pg_notify(c, '') FROM unnest(%s::text[]) AS c", (channels,)
-                )
+                result = self._conn.pgconn.exec_(query)
+                if result.status != ExecStatus.COMMAND_OK:
+                    raise psycopg.OperationalError(result.get_error_message())
             except psycopg.Error:
                 logger.debug("NOTIFY failed (attempt %d)", attempt + 1, exc_info=True)
                 if self._conn is not None:
