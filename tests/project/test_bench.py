@@ -59,7 +59,8 @@ def test_every_workload_family_is_measured_on_both_sides(tiny_run):
     _, _, out_dir = tiny_run
     results = json.loads((out_dir / "results.json").read_text())
     families = {w["family"] for w in results["workloads"]}
-    assert families == set(FAMILIES)
+    # "pg writers" runs on PostgreSQL only, which this run leaves out.
+    assert families == set(FAMILIES) - {"pg writers"}
     for workload in results["workloads"]:
         assert not workload["error"], workload["key"]
         assert workload["sides"]["esox"]["median_ns"] > 0
@@ -73,7 +74,7 @@ def test_every_workload_family_is_measured_on_both_sides(tiny_run):
 @slow
 def test_the_table_shows_the_workloads_latency_and_goals(tiny_run):
     table, _, _ = tiny_run
-    for family in FAMILIES:
+    for family in set(FAMILIES) - {"pg writers"}:  # PostgreSQL only
         assert f"-- {family}" in table
     for variant in ("SQLite FULL, batch 100", "SQLite NORMAL, batch 1", "zlib+AES"):
         assert variant in table
@@ -185,9 +186,9 @@ def _sqlite_database(tmp_path: Path) -> str:
 def test_a_writer_process_that_dies_fails_the_block_at_once(tmp_path: Path) -> None:
     import time
 
-    from esox.bench.workloads.concurrent import WRITERS, _Writers
+    from esox.bench.workloads.concurrent import WRITERS, Writers
 
-    writers = _Writers("esox", _sqlite_kind())
+    writers = Writers("esox", _sqlite_kind())
     try:
         path = _sqlite_database(tmp_path)
         writers.send([("attach", (path, 20))] * WRITERS, "ready")
@@ -202,9 +203,9 @@ def test_a_writer_process_that_dies_fails_the_block_at_once(tmp_path: Path) -> N
 
 
 def test_a_writer_error_is_reported_after_every_reply(tmp_path: Path) -> None:
-    from esox.bench.workloads.concurrent import WRITERS, _Writers
+    from esox.bench.workloads.concurrent import WRITERS, Writers
 
-    writers = _Writers("esox", _sqlite_kind())
+    writers = Writers("esox", _sqlite_kind())
     try:
         path = _sqlite_database(tmp_path)
         bad = [("attach", (str(tmp_path / "no" / "such.sqlite"), 20))]
@@ -221,9 +222,9 @@ def _orphan_writers(path: str, pids_file: str) -> None:
     """Start writers, note their pids, and die without stopping them."""
     import os
 
-    from esox.bench.workloads.concurrent import WRITERS, _Writers
+    from esox.bench.workloads.concurrent import WRITERS, Writers
 
-    writers = _Writers("esox", _sqlite_kind())
+    writers = Writers("esox", _sqlite_kind())
     writers.send([("attach", (path, 10))] * WRITERS, "ready")
     Path(pids_file).write_text(" ".join(str(p.pid) for p in writers.procs))
     os._exit(0)

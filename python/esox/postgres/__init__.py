@@ -63,6 +63,8 @@ class PostgresFactory(InfrastructureFactory[Any]):
     POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT = (
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"
     )
+    POSTGRES_LISTEN_NOTIFY = "POSTGRES_LISTEN_NOTIFY"
+    POSTGRES_POLL_INTERVAL = "POSTGRES_POLL_INTERVAL"
     ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
     CREATE_TABLE = "CREATE_TABLE"
 
@@ -88,6 +90,9 @@ class PostgresFactory(InfrastructureFactory[Any]):
             positive=True,
             maximum=self.MAX_TIMEOUT,
         )
+        # Poll-only mode, for connection poolers in transaction mode
+        # (pgbouncer), where LISTEN does not work.
+        listen_notify = env.read_bool(self.POSTGRES_LISTEN_NOTIFY, default=True)
         connect_timeout_unset = env.read_str(self.POSTGRES_CONNECT_TIMEOUT) is None
         self.datastore = PostgresDatastore(
             dbname=self._required(self.POSTGRES_DBNAME),
@@ -115,6 +120,13 @@ class PostgresFactory(InfrastructureFactory[Any]):
                 maximum=self.MAX_TIMEOUT,
             ),
             application_name=f"esox {env.name}".strip()[:63],
+            listen_notify=listen_notify,
+            poll_interval=env.read_duration(
+                self.POSTGRES_POLL_INTERVAL,
+                1.0 if listen_notify else 0.1,
+                positive=True,
+                maximum=self.MAX_TIMEOUT,
+            ),
         )
 
     # Reading the environment.

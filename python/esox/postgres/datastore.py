@@ -9,11 +9,12 @@ because the COMMIT may already have reached the server.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import select
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeAlias, TypeVar
 
@@ -22,7 +23,7 @@ import psycopg.errors
 import psycopg_pool
 from psycopg import sql
 from psycopg.adapt import AdaptersMap
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
@@ -235,6 +236,8 @@ class PostgresDatastore:
         single_row_tracking: bool = True,
         enable_db_functions: bool = False,
         pool_open_timeout: float | None = None,
+        listen_notify: bool = True,
+        poll_interval: float | None = None,
     ) -> None:
         # eventsourcing's options: a password callback; single-row tracking
         # (esox's only layout); server-side functions and the pool's opening
@@ -290,6 +293,20 @@ class PostgresDatastore:
         self._lock = threading.Lock()
         self._sweeping = threading.Lock()
         self._listener: Listener | None = None
+        self._notifier: Notifier | None = None
+        self.listen_notify = listen_notify
+        """Whether waiters are woken by LISTEN (else they only poll: for
+        connection poolers in transaction mode, where LISTEN does not work)."""
+        if poll_interval is None:
+            poll_interval = Listener.POLL_INTERVAL if listen_notify else 0.1
+        if not (poll_interval > 0) or math.isinf(poll_interval):
+            msg = (
+                "poll_interval must be a positive number of seconds, "
+                f"not {poll_interval!r}"
+            )
+            raise ValueError(msg)
+        self.poll_interval = poll_interval
+        """The longest a waiter goes without checking the database."""
 
     # Connections.
 
@@ -449,16 +466,32 @@ class PostgresDatastore:
 
     @property
     def listener(self) -> Listener:
-        """The LISTEN connection's thread (started on first use)."""
+        """The LISTEN connection's thread (started on first use), or, in
+        poll-only mode, timed polls."""
         with self._lock:
             if self._listener is None:
-                self._listener = Listener(self.connect)
+                self._listener = Listener(
+                    self.connect,
+                    listen=self.listen_notify,
+                    poll_interval=self.poll_interval,
+                )
             return self._listener
 
+    def notify(self, *channels: str) -> None:
+        """NOTIFY ``channels`` soon, after the caller's commit, from another thread."""
+        with self._lock:
+            notifier = self._notifier
+            if notifier is None:
+                notifier = self._notifier = Notifier(self.connect)
+        notifier.notify(channels)
+
     def close(self) -> None:
-        """Stop listening and close every connection."""
+        """Send pending NOTIFYs, stop listening and close every connection."""
         with self._lock:
             listener, self._listener = self._listener, None
+            notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.close()
         if listener is not None:
             listener.close()
         self.pool.close()
@@ -487,15 +520,26 @@ class Listener:
     also whenever a notification may have been missed (LISTEN just started,
     the connection was lost). A waiter reads the generation, checks the
     database, and then waits for the generation to change. Waits are capped
-    (1s while listening, 50ms while not), so polling is the fallback.
+    (``poll_interval`` while listening, 50ms while LISTEN is not in place),
+    so a lost NOTIFY delays a waiter, never blocks it. Without ``listen``
+    (poll-only mode) no LISTEN connection is opened: waits last
+    ``poll_interval`` at most.
     """
 
     POLL_INTERVAL = 1.0
     FALLBACK_POLL_INTERVAL = 0.05
     LOOP_TIMEOUT = 0.25
 
-    def __init__(self, connect: Callable[[], Connection]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Connection],
+        *,
+        listen: bool = True,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
         self._connect = connect
+        self.listen = listen
+        self.poll_interval = poll_interval
         self._cond = threading.Condition()
         self._generations: dict[str, int] = {}
         self._listening: frozenset[str] = frozenset()
@@ -509,7 +553,7 @@ class Listener:
                 msg = "the datastore is closed"
                 raise InterfaceError(msg)
             generation = self._generations.setdefault(channel, 0)
-            if self._thread is None:
+            if self._thread is None and self.listen:
                 self._thread = threading.Thread(
                     target=self._run, name="esox-postgres-listener", daemon=True
                 )
@@ -525,10 +569,10 @@ class Listener:
     ) -> None:
         """Return when ``channel`` passed ``generation``, or a poll interval ends."""
         with self._cond:
-            if channel in self._listening:
-                timeout = min(timeout, self.POLL_INTERVAL)
+            if channel in self._listening or not self.listen:
+                timeout = min(timeout, self.poll_interval)
             else:
-                timeout = min(timeout, self.FALLBACK_POLL_INTERVAL)
+                timeout = min(timeout, self.FALLBACK_POLL_INTERVAL, self.poll_interval)
             self._cond.wait_for(
                 lambda: (
                     self._generations.get(channel) != generation
@@ -598,3 +642,87 @@ class Listener:
                 self._bump({notify.channel})
                 if self._closed.is_set() or len(self._generations) > len(listening):
                     break
+
+
+class Notifier:
+    """Sends NOTIFYs after the writers' commits, from a thread and connection
+    of its own.
+
+    A NOTIFY inside a writing transaction takes PostgreSQL's database-wide
+    notify lock at commit and holds it through the commit's WAL flush, so
+    notifying writers cannot share a flush: they commit one at a time. Sent
+    afterwards, in a transaction that writes nothing, it costs no flush.
+    Channels that writers ask for meanwhile are sent together. A NOTIFY that
+    is lost (the connection fails) only delays waiters until their next poll.
+    """
+
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+        self._cond = threading.Condition()
+        self._pending: set[str] = set()
+        self._sending = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None
+
+    def notify(self, channels: Iterable[str]) -> None:
+        """Queue ``channels`` to be notified (at once, if the thread is idle)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._pending.update(channels)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="esox-postgres-notifier", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Send what is pending, then stop the thread and close its connection."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pending) or self._closed)
+                channels, self._pending = sorted(self._pending), set()
+                closed = self._closed
+            if channels:
+                self._send(channels)
+            if closed:
+                with self._cond:
+                    if not self._pending:
+                        break
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(psycopg.Error):
+                conn.close()
+
+    def _send(self, channels: list[str]) -> None:
+        # One simple query straight through libpq: a cursor's machinery
+        # would cost the writers' process more CPU than the NOTIFY itself.
+        query = "; ".join(
+            sql.SQL("NOTIFY {}").format(sql.Identifier(c)).as_string(None)
+            for c in channels
+        ).encode()
+        for attempt in range(2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                result = self._conn.pgconn.exec_(query)
+                if result.status != ExecStatus.COMMAND_OK:
+                    raise psycopg.OperationalError(result.get_error_message())
+            except psycopg.Error:
+                logger.debug("NOTIFY failed (attempt %d)", attempt + 1, exc_info=True)
+                if self._conn is not None:
+                    with suppress(psycopg.Error):
+                        self._conn.close()
+                    self._conn = None
+            else:
+                return

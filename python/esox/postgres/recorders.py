@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import starmap
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from esox._core import Notification, StoredEvent
 from esox.persistence.errors import DataError, ProgrammingError
@@ -34,12 +35,20 @@ from esox.postgres.datastore import (
 )
 from esox.postgres.groupcommit import Columns, GroupCommit
 
+T = TypeVar("T")
+
 __all__ = [
+    "TRANSACTION_ID",
     "PostgresAggregateRecorder",
     "PostgresApplicationRecorder",
     "PostgresRecorder",
     "PostgresSubscription",
 ]
+
+
+TRANSACTION_ID = "transaction_id"
+"""The events table's column of the id of the transaction that wrote each row
+(xid8): what tells a reader which ids may still be committed (docs/postgres.md)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class Table:
     # Indexes created with the table: PostgreSQL truncates their names to 63
     # bytes, so two long table names can derive one index name.
     indexes: tuple[str, ...] = ()
+    # Columns added to an existing table that lacks them: (name, statements).
+    added_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 _TABLE_INFO = (
@@ -62,6 +73,13 @@ _TABLE_INFO = (
     " FROM pg_catalog.pg_class c"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
     " WHERE n.nspname = %s AND c.relname = %s"
+)
+_COLUMN_EXISTS = (
+    "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+    " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s"
+    " AND NOT a.attisdropped)"
 )
 _SCHEMA_EXISTS = (
     "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s)"
@@ -174,12 +192,18 @@ def _create(conn: Connection, schema: str, table: Table) -> None:
             conn.execute(statement)
         for statement, params in table.seed:
             conn.execute(statement, params)
-    elif table.originator_id_type and row[0] != table.originator_id_type:
+        return
+    if table.originator_id_type and row[0] != table.originator_id_type:
         msg = (
             f"table {quote(schema, table.name)} has {row[0]} originator ids, but "
             f"ORIGINATOR_ID_TYPE is {table.originator_id_type!r}"
         )
         raise ProgrammingError(msg)
+    for column, statements in table.added_columns:
+        exists = conn.execute(_COLUMN_EXISTS, (schema, table.name, column)).fetchone()
+        if not (exists and exists[0]):
+            for statement in statements:
+                conn.execute(statement)
 
 
 class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
@@ -242,15 +266,30 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
             indexes = (f"{self.events_table_name}_notification_id_idx",)
             create = (
                 f"CREATE TABLE {table} ({columns}notification_id bigserial, "
+                f"{TRANSACTION_ID} xid8 DEFAULT pg_current_xact_id(), "
                 "PRIMARY KEY (originator_id, originator_version))",
                 f"CREATE UNIQUE INDEX {quote(indexes[0])} ON {table} "
                 "(notification_id ASC)",
+            )
+            # A table of eventsourcing, or of an earlier esox, gains the
+            # column (empty in its existing rows: instant, no rewrite).
+            added = (
+                (
+                    TRANSACTION_ID,
+                    (
+                        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "
+                        f"{TRANSACTION_ID} xid8",
+                        f"ALTER TABLE {table} ALTER COLUMN {TRANSACTION_ID} "
+                        "SET DEFAULT pg_current_xact_id()",
+                    ),
+                ),
             )
         spec = Table(
             self.events_table_name,
             create,
             originator_id_type=id_type,
             indexes=indexes,
+            added_columns=added if self._numbered else (),
         )
         return [*super()._tables(), spec]
 
@@ -368,12 +407,13 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
 class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder):
     """Stored events numbered as notifications that followers can never skip.
 
-    A batch is one statement in its own transaction. The statement takes a
-    transaction-level advisory lock of the table before it draws any id, and
-    keeps it until its COMMIT, so ids are issued in commit order: once a
-    reader sees id N, every id below N that will ever exist is visible. The
-    server takes the lock only when it has the whole statement, and nothing
-    the client does can lengthen its hold. See docs/postgres.md.
+    Writers draw their ids (and their transaction id) one at a time, under
+    an advisory lock that each releases before its COMMIT, so commits share
+    WAL flushes. Readers return ids up to the first one that a transaction
+    still in flight may yet precede: the rows' transaction ids and the
+    reader's snapshot tell which (see docs/postgres.md). A table without the
+    transaction id column (CREATE_TABLE=no over an old table) is written the
+    old way instead: the lock is held through the COMMIT.
     """
 
     _numbered = True
@@ -389,6 +429,7 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         # eventsourcing's channel name (database-wide, like all channels).
         self.channel = self.events_table_name
         table = quote(self.schema, self.events_table_name, params=True)
+        self._table = table
         # The advisory lock's key comes from the table's qualified name, so
         # every esox writer of the table, in any process, takes the same one.
         # (A collision with another key only makes two tables share a lock.)
@@ -399,11 +440,9 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
             f"esox notification ids {self._events}".encode(), digest_size=8
         ).digest()
         self.lock_key = int.from_bytes(digest, "big", signed=True)
-        self._sql_serialise = (
-            "serialised AS MATERIALIZED "
-            f"(SELECT pg_advisory_xact_lock({self.lock_key}))"
-        )
-        self._sql_notified = "notified AS MATERIALIZED (SELECT pg_notify(%b::text, ''))"
+        # A test's hook: seconds to sleep after drawing the ids, before COMMIT.
+        self._pause = 0.0
+        self._horizon: bool | None = None
         self._compose()
         self._sql_select_notifications_from = (
             "SELECT originator_id, originator_version, topic, state, notification_id "
@@ -412,6 +451,15 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         self._sql_select_notifications: dict[tuple[bool, bool], str] = {}
         self._sql_max_notification_id = (
             f"SELECT max(notification_id) FROM {self._events}"
+        )
+        self._sql_max_settled = (
+            f"SELECT max(notification_id) FROM {self._events} WHERE {TRANSACTION_ID}"
+            " IS NULL OR {TRANSACTION_ID} < pg_snapshot_xmin(pg_current_snapshot())"
+        ).replace("{TRANSACTION_ID}", TRANSACTION_ID)
+        self._sql_has_horizon = (
+            "SELECT to_regclass(%s) IS NOT NULL, EXISTS (SELECT FROM"
+            " pg_catalog.pg_attribute WHERE attrelid = to_regclass(%s)"
+            f" AND attname = '{TRANSACTION_ID}' AND NOT attisdropped)"
         )
         self._what_notifications = f"select_notifications from {self._events}"
         self._what_max = f"max_notification_id of {self._events}"
@@ -430,28 +478,105 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
             return []
         return self._group_commit.insert(columns)
 
-    def _compose(self) -> None:
-        """The INSERT statement: lock, insert, notify; committed on its own.
+    @property
+    def horizon(self) -> bool:
+        """Whether the table has the transaction id column (read once the
+        table exists; until then, the statements fail as missing tables do)."""
+        if self._horizon is None:
 
-        The events' SELECT reads the lock's CTE, so no id is drawn before
-        the lock is held. One statement in autocommit mode is one round trip,
-        and the server commits it without waiting for the client.
+            def select(conn: Connection) -> tuple[bool, bool]:
+                names = (self._events, self._events)
+                row = conn.execute(self._sql_has_horizon, names).fetchone()
+                return (bool(row[0]), bool(row[1])) if row else (False, False)
+
+            exists, horizon = self.datastore.read(f"columns of {self._events}", select)
+            if not exists:
+                return True
+            self._horizon = horizon
+        return self._horizon
+
+    def _compose(self) -> None:
+        """The INSERT statements: lock, draw ids, unlock; committed on its own.
+
+        The rows are selected from the lock's CTE, so no id (and no
+        transaction id) is drawn before the lock is held; the unlock counts
+        the inserted rows, so it comes after the last. One statement in
+        autocommit mode is one round trip, committed by the server straight
+        away. The serialised form (a table without the transaction id
+        column) holds a transaction-level lock through the COMMIT instead.
         """
-        self._sql_insert_events = (
-            f"WITH {self._sql_serialise}, new AS ({self._sql_insert_into}"
-            f"SELECT u.* FROM serialised, {self._sql_unnest} "
-            f"RETURNING notification_id), {self._sql_notified} "
-            "SELECT notification_id FROM new, notified ORDER BY notification_id"
+        key = self.lock_key
+        self._sql_locked = f"locked AS MATERIALIZED (SELECT pg_advisory_lock({key}))"
+        self._sql_unlocked = (
+            "unlocked AS MATERIALIZED (SELECT pg_advisory_unlock("
+            f"{key}) FROM (SELECT count(*) FROM new) AS n)"
+        )
+        self._sql_serialised = (
+            f"locked AS MATERIALIZED (SELECT pg_advisory_xact_lock({key}))"
+        )
+        id_type = self.datastore.originator_id_type
+        # One event (a command's usual batch): plain parameters, which
+        # psycopg sends at a fraction of the CPU of four arrays.
+        one = f"(VALUES (%b::{id_type}, %b::bigint, %b::text, %b::bytea)) AS u"
+        self._sql_insert_events = self._insert_statement(
+            self._sql_locked, True, self._sql_unnest
+        )
+        self._sql_insert_serialised = self._insert_statement(
+            self._sql_serialised, False, self._sql_unnest
+        )
+        self._sql_insert_one = self._insert_statement(self._sql_locked, True, one)
+        self._sql_insert_one_serialised = self._insert_statement(
+            self._sql_serialised, False, one
+        )
+
+    def _insert_statement(self, lock: str, unlock: bool, rows: str) -> str:
+        ctes = [
+            lock,
+            f"new AS ({self._sql_insert_into}"
+            f"SELECT u.* FROM locked, {rows} RETURNING notification_id)",
+        ]
+        joined = "new"
+        after = "(SELECT count(*) FROM new) AS n"
+        if unlock:
+            ctes.append(self._sql_unlocked)
+            joined += ", unlocked"
+            after = "unlocked"
+        if self._pause:
+            # After the unlock: a writer that stalls with its ids drawn.
+            ctes.append(
+                f"paused AS MATERIALIZED (SELECT pg_sleep({self._pause}) FROM {after})"
+            )
+            joined += ", paused"
+        return (
+            f"WITH {', '.join(ctes)} SELECT notification_id FROM {joined} "
+            "ORDER BY notification_id"
         )
 
     def _insert_batch(self, columns: Columns) -> list[int]:
-        params = (*columns, self.channel)
-        return self.datastore.write(
+        params: Sequence[Any] = columns
+        if len(columns[0]) == 1:
+            params = [column[0] for column in columns]
+            statement = (
+                self._sql_insert_one
+                if self.horizon
+                else self._sql_insert_one_serialised
+            )
+        elif self.horizon:
+            statement = self._sql_insert_events
+        else:
+            statement = self._sql_insert_serialised
+        ids = self.datastore.write(
             self._what_insert,
             lambda conn: _ids(
-                conn.execute(self._sql_insert_events, params, prepare=True, binary=True)
+                locked_insert(
+                    conn,
+                    self.lock_key,
+                    lambda: conn.execute(statement, params, prepare=True, binary=True),
+                )
             ),
         )
+        self.datastore.notify(self.channel)
+        return ids
 
     def select_notifications(
         self,
@@ -462,7 +587,11 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         *,
         inclusive_of_start: bool = True,
     ) -> list[Notification]:
-        """Select notifications from ``start`` (ids ascending), at most ``limit``."""
+        """Select notifications from ``start`` (ids ascending), at most ``limit``.
+
+        Only ids that no transaction still in flight can precede are
+        returned, so a reader that moves on from the last one skips nothing.
+        """
         _check_version(start, "start")
         _check_version(stop, "stop")
         _check_limit(limit)
@@ -471,6 +600,15 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
             raise TypeError(msg)
         # Ids after ``after``: bigserial ids start at 1.
         after = 0 if start is None else start - (1 if inclusive_of_start else 0)
+        if self.horizon:
+            if not topics:
+                return self.settled(after, limit, stop)[0]
+            # Filtered rows leave gaps that say nothing: read up to the
+            # last settled id instead (settled ids stay settled).
+            settled = self.max_notification_id()
+            if settled is None or settled <= after:
+                return []
+            stop = settled if stop is None else min(stop, settled)
         params: list[Any] = [after]
         if stop is not None:
             params.append(stop)
@@ -494,31 +632,82 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
 
         return self.datastore.read(self._what_notifications, select)
 
+    def settled(
+        self, after: int, limit: int, stop: int | None = None
+    ) -> tuple[list[Notification], bool]:
+        """Notifications after ``after`` that no transaction in flight can
+        precede, at most ``limit``; and whether one was held back for that."""
+        query = _settled_query(self._table, stop is not None)
+        params: list[Any] = [after]
+        if stop is not None:
+            params.append(stop)
+        params += [limit + 1, after, after]
+
+        def select(conn: Connection) -> tuple[list[Notification], bool]:
+            rows = conn.execute(query, params, prepare=True, binary=True).fetchall()
+            notifications: list[Notification] = []
+            for *fields, settled in rows:
+                if not settled:
+                    return notifications, True
+                if len(notifications) == limit:
+                    break
+                notifications.append(Notification(*fields))
+            return notifications, False
+
+        return self.datastore.read(self._what_notifications, select)
+
     def max_notification_id(self) -> int | None:
-        """The id of the last notification, or None when there are none."""
+        """The id of the last notification that readers can be given, or None."""
+        if not self.horizon:
+
+            def select_max(conn: Connection) -> int | None:
+                row = conn.execute(
+                    self._sql_max_notification_id, prepare=True
+                ).fetchone()
+                return row[0] if row else None
+
+            return self.datastore.read(self._what_max, select_max)
 
         def select(conn: Connection) -> int | None:
-            row = conn.execute(self._sql_max_notification_id, prepare=True).fetchone()
+            row = conn.execute(self._sql_max_settled, prepare=True).fetchone()
             return row[0] if row else None
 
-        return self.datastore.read(self._what_max, select)
+        # Every row written before the oldest transaction in flight is
+        # settled; the rows after it are few (those of the last moments).
+        newest = self.datastore.read(self._what_max, select)
+        position = newest or 0
+        while True:
+            batch, _ = self.settled(position, 1000)
+            if not batch:
+                return position or newest
+            position = batch[-1].id
 
     def wait_for_notification(self, gt: int, timeout: float) -> bool:
-        """Block until a notification after ``gt`` exists, or ``timeout`` passes.
-
-        Woken by NOTIFY (LISTEN on the table's channel); polls as a fallback.
-        """
+        """Block until a notification after ``gt`` can be read, or ``timeout``
+        passes. Woken by NOTIFY (LISTEN on the table's channel); polls too."""
         check_timeout(timeout)
         deadline = time.monotonic() + timeout
         listener = self.datastore.listener
         while True:
             generation = listener.generation(self.channel)
-            if (self.max_notification_id() or 0) > gt:
-                return True
+            if self.horizon:
+                batch, held = self.settled(gt, 1)
+                if batch:
+                    return True
+            else:
+                held = False
+                if (self.max_notification_id() or 0) > gt:
+                    return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            listener.wait(self.channel, generation, remaining)
+            # A held-back id waits for a transaction in flight: it ends with
+            # a NOTIFY if it commits, with none if it rolls back or dies.
+            listener.wait(
+                self.channel,
+                generation,
+                min(remaining, HELD_POLL) if held else remaining,
+            )
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
@@ -527,12 +716,77 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         return PostgresSubscription(self, gt=gt, topics=topics)
 
 
+HELD_POLL = 0.05
+"""How often a reader held back by a transaction in flight checks again."""
+
+
+def locked_insert(conn: Connection, key: int, execute: Callable[[], T]) -> T:
+    """Run an INSERT that takes the session lock ``key`` and releases it; if
+    it fails, release the lock if it still holds it (only that one: the
+    connection may hold other session locks)."""
+    try:
+        return execute()
+    except BaseException:
+        if not (conn.closed or conn.broken):
+            try:
+                if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                held = conn.execute(_SQL_HOLDS_LOCK, _lock_ids(key)).fetchone()
+                if held and held[0]:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except psycopg.Error:
+                conn.close()
+        raise
+
+
+# Whether this session holds the session-level advisory lock (classid, objid).
+_SQL_HOLDS_LOCK = (
+    "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'"
+    " AND pid = pg_backend_pid() AND classid = %s::oid AND objid = %s::oid"
+    " AND objsubid = 1 AND granted)"
+)
+
+
+def _lock_ids(key: int) -> tuple[int, int]:
+    """The (classid, objid) under which pg_locks shows the bigint lock ``key``."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+def _settled_query(table: str, stop: bool) -> str:
+    """Rows after a position, each marked settled or not (held back).
+
+    Ids and transaction ids are drawn in one order, under the lock, so a
+    transaction in flight that holds an id in a gap between two rows has a
+    transaction id between theirs, and is in the reader's snapshot. A row is
+    settled if it follows the previous one with no gap, or was written before
+    every transaction in flight, or if no transaction in flight has a
+    transaction id between its and the previous row's. The first row that is
+    not settled ends what is returned.
+    """
+    until = " AND notification_id <= %b" if stop else ""
+    return (
+        "WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s), "
+        "page AS MATERIALIZED (SELECT r.*, lag(r.notification_id) OVER w AS prev_id,"
+        " lag(r.x) OVER w AS prev_x FROM (SELECT originator_id, originator_version,"
+        f" topic, state, notification_id, {TRANSACTION_ID} AS x FROM {table}"
+        f" WHERE notification_id >= %b{until} ORDER BY notification_id LIMIT %b) AS r"
+        " WINDOW w AS (ORDER BY r.notification_id)) "
+        "SELECT originator_id, originator_version, topic, state, notification_id, "
+        "(x IS NULL OR x < pg_snapshot_xmin(snap.s)"
+        " OR notification_id = coalesce(prev_id, %b) + 1"
+        " OR NOT EXISTS (SELECT FROM pg_snapshot_xip(snap.s) AS live(xid)"
+        " WHERE live.xid < page.x AND (page.prev_x IS NULL OR live.xid > page.prev_x)))"
+        " FROM page, snap WHERE notification_id > %b ORDER BY notification_id"
+    )
+
+
 def _ids(cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[int]:
     return [row[0] for row in cursor.fetchall()]
 
 
 class PostgresSubscription(Subscription):
-    """A subscription woken by NOTIFY instead of polling."""
+    """A subscription woken by NOTIFY, polling as a fallback."""
 
     def __init__(
         self,
@@ -551,25 +805,42 @@ class PostgresSubscription(Subscription):
 
     def __next__(self) -> Notification:
         recorder, channel = self._postgres, self._postgres.channel
+        topics = frozenset(self._topics)
         while not self._buffer:
             if self._stopped.is_set():
                 raise StopIteration
             generation = self._listener.generation(channel)
-            # Ids are issued in commit order, so everything up to the current
-            # max is final: with topics, skip what the filter left out.
-            newest = recorder.max_notification_id() if self._topics else None
-            batch = recorder.select_notifications(
-                self._last_id,
-                self._batch_size,
-                topics=self._topics,
-                inclusive_of_start=False,
-            )
-            if batch:
-                self._buffer.extend(reversed(batch))
-                self._last_id = batch[-1].id
-            if len(batch) < self._batch_size:
-                if newest is not None:
-                    self._last_id = max(self._last_id, newest)
-                if not batch:
-                    self._listener.wait(channel, generation, 1.0, self._stopped)
+            if recorder.horizon:
+                # Every topic is read, so that the position moves past what
+                # the filter leaves out, and only as far as ids are settled.
+                batch, held = recorder.settled(self._last_id, self._batch_size)
+                caught_up = len(batch) < self._batch_size
+                if batch:
+                    self._last_id = batch[-1].id
+                    if topics:
+                        batch = [n for n in batch if n.topic in topics]
+            else:
+                batch, held = self._serialised_batch(), False
+                caught_up = not batch
+            self._buffer.extend(reversed(batch))
+            if not self._buffer and caught_up:
+                timeout = HELD_POLL if held else self._listener.poll_interval
+                self._listener.wait(channel, generation, timeout, self._stopped)
         return self._buffer.pop()
+
+    def _serialised_batch(self) -> list[Notification]:
+        recorder = self._postgres
+        # Ids are issued in commit order, so everything up to the current
+        # max is final: with topics, skip what the filter left out.
+        newest = recorder.max_notification_id() if self._topics else None
+        batch = recorder.select_notifications(
+            self._last_id,
+            self._batch_size,
+            topics=self._topics,
+            inclusive_of_start=False,
+        )
+        if batch:
+            self._last_id = batch[-1].id
+        if len(batch) < self._batch_size and newest is not None:
+            self._last_id = max(self._last_id, newest)
+        return batch

@@ -26,6 +26,7 @@ from esox.postgres.recorders import (
     PostgresRecorder,
     Table,
     check_timeout,
+    locked_insert,
 )
 
 __all__ = ["PostgresProcessRecorder", "PostgresTrackingRecorder"]
@@ -70,7 +71,12 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
             "DO UPDATE SET notification_id = EXCLUDED.notification_id "
             "WHERE t.notification_id < EXCLUDED.notification_id RETURNING 1"
         )
+        # Notified after the COMMIT (see Notifier); within a caller's own
+        # transaction (a view's), NOTIFY is part of it.
         self._sql_insert_tracking = (
+            f"{self._sql_upsert_into}{self._sql_upsert_conflict}"
+        )
+        self._sql_insert_tracking_notify = (
             f"WITH recorded AS ({self._sql_upsert_into}{self._sql_upsert_conflict}) "
             "SELECT pg_notify(%b::text, '') FROM recorded"
         )
@@ -97,11 +103,7 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
     def insert_tracking(self, tracking: Tracking) -> None:
         """Record a tracking position; IntegrityError unless it is past the last one."""
         _check_tracking(tracking)
-        params = (
-            tracking.application_name,
-            tracking.notification_id,
-            self.tracking_channel,
-        )
+        params = (tracking.application_name, tracking.notification_id)
         rows = self.datastore.write(
             self._what_tracking,
             lambda conn: conn.execute(
@@ -110,6 +112,7 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
         )
         if not rows:
             raise self._tracking_conflict(tracking)
+        self.datastore.notify(self.tracking_channel)
 
     def _insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
         """Record a tracking position with ``cursor``, in its transaction
@@ -122,7 +125,9 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
             self.tracking_channel,
         )
         try:
-            cursor.execute(self._sql_insert_tracking, params, prepare=True, binary=True)
+            cursor.execute(
+                self._sql_insert_tracking_notify, params, prepare=True, binary=True
+            )
         except psycopg.Error as e:
             raise translate_error(e, self._what_tracking, writing=True) from e
         if not cursor.fetchall():
@@ -184,7 +189,7 @@ class PostgresProcessRecorder(
         )
 
     def _compose(self) -> None:
-        """Also the INSERT with tracking: lock, move tracking, insert, notify.
+        """Also the INSERT with tracking: lock, move tracking, insert, unlock.
 
         The events are inserted only if the tracking row moved forward: on a
         conflict nothing is written, and the caller learns it from the ids.
@@ -192,14 +197,23 @@ class PostgresProcessRecorder(
         so two writers cannot each hold what the other waits for.
         """
         super()._compose()
-        upsert = f"{self._sql_upsert_into} FROM serialised{self._sql_upsert_conflict}"
-        self._sql_insert_tracked_events = (
-            f"WITH {self._sql_serialise}, recorded AS ({upsert}), "
+        upsert = f"{self._sql_upsert_into} FROM locked{self._sql_upsert_conflict}"
+        insert = (
             f"new AS ({self._sql_insert_into}SELECT u.* FROM {self._sql_unnest} "
-            "WHERE EXISTS (SELECT FROM recorded) RETURNING notification_id), "
-            "notified AS MATERIALIZED "
-            "(SELECT pg_notify(%b::text, ''), pg_notify(%b::text, '')) "
-            "SELECT notification_id FROM new, notified ORDER BY notification_id"
+            "WHERE EXISTS (SELECT FROM recorded) RETURNING notification_id)"
+        )
+        self._sql_insert_tracked_events = (
+            f"WITH {self._sql_locked}, recorded AS ({upsert}), {insert}, "
+            # The unlock must come whether or not anything was inserted.
+            f"unlocked AS MATERIALIZED (SELECT pg_advisory_unlock({self.lock_key}) "
+            "FROM (SELECT count(*) FROM new) AS n, "
+            "(SELECT count(*) FROM recorded) AS r) "
+            "SELECT notification_id FROM unlocked LEFT JOIN new ON true "
+            "ORDER BY notification_id"
+        )
+        self._sql_insert_tracked_serialised = (
+            f"WITH {self._sql_serialised}, recorded AS ({upsert}), {insert} "
+            "SELECT notification_id FROM new ORDER BY notification_id"
         )
 
     def insert_events(
@@ -217,22 +231,24 @@ class PostgresProcessRecorder(
         if not columns[0]:
             self.insert_tracking(tracking)
             return []
-        params = (
-            tracking.application_name,
-            tracking.notification_id,
-            *columns,
-            self.channel,
-            self.tracking_channel,
+        params = (tracking.application_name, tracking.notification_id, *columns)
+        statement = (
+            self._sql_insert_tracked_events
+            if self.horizon
+            else self._sql_insert_tracked_serialised
         )
-        ids = self.datastore.write(
+        rows = self.datastore.write(
             self._what_insert,
-            lambda conn: [
-                row[0]
-                for row in conn.execute(
-                    self._sql_insert_tracked_events, params, prepare=True, binary=True
-                ).fetchall()
-            ],
+            lambda conn: locked_insert(
+                conn,
+                self.lock_key,
+                lambda: conn.execute(
+                    statement, params, prepare=True, binary=True
+                ).fetchall(),
+            ),
         )
+        ids = [row[0] for row in rows if row[0] is not None]
         if not ids:
             raise self._tracking_conflict(tracking)
+        self.datastore.notify(self.channel, self.tracking_channel)
         return ids

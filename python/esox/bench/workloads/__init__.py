@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from esox.bench.harness import Workload
 from esox.bench.plan import Plan
-from esox.bench.workloads import application, concurrent, mapper, recorders
+from esox.bench.workloads import application, concurrent, mapper, recorders, writers
 
 __all__ = ["FAMILIES", "all_workloads"]
 
@@ -14,6 +14,7 @@ FAMILIES = (
     "mapper decode",
     "recorder insert",
     "concurrent insert",
+    "pg writers",
     "recorder select",
     "notification select",
     "application save",
@@ -26,6 +27,7 @@ def all_workloads(plan: Plan) -> list[Workload]:
     """Every workload of the plan, in the order of ``FAMILIES``."""
     found = mapper.workloads(plan) + recorders.workloads(plan)
     found += concurrent.workloads(plan)
+    found += writers.workloads(plan)
     found += application.workloads(plan)
     order = {family: i for i, family in enumerate(FAMILIES)}
     return sorted(found, key=lambda w: order[w.family])

@@ -37,7 +37,7 @@ from esox.bench.workloads.storage import (
     rows,
 )
 
-__all__ = ["BATCH", "WRITERS", "check_complete", "workloads"]
+__all__ = ["BATCH", "WRITERS", "Writers", "check_complete", "workloads"]
 
 WRITERS = 4
 BATCH = 10
@@ -184,11 +184,22 @@ def writer_process(library: str, kind: Kind, commands: Any, replies: Any) -> Non
     attached.release()
 
 
-class _Writers:
-    """``WRITERS`` processes, started on first use and kept until closed."""
+class Writers:
+    """``count`` processes running ``target(library, kind, commands, replies)``
+    (by default ``WRITERS`` of ``writer_process``), started on first use and
+    kept until closed."""
 
-    def __init__(self, library: str, kind: Kind) -> None:
+    def __init__(
+        self,
+        library: str,
+        kind: Kind,
+        *,
+        count: int = WRITERS,
+        target: Callable[..., None] | None = None,
+    ) -> None:
         self.library, self.kind = library, kind
+        self.count = count
+        self.target = target or writer_process
         self.procs: list[Any] = []
         self.commands: list[Any] = []
         self.replies: Any = None
@@ -196,10 +207,10 @@ class _Writers:
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         self.replies = context.Queue()
-        for _ in range(WRITERS):
+        for _ in range(self.count):
             commands = context.Queue()
             proc = context.Process(
-                target=writer_process,
+                target=self.target,
                 args=(self.library, self.kind, commands, self.replies),
                 daemon=True,
             )
@@ -247,7 +258,7 @@ class _Writers:
 
 def _process_twin(plan: Plan, kind: Kind, library: str, scale: int) -> Twin:
     repeat = _Repeat(plan, kind, library, scale)
-    writers = _Writers(library, kind)
+    writers = Writers(library, kind)
     shares = _shares(scale)
 
     def prepare() -> Callable[[], object]:
