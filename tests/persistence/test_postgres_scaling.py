@@ -24,7 +24,7 @@ from esox.postgres import PostgresApplicationRecorder, PostgresFactory
 from esox.postgres.recorders import TRANSACTION_ID
 from esox.utils import Environment
 
-from .persistence_envs import POSTGRES, postgres_conninfo
+from tests.persistence_envs import POSTGRES, postgres_conninfo
 from .test_postgres_recorder import (  # noqa: F401 (fixtures)
     DogSchool,
     EsApplication,
