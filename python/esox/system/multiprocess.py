@@ -26,6 +26,12 @@ from esox.application import Application, LocalNotificationLog, NotificationLog
 from esox.persistence import ApplicationRecorder, InfrastructureFactory
 from esox.system.definition import System
 from esox.system.errors import EventProcessingError, SystemDefinitionError
+from esox.system.partition import (
+    DEFAULT_LEASE_TTL,
+    LeaseKeeper,
+    PartitionedFollower,
+    partitioned,
+)
 from esox.system.runners import Runner, wait_until_processed
 from esox.utils import Environment, EnvType
 
@@ -99,6 +105,8 @@ def run_application(
     stop: threading.Event | None = None,
     on_ready: Callable[[], None] | None = None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
+    partitions: int | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> None:
     """Run the follower ``name`` of ``system`` until ``stop`` is set.
 
@@ -109,6 +117,10 @@ def run_application(
     LISTEN/NOTIFY, SQLite commits); every ``poll_interval`` seconds it also
     pulls anyway. Errors are raised (the process should then exit, and be
     restarted: it resumes from its recorded position).
+
+    With ``partitions``, this process is one of several that share the
+    follower's work (see ``esox.system.partition``): it processes the
+    partitions it leases in PostgreSQL, for ``lease_ttl`` seconds at a time.
     """
     if name not in system.follows:
         kind = "leads only" if name in system.leads else "follows nothing"
@@ -123,7 +135,14 @@ def run_application(
     factories: list[InfrastructureFactory[Any]] = []
     watchers: list[threading.Thread] = []
     app = system.follower_cls(name)(env)
+    keeper: LeaseKeeper | None = None
     try:
+        share: PartitionedFollower | None = None
+        if partitions is not None:
+            share, keeper = partitioned(
+                app, partitions=partitions, lease_ttl=lease_ttl, on_change=wake.set
+            )
+            keeper.start()
         for leader_name in system.follows[name]:
             log = upstream_logs.get(leader_name)
             if log is None:
@@ -150,13 +169,18 @@ def run_application(
             wake.clear()
             logger.debug("%s pulls from %s", name, ", ".join(system.follows[name]))
             for leader_name in system.follows[name]:
-                app._pull_and_process(leader_name, interrupt=stop)
+                if share is not None:
+                    share.pull_and_process(leader_name, interrupt=stop)
+                else:
+                    app._pull_and_process(leader_name, interrupt=stop)
             wake.wait(poll_interval)
     except BaseException as e:
         logger.error("%s stopped: %s: %s", name, type(e).__name__, e)
         raise
     finally:
         stop.set()  # the watchers notice within a second, or fail on the closed
+        if keeper is not None:
+            keeper.stop()  # the others take its partitions at their next heartbeat
         app.close()  # recorders and stop: either way, no need to wait for them
         for factory in factories:
             factory.close()
