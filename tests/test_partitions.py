@@ -236,7 +236,11 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
     with log.open("ab") as out:
         return subprocess.Popen(
-            command, cwd=ROOT, env=os.environ | env, stdout=out, stderr=out
+            command,
+            cwd=ROOT,
+            env=os.environ | env | {"POSTGRES_POOL_SIZE": "1"},
+            stdout=out,
+            stderr=out,
         )
 
 
@@ -304,3 +308,36 @@ def test_workers_killed_at_random_lose_and_repeat_nothing(
             "WHERE owner IS NOT NULL AND expires_at > now()"
         ).fetchone()
         assert row == (0,)
+
+
+def test_multiprocess_runner_runs_a_follower_as_several_processes(
+    pg_env: dict[str, str],
+) -> None:
+    from esox.system import MultiProcessRunner
+
+    env = pg_env | {"POSTGRES_POOL_SIZE": "1"}
+    with MultiProcessRunner(
+        system, env=env, workers={"Handling": 2}, partitions=8, lease_ttl=1.0
+    ) as runner:
+        assert sorted(runner.processes) == ["Handling#0", "Handling#1"]
+        orders = runner.get(Orders)
+        ids = orders.place(30)
+        orders.step(ids)
+        runner.wait(timeout=60)
+        assert len(handled(env)) == 60
+        runner.restart("Handling#1")
+        orders.step(ids[:10])
+        runner.wait(timeout=60)
+    check_exactly_once_in_order(env)
+    assert len(handled(env)) == 70
+
+
+def test_multiprocess_runner_refuses_workers_of_a_leader() -> None:
+    from esox.system import MultiProcessRunner
+
+    with pytest.raises(SystemDefinitionError, match="'Orders' is not a follower"):
+        MultiProcessRunner(system, workers={"Orders": 2})
+    with pytest.raises(ValueError, match="needs a number of processes"):
+        MultiProcessRunner(system, workers={"Handling": 0})
+    with pytest.raises(ValueError, match="partitions must be an int"):
+        MultiProcessRunner(system, workers={"Handling": 2}, partitions=0)

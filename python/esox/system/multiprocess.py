@@ -221,8 +221,11 @@ def _process_main(
     control: Connection,
     status: Connection,
     poll_interval: float,
+    partitions: int | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> None:
-    """A runner's child process: run one follower; report ready and errors."""
+    """A runner's child process: run one follower (or a partitioned share of
+    it); report ready and errors."""
     stop = threading.Event()
 
     def await_stop() -> None:
@@ -240,6 +243,8 @@ def _process_main(
             stop=stop,
             on_ready=lambda: status.send(("ready",)),
             poll_interval=poll_interval,
+            partitions=partitions,
+            lease_ttl=lease_ttl,
         )
     except BaseException as e:
         message = f"{type(e).__name__}: {e}"
@@ -258,6 +263,11 @@ class MultiProcessRunner(Runner[Any]):
     until the followers have caught up. A follower process that fails or
     dies is reported by the next ``get()``, ``wait()`` or ``stop()``;
     ``restart(name)`` replaces its process, which resumes from its position.
+
+    ``workers={"Ledger": 3}`` runs that follower as 3 processes sharing its
+    upstream's ``partitions`` (see ``esox.system.partition``; its database
+    must be PostgreSQL), named ``Ledger#0`` to ``Ledger#2`` in ``processes``;
+    ``restart("Ledger#1")`` replaces one of them, ``restart("Ledger")`` all.
     """
 
     def __init__(
@@ -268,9 +278,29 @@ class MultiProcessRunner(Runner[Any]):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         start_timeout: float = 60.0,
         start_method: str = "spawn",
+        workers: Mapping[str, int] | None = None,
+        partitions: int = 16,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
     ) -> None:
         _refuse_unguarded_main()
         super().__init__(system, env)
+        self.workers = dict(workers or {})
+        for name, count in self.workers.items():
+            if name not in system.follows:
+                msg = (
+                    f"workers: {name!r} is not a follower of this system "
+                    f"(followers: {', '.join(system.followers)})"
+                )
+                raise SystemDefinitionError(msg)
+            if type(count) is not int or count < 1:
+                msg = f"workers: {name!r} needs a number of processes, not {count!r}"
+                raise ValueError(msg)
+        if self.workers:
+            from esox.postgres.leases import check_partitions
+
+            check_partitions(partitions)
+        self.partitions = partitions
+        self.lease_ttl = lease_ttl
         self.poll_interval = poll_interval
         self.start_timeout = start_timeout
         self._context = multiprocessing.get_context(start_method)
@@ -288,15 +318,30 @@ class MultiProcessRunner(Runner[Any]):
                 self.apps[name] = self.system.get_app_cls(name)(env=self.env)
             self._check_shared_databases()
             deadline = time.monotonic() + self.start_timeout
-            for name in self.system.followers:
-                self._spawn(name)
-            for name in self.system.followers:
-                self._await_ready(name, deadline)
+            keys = self._process_keys()
+            for key in keys:
+                self._spawn(key)
+            for key in keys:
+                self._await_ready(key, deadline)
         except BaseException:
             self.stop_processes()
             self._close_apps()
             self.is_started = False
             raise
+
+    def _process_keys(self, name: str | None = None) -> list[str]:
+        """The processes' names: a follower's, or ``<follower>#<i>`` for each
+        process of a partitioned one (of ``name`` only, if given)."""
+        keys: list[str] = []
+        for follower in self.system.followers:
+            if name is not None and follower != name:
+                continue
+            count = self.workers.get(follower)
+            if count is None:
+                keys.append(follower)
+            else:
+                keys += [f"{follower}#{i}" for i in range(count)]
+        return keys
 
     def _check_shared_databases(self) -> None:
         from esox.memory import MemoryFactory
@@ -316,17 +361,21 @@ class MultiProcessRunner(Runner[Any]):
         _check_distinct_databases(self.apps)
 
     def _spawn(self, name: str) -> None:
+        follower = name.partition("#")[0]
+        partitions = self.partitions if follower in self.workers else None
         control_r, control_w = self._context.Pipe(duplex=False)
         status_r, status_w = self._context.Pipe(duplex=False)
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_process_main,
             args=(
                 self.system,
-                name,
+                follower,
                 dict(self.env or {}),
                 control_r,
                 status_w,
                 self.poll_interval,
+                partitions,
+                self.lease_ttl,
             ),
             name=f"esox {name}",
             daemon=True,
@@ -420,19 +469,30 @@ class MultiProcessRunner(Runner[Any]):
 
     def wait(self, timeout: float = 30.0) -> None:
         """Block until every follower has processed all its upstream events."""
-        wait_until_processed(self.system, self.apps, timeout, check=self._check)
+        wait_until_processed(
+            self.system,
+            self.apps,
+            timeout,
+            check=self._check,
+            partitions=dict.fromkeys(self.workers, self.partitions),
+        )
 
     def restart(self, name: str) -> None:
-        """Replace the process of follower ``name`` (stopping it if alive).
+        """Replace the process of follower ``name`` (stopping it if alive), or
+        every process of a partitioned follower (one: ``"<name>#<i>"``).
 
         Forgets the old process's error: the new one resumes from the
         follower's recorded position.
         """
-        logger.info("Restarting the process of %s", name)
-        self._stop_process(name, timeout=5.0)
-        self._errors.pop(name, None)
-        self._spawn(name)
-        self._await_ready(name, time.monotonic() + self.start_timeout)
+        keys = [name] if "#" in name else self._process_keys(name) or [name]
+        for key in keys:
+            logger.info("Restarting the process of %s", key)
+            self._stop_process(key, timeout=5.0)
+            self._errors.pop(key, None)
+            self._spawn(key)
+        deadline = time.monotonic() + self.start_timeout
+        for key in keys:
+            self._await_ready(key, deadline)
 
     def _stop_process(self, name: str, timeout: float) -> None:
         process = self.processes.pop(name, None)

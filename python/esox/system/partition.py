@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from esox.persistence import IntegrityError, Notification, Tracking
+from esox.application import Application
+from esox.persistence import IntegrityError, Notification, Tracking, TrackingRecorder
 from esox.system.errors import SystemDefinitionError
 from esox.system.follower import Follower
 
@@ -37,6 +38,9 @@ __all__ = [
     "PartitionedFollower",
     "partition_of",
     "partition_tracking_name",
+    "partitioned",
+    "partitions_to_process",
+    "recorded_position",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,6 +65,46 @@ def partition_of(originator_id: UUID | str, partitions: int) -> int:
 def partition_tracking_name(leader_name: str, partition: int, partitions: int) -> str:
     """The tracking name of one partition of ``leader_name``'s log."""
     return f"{leader_name}#{partition}/{partitions}"
+
+
+def recorded_position(
+    recorder: TrackingRecorder, leader_name: str, partition: int, partitions: int
+) -> int:
+    """A partition's recorded position: its own tracking row, else the
+    unpartitioned row of ``leader_name`` (where it started), else 0."""
+    name = partition_tracking_name(leader_name, partition, partitions)
+    position = recorder.max_tracking_id(name)
+    if position is None:
+        position = recorder.max_tracking_id(leader_name)
+    return position or 0
+
+
+def partitions_to_process(
+    leader: Application[Any], follower: Follower[Any], leader_name: str, partitions: int
+) -> dict[str, int]:
+    """The partitions with events still to process: tracking name, and the
+    last notification id of the partition (of the follower's topics)."""
+    positions = {
+        p: recorded_position(follower.recorder, leader_name, p, partitions)
+        for p in range(partitions)
+    }
+    last: dict[int, int] = {}
+    start = min(positions.values())
+    while True:
+        batch = leader.recorder.select_notifications(
+            start, 1000, topics=follower.topics, inclusive_of_start=False
+        )
+        if not batch:
+            break
+        for n in batch:
+            p = partition_of(n.originator_id, partitions)
+            if n.id > positions[p]:
+                last[p] = n.id
+        start = batch[-1].id
+    return {
+        partition_tracking_name(leader_name, p, partitions): notification_id
+        for p, notification_id in sorted(last.items())
+    }
 
 
 class LeaseKeeper:
@@ -190,11 +234,9 @@ class PartitionedFollower:
 
     def recorded_position(self, leader_name: str, partition: int) -> int:
         """The partition's recorded position (else the unpartitioned one, else 0)."""
-        recorder = self.follower.recorder
-        position = recorder.max_tracking_id(self.tracking_name(leader_name, partition))
-        if position is None:
-            position = recorder.max_tracking_id(leader_name)
-        return position or 0
+        return recorded_position(
+            self.follower.recorder, leader_name, partition, self.partitions
+        )
 
     def _positions_of(self, leader_name: str, held: frozenset[int]) -> dict[int, int]:
         positions = self._positions.setdefault(leader_name, {})
