@@ -244,6 +244,20 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def wait_for_registration(env: dict[str, str], pids: list[int]) -> None:
+    """Until each process has had a heartbeat (so it has its signal handlers)."""
+    schema = env["POSTGRES_SCHEMA"]
+    deadline = time.monotonic() + 60
+    with psycopg.connect(postgres_conninfo(), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            rows = conn.execute(f'SELECT worker FROM "{schema}".handling_workers')
+            registered = {int(row[0].split(":")[1]) for row in rows.fetchall()}
+            if registered >= set(pids):
+                return
+            time.sleep(0.1)
+    pytest.fail(f"workers {pids} did not all register in 60s")
+
+
 def test_workers_killed_at_random_lose_and_repeat_nothing(
     pg_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -287,6 +301,7 @@ def test_workers_killed_at_random_lose_and_repeat_nothing(
         writer.join()
         assert not errors, errors
         wait_for_all(pg_env, 60)
+        wait_for_registration(pg_env, [w.pid for w in workers])
     finally:
         writing.clear()
         for worker in workers:
@@ -341,3 +356,26 @@ def test_multiprocess_runner_refuses_workers_of_a_leader() -> None:
         MultiProcessRunner(system, workers={"Handling": 0})
     with pytest.raises(ValueError, match="partitions must be an int"):
         MultiProcessRunner(system, workers={"Handling": 2}, partitions=0)
+
+
+def test_esox_run_partitioned_on_sqlite_says_it_needs_postgres(
+    tmp_path: Path,
+) -> None:
+    env = os.environ | {
+        "PERSISTENCE_MODULE": "esox.sqlite",
+        "ORDERS_SQLITE_DBNAME": str(tmp_path / "orders.db"),
+        "HANDLING_SQLITE_DBNAME": str(tmp_path / "handling.db"),
+    }
+    result = subprocess.run(
+        esox_run_command("--partitions", "8"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "partitioned processing leases its partitions in PostgreSQL" in (
+        result.stderr
+    )
