@@ -243,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
             stop=stop,
             on_ready=ready,
             poll_interval=args.poll_interval,
+            partitions=args.partitions,
+            lease_ttl=args.lease_ttl,
         )
     except Exception as e:
         logger.debug("%s stopped", args.app, exc_info=e)
@@ -420,6 +422,22 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         default=5.0,
         help="seconds between pulls when no notification arrives",
+    )
+    run_parser.add_argument(
+        "--partitions",
+        type=_integer(1, 4096),
+        metavar="N",
+        help="share the follower's work with the other processes run with the "
+        "same N: its upstream split into N partitions by originator id, leased "
+        "in its PostgreSQL database (every process of it must give the same N)",
+    )
+    run_parser.add_argument(
+        "--lease-ttl",
+        type=_positive_float,
+        metavar="SECONDS",
+        default=6.0,
+        help="with --partitions: how long a lease lasts unless renewed (every "
+        "third of it); a killed process's partitions move within ttl*4/3",
     )
     run_parser.add_argument(
         "--log-level",

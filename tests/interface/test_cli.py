@@ -113,6 +113,11 @@ def test_every_option_has_help_and_shows_its_default(
         (("bench", "--only", "mappers"), "--only 'mappers' names no workload family"),
         (("bench", "--persistence", "oracle"), "--persistence 'oracle'"),
         (("run", "x:y", "--app", "A", "--poll-interval", "0"), "--poll-interval"),
+        (
+            ("run", "x:y", "--app", "A", "--partitions", "0"),
+            "--partitions: must be from 1 to 4096, got 0",
+        ),
+        (("run", "x:y", "--app", "A", "--lease-ttl", "-1"), "--lease-ttl"),
         (("nope",), "invalid choice: 'nope'"),
     ],
 )

@@ -26,6 +26,12 @@ from esox.application import LocalNotificationLog, NotificationLog
 from esox.persistence import ApplicationRecorder, InfrastructureFactory
 from esox.system.definition import System
 from esox.system.errors import EventProcessingError, SystemDefinitionError
+from esox.system.partition import (
+    DEFAULT_LEASE_TTL,
+    LeaseKeeper,
+    PartitionedFollower,
+    partitioned,
+)
 from esox.system.runners import Runner, wait_until_processed
 from esox.utils import EnvType
 
@@ -85,6 +91,8 @@ def run_application(
     stop: threading.Event | None = None,
     on_ready: Callable[[], None] | None = None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
+    partitions: int | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> None:
     """Run the follower ``name`` of ``system`` until ``stop`` is set.
 
@@ -95,6 +103,10 @@ def run_application(
     LISTEN/NOTIFY, SQLite commits); every ``poll_interval`` seconds it also
     pulls anyway. Errors are raised (the process should then exit, and be
     restarted: it resumes from its recorded position).
+
+    With ``partitions``, this process is one of several that share the
+    follower's work (see ``esox.system.partition``): it processes the
+    partitions it leases in PostgreSQL, for ``lease_ttl`` seconds at a time.
     """
     if name not in system.follows:
         kind = "leads only" if name in system.leads else "follows nothing"
@@ -109,7 +121,14 @@ def run_application(
     factories: list[InfrastructureFactory[Any]] = []
     watchers: list[threading.Thread] = []
     app = system.follower_cls(name)(env)
+    keeper: LeaseKeeper | None = None
     try:
+        share: PartitionedFollower | None = None
+        if partitions is not None:
+            share, keeper = partitioned(
+                app, partitions=partitions, lease_ttl=lease_ttl, on_change=wake.set
+            )
+            keeper.start()
         for leader_name in system.follows[name]:
             log = upstream_logs.get(leader_name)
             if log is None:
@@ -136,13 +155,18 @@ def run_application(
             wake.clear()
             logger.debug("%s pulls from %s", name, ", ".join(system.follows[name]))
             for leader_name in system.follows[name]:
-                app._pull_and_process(leader_name, interrupt=stop)
+                if share is not None:
+                    share.pull_and_process(leader_name, interrupt=stop)
+                else:
+                    app._pull_and_process(leader_name, interrupt=stop)
             wake.wait(poll_interval)
     except BaseException as e:
         logger.error("%s stopped: %s: %s", name, type(e).__name__, e)
         raise
     finally:
         stop.set()  # the watchers notice within a second, or fail on the closed
+        if keeper is not None:
+            keeper.stop()  # the others take its partitions at their next heartbeat
         app.close()  # recorders and stop: either way, no need to wait for them
         for factory in factories:
             factory.close()
@@ -183,8 +207,11 @@ def _process_main(
     control: Connection,
     status: Connection,
     poll_interval: float,
+    partitions: int | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> None:
-    """A runner's child process: run one follower; report ready and errors."""
+    """A runner's child process: run one follower (or a partitioned share of
+    it); report ready and errors."""
     stop = threading.Event()
 
     def await_stop() -> None:
@@ -202,6 +229,8 @@ def _process_main(
             stop=stop,
             on_ready=lambda: status.send(("ready",)),
             poll_interval=poll_interval,
+            partitions=partitions,
+            lease_ttl=lease_ttl,
         )
     except BaseException as e:
         message = f"{type(e).__name__}: {e}"
@@ -220,6 +249,11 @@ class MultiProcessRunner(Runner[Any]):
     until the followers have caught up. A follower process that fails or
     dies is reported by the next ``get()``, ``wait()`` or ``stop()``;
     ``restart(name)`` replaces its process, which resumes from its position.
+
+    ``workers={"Ledger": 3}`` runs that follower as 3 processes sharing its
+    upstream's ``partitions`` (see ``esox.system.partition``; its database
+    must be PostgreSQL), named ``Ledger#0`` to ``Ledger#2`` in ``processes``;
+    ``restart("Ledger#1")`` replaces one of them, ``restart("Ledger")`` all.
     """
 
     def __init__(
@@ -230,9 +264,29 @@ class MultiProcessRunner(Runner[Any]):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         start_timeout: float = 60.0,
         start_method: str = "spawn",
+        workers: Mapping[str, int] | None = None,
+        partitions: int = 16,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
     ) -> None:
         _refuse_unguarded_main()
         super().__init__(system, env)
+        self.workers = dict(workers or {})
+        for name, count in self.workers.items():
+            if name not in system.follows:
+                msg = (
+                    f"workers: {name!r} is not a follower of this system "
+                    f"(followers: {', '.join(system.followers)})"
+                )
+                raise SystemDefinitionError(msg)
+            if type(count) is not int or count < 1:
+                msg = f"workers: {name!r} needs a number of processes, not {count!r}"
+                raise ValueError(msg)
+        if self.workers:
+            from esox.postgres.leases import check_partitions
+
+            check_partitions(partitions)
+        self.partitions = partitions
+        self.lease_ttl = lease_ttl
         self.poll_interval = poll_interval
         self.start_timeout = start_timeout
         self._context = multiprocessing.get_context(start_method)
@@ -250,15 +304,30 @@ class MultiProcessRunner(Runner[Any]):
                 self.apps[name] = self.system.get_app_cls(name)(env=self.env)
             self._check_shared_databases()
             deadline = time.monotonic() + self.start_timeout
-            for name in self.system.followers:
-                self._spawn(name)
-            for name in self.system.followers:
-                self._await_ready(name, deadline)
+            keys = self._process_keys()
+            for key in keys:
+                self._spawn(key)
+            for key in keys:
+                self._await_ready(key, deadline)
         except BaseException:
             self.stop_processes()
             self._close_apps()
             self.is_started = False
             raise
+
+    def _process_keys(self, name: str | None = None) -> list[str]:
+        """The processes' names: a follower's, or ``<follower>#<i>`` for each
+        process of a partitioned one (of ``name`` only, if given)."""
+        keys: list[str] = []
+        for follower in self.system.followers:
+            if name is not None and follower != name:
+                continue
+            count = self.workers.get(follower)
+            if count is None:
+                keys.append(follower)
+            else:
+                keys += [f"{follower}#{i}" for i in range(count)]
+        return keys
 
     def _check_shared_databases(self) -> None:
         from esox.memory import MemoryFactory
@@ -278,17 +347,21 @@ class MultiProcessRunner(Runner[Any]):
         _check_distinct_databases(self.apps)
 
     def _spawn(self, name: str) -> None:
+        follower = name.partition("#")[0]
+        partitions = self.partitions if follower in self.workers else None
         control_r, control_w = self._context.Pipe(duplex=False)
         status_r, status_w = self._context.Pipe(duplex=False)
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_process_main,
             args=(
                 self.system,
-                name,
+                follower,
                 dict(self.env or {}),
                 control_r,
                 status_w,
                 self.poll_interval,
+                partitions,
+                self.lease_ttl,
             ),
             name=f"esox {name}",
             daemon=True,
@@ -382,19 +455,30 @@ class MultiProcessRunner(Runner[Any]):
 
     def wait(self, timeout: float = 30.0) -> None:
         """Block until every follower has processed all its upstream events."""
-        wait_until_processed(self.system, self.apps, timeout, check=self._check)
+        wait_until_processed(
+            self.system,
+            self.apps,
+            timeout,
+            check=self._check,
+            partitions=dict.fromkeys(self.workers, self.partitions),
+        )
 
     def restart(self, name: str) -> None:
-        """Replace the process of follower ``name`` (stopping it if alive).
+        """Replace the process of follower ``name`` (stopping it if alive), or
+        every process of a partitioned follower (one: ``"<name>#<i>"``).
 
         Forgets the old process's error: the new one resumes from the
         follower's recorded position.
         """
-        logger.info("Restarting the process of %s", name)
-        self._stop_process(name, timeout=5.0)
-        self._errors.pop(name, None)
-        self._spawn(name)
-        self._await_ready(name, time.monotonic() + self.start_timeout)
+        keys = [name] if "#" in name else self._process_keys(name) or [name]
+        for key in keys:
+            logger.info("Restarting the process of %s", key)
+            self._stop_process(key, timeout=5.0)
+            self._errors.pop(key, None)
+            self._spawn(key)
+        deadline = time.monotonic() + self.start_timeout
+        for key in keys:
+            self._await_ready(key, deadline)
 
     def _stop_process(self, name: str, timeout: float) -> None:
         process = self.processes.pop(name, None)

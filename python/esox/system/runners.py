@@ -215,39 +215,64 @@ def wait_until_processed(
     timeout: float,
     check: Callable[[], None] | None = None,
     step: float = 0.25,
+    partitions: Mapping[str, int] | None = None,
 ) -> None:
     """Block until each follower's tracking covers its leaders' (matching) events.
 
     Goes round the edges until a round finds nothing outstanding, so events
     that processing itself records (down a pipe, round a cycle) are waited
     for too. ``check`` is called every ``step`` seconds to raise errors.
+    The followers in ``partitions`` are tracked per partition (that many).
     """
+    from esox.system.partition import partitions_to_process
+
+    partitions = partitions or {}
     deadline = time.monotonic() + timeout
     while True:
         outstanding = False
         for leader_name, follower_name in system.edges:
             follower = cast(Follower[Any], apps[follower_name])
-            target = _last_unprocessed_id(apps[leader_name], follower, leader_name)
-            if target is None:
-                continue
-            outstanding = True
-            while True:
-                if check is not None:
-                    check()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    msg = (
-                        f"Timed out after {timeout}s waiting for {follower_name} "
-                        f"to process notification {target} of {leader_name}"
-                    )
-                    raise TimeoutError(msg)
-                if follower.recorder.wait_for_tracking(
-                    leader_name, target, min(step, remaining)
-                ):
-                    break
+            leader = apps[leader_name]
+            if follower_name in partitions:
+                targets = partitions_to_process(
+                    leader, follower, leader_name, partitions[follower_name]
+                )
+            else:
+                target = _last_unprocessed_id(leader, follower, leader_name)
+                targets = {} if target is None else {leader_name: target}
+            for tracking_name, target in targets.items():
+                outstanding = True
+                _wait_for_tracking(
+                    follower, tracking_name, target, deadline, timeout, check, step
+                )
         if not outstanding:
             if check is not None:
                 check()
+            return
+
+
+def _wait_for_tracking(
+    follower: Follower[Any],
+    tracking_name: str,
+    target: int,
+    deadline: float,
+    timeout: float,
+    check: Callable[[], None] | None,
+    step: float,
+) -> None:
+    while True:
+        if check is not None:
+            check()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            msg = (
+                f"Timed out after {timeout}s waiting for {follower.name} "
+                f"to process notification {target} of {tracking_name}"
+            )
+            raise TimeoutError(msg)
+        if follower.recorder.wait_for_tracking(
+            tracking_name, target, min(step, remaining)
+        ):
             return
 
 
