@@ -1,7 +1,7 @@
 """One follower spread over K processes (partitioned), a policy costing 1 ms of CPU.
 
 Run: pytest benches/bench_partitions.py --benchmark-only -s
-The system is ``Orders -> Handling`` (tests/partition_apps.py): each
+The system is ``Orders -> Handling`` (tests/system/partition_apps.py): each
 upstream event costs the policy ``BURN_MS`` of CPU, then one ``Handled``
 event is recorded with the event's partition position, in one transaction.
 esox runs ``Handling`` as K ``esox run --partitions 16`` processes, started
@@ -32,7 +32,7 @@ from eventsourcing.dispatch import singledispatchmethod as es_singledispatchmeth
 from eventsourcing.domain import Aggregate as EsAggregate
 from eventsourcing.domain import event as es_event
 from eventsourcing.system import ProcessApplication as EsProcessApplication
-from tests.partition_apps import Orders, burn, esox_run_command
+from tests.system.partition_apps import Orders, burn, esox_run_command
 from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
 
 N_EVENTS = int(os.environ.get("ESOX_BENCH_EVENTS", "1000"))

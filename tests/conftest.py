@@ -17,6 +17,7 @@ SLOW_MODULES = frozenset(
         "test_faults",  # restarts the PostgreSQL server
         "test_dcb_processes",  # client processes race on SQLite and PostgreSQL
         "test_multiprocess_main_guard",
+        "test_partitions",  # esox run processes, SIGKILLed at random
         "test_postgres_scaling",  # writer processes, killed and stalled
         "test_runners_multiprocess",
         "test_soak",

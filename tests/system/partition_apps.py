@@ -87,7 +87,7 @@ def esox_run_command(*options: str) -> list[str]:
         "-m",
         "esox",
         "run",
-        "tests.partition_apps:system",
+        "tests.system.partition_apps:system",
         "--app",
         "Handling",
         *options,
