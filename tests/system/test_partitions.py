@@ -31,7 +31,7 @@ from esox.system.partition import partition_of, partition_tracking_name, partiti
 from tests.system.partition_apps import Handling, Orders, esox_run_command, system
 from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KILLS = 6
 
 
