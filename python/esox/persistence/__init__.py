@@ -30,6 +30,15 @@ from esox.persistence.ids import (
     str_to_uuid_convertor,
 )
 from esox.persistence.mapper import Mapper
+from esox.persistence.pool import (
+    Connection,
+    ConnectionNotFromPoolError,
+    ConnectionPool,
+    ConnectionPoolClosedError,
+    ConnectionUnavailableError,
+    Cursor,
+    Params,
+)
 from esox.persistence.recorders import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -58,6 +67,12 @@ __all__ = [
     "ApplicationRecorder",
     "BytesAsBase64",
     "CipherKeyError",
+    "Connection",
+    "ConnectionNotFromPoolError",
+    "ConnectionPool",
+    "ConnectionPoolClosedError",
+    "ConnectionUnavailableError",
+    "Cursor",
     "DataError",
     "DatabaseError",
     "DataclassAsTopicFields",
@@ -78,6 +93,7 @@ __all__ = [
     "NotSupportedError",
     "Notification",
     "OperationalError",
+    "Params",
     "PersistenceError",
     "ProcessRecorder",
     "ProgrammingError",
