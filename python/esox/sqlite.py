@@ -23,7 +23,11 @@ from typing import Any, ClassVar, Literal, Self, cast
 
 from esox._core import SqliteCursor, SqliteDatabase, SqliteRecorder, SqliteRow
 from esox.persistence import errors
-from esox.persistence.errors import InfrastructureFactoryError, NotSupportedError
+from esox.persistence.errors import (
+    InfrastructureFactoryError,
+    InvalidSettingError,
+    NotSupportedError,
+)
 from esox.persistence.factory import InfrastructureFactory
 from esox.persistence.pool import Connection, ConnectionPool, Cursor
 from esox.persistence.recorders import (
@@ -398,6 +402,8 @@ class SQLiteRecorder(SqliteRecorder, Recorder):
     ) -> None:
         given = datastore if datastore is not None else database
         self.datastore, db = _datastore(given, originator_id_type)
+        # Only a database this recorder opened (from a path) is closed with it.
+        self._owns_datastore = isinstance(given, str)
         if create_table is None:
             # eventsourcing's recorders on a datastore wait for create_table().
             create_table = not isinstance(given, SQLiteDatastore)
@@ -468,7 +474,7 @@ class SQLiteRecorder(SqliteRecorder, Recorder):
     def close(self) -> None:
         """Stop using the recorder (closing a database it opened itself)."""
         super().close()
-        if self.datastore.pool._owns_database and not self.datastore.pool.closed:
+        if self._owns_datastore and not self.datastore.pool.closed:
             self.datastore.close()
 
 
@@ -506,9 +512,30 @@ class SQLiteApplicationRecorder(SQLiteAggregateRecorder, ApplicationRecorder):
 
 
 class SQLiteTrackingRecorder(SQLiteRecorder, TrackingRecorder):
-    """Records tracking positions alone (in the ``tracking`` table)."""
+    """Records tracking positions alone (in the ``tracking`` table).
+
+    ``create_table()`` notes what it found, as eventsourcing's does:
+    ``tracking_table_exists``, ``tracking_migration_previous`` (the table's
+    layout version before, None if it had none) and ``tracking_migration_current``.
+    """
 
     _has_tracking = True
+    _MIGRATION_MARK: ClassVar[str] = "__migration__"
+
+    tracking_table_exists: bool = False
+    tracking_migration_previous: int | None = None
+    tracking_migration_current: int | None = None
+
+    def create_table(self) -> None:
+        try:
+            previous = self.max_tracking_id(self._MIGRATION_MARK)
+        except errors.MissingTableError:
+            self.tracking_table_exists, previous = False, None
+        else:
+            self.tracking_table_exists = True
+        self.tracking_migration_previous = previous
+        super().create_table()
+        self.tracking_migration_current = 1
 
 
 class SQLiteProcessRecorder(
@@ -546,10 +573,18 @@ class SQLiteFactory(InfrastructureFactory[Any]):
             keys = ", ".join(self.env.create_keys(self.SQLITE_DBNAME))
             msg = f"SQLite database name not found in environment with keys: {keys}"
             raise InfrastructureFactoryError(msg)
-        self.originator_id_type: OriginatorIdType = cast(
-            OriginatorIdType,
-            self.env.read_choice(self.ORIGINATOR_ID_TYPE, "uuid", ("uuid", "text")),
-        )
+        try:
+            id_type = self.env.read_choice(
+                self.ORIGINATOR_ID_TYPE, "uuid", ("uuid", "text")
+            )
+        except InvalidSettingError as e:
+            value = self.env.get(self.ORIGINATOR_ID_TYPE)
+            msg = (
+                f"{e} (Invalid {self.ORIGINATOR_ID_TYPE} {value!r}, "
+                "must be 'uuid' or 'text')"
+            )
+            raise InvalidSettingError(msg) from None
+        self.originator_id_type: OriginatorIdType = cast(OriginatorIdType, id_type)
         self.create_table = self.env.read_bool(self.CREATE_TABLE, default=True)
         lock_timeout = self.env.read_duration(
             self.SQLITE_LOCK_TIMEOUT,

@@ -278,7 +278,7 @@ fn sql_error(e: rusqlite::Error, sql: &str) -> DbError {
         _ => None,
     };
     let mut err = sqlite_error(e, format!("executing {sql:?}"));
-    if let Some(kind) = kind {
+    if let Some(kind) = kind.filter(|_| err.kind != ErrorKind::MissingTable) {
         err.kind = kind;
     }
     err

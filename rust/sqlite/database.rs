@@ -73,6 +73,12 @@ pub fn sqlite_error(e: rusqlite::Error, context: impl Display) -> DbError {
         E::NulError(..) | E::InvalidPath(..) => ErrorKind::Interface,
         _ => ErrorKind::Programming,
     };
+    // "no such table" is SQLITE_ERROR, from a statement or from preparing it.
+    let kind = if kind == ErrorKind::Programming && e.to_string().contains("no such table") {
+        ErrorKind::MissingTable
+    } else {
+        kind
+    };
     let detail = match &e {
         E::SqliteFailure(failure, Some(message)) => {
             format!("{message} ({})", code_name(failure.extended_code))
@@ -434,10 +440,10 @@ mod tests {
     }
 
     #[test]
-    fn missing_table_is_a_programming_error() {
+    fn missing_table_is_a_missing_table_error() {
         let conn = Connection::open_in_memory().unwrap();
         let e = failing(&conn, "SELECT * FROM nowhere");
-        assert_eq!(e.kind, ErrorKind::Programming);
+        assert_eq!(e.kind, ErrorKind::MissingTable);
         assert!(
             e.message.contains("no such table: nowhere"),
             "{}",

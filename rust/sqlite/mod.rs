@@ -479,6 +479,11 @@ impl SqliteRecorder {
                 (t.application_name.as_str(), t.notification_id)
             });
             if events.is_empty() && tracking.is_none() {
+                // Nothing to insert, but a missing table is refused as a
+                // statement would refuse it.
+                self.run(py, |db, schema| {
+                    db.read(|conn| schema.check_insertable(conn))
+                })?;
                 return Ok(inner.keeps_notifications().then(|| PyList::empty(py)));
             }
             let ids = self.run(py, |db, schema| {

@@ -295,6 +295,24 @@ impl Schema {
         Ok(ids)
     }
 
+    /// Whether the events table can be inserted into (it exists), checked
+    /// by preparing the insert: an empty batch refuses a missing table too.
+    pub fn check_insertable(&self, conn: &Connection) -> DbResult<()> {
+        if self.events_table.is_some() {
+            conn.prepare_cached(&self.insert_event).map_err(|e| {
+                sqlite_error(
+                    e,
+                    format!(
+                        "inserting stored events into {} of {}",
+                        self.table_name(),
+                        self.path
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     fn table_name(&self) -> &str {
         self.events_table.as_deref().unwrap_or(TRACKING_TABLE)
     }
