@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from esox.persistence import (
     IntegrityError,
+    MissingTableError,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -286,3 +288,51 @@ def test_sqlite3_errors_in_a_transaction_become_esox_errors() -> None:
         raise sqlite3.IntegrityError
     assert conn.rolled_back
     assert not conn.committed
+
+
+def test_a_missing_table_is_both_a_programming_and_an_operational_error() -> None:
+    recorder = SQLiteApplicationRecorder(SQLiteDatastore(":memory:"))
+    with pytest.raises(MissingTableError) as info:
+        recorder.insert_events([])
+    assert isinstance(info.value, ProgrammingError)
+    assert isinstance(info.value, OperationalError)
+    assert "stored_events" in str(info.value)
+
+
+def test_threads_extending_inserts_do_not_interleave(tmp_path: Path) -> None:
+    datastore = SQLiteDatastore(str(tmp_path / "threads.db"))
+    recorder = NotedRecorder(datastore)
+    recorder.create_table()
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for _ in range(20):
+                recorder.insert_events([event(), event()], note=str(n))
+        except BaseException as e:  # pragma: no cover - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert recorder.max_notification_id() == 160
+    written = notes(datastore)
+    assert len(written) == 160
+    # Each insert's two notes are adjacent: no transaction saw another's rows.
+    assert all(written[i][1] == written[i + 1][1] for i in range(0, 160, 2))
+
+
+def test_esox_construction_creates_a_subclass_extra_tables_at_once(
+    tmp_path: Path,
+) -> None:
+    # From a path (esox's API), the tables, the subclass's too, exist at once.
+    path = str(tmp_path / "esox-way.db")
+    recorder = NotedRecorder(path)
+    assert recorder.insert_events([event()], note="now") == [1]
+    with recorder.datastore.transaction(commit=False) as c:
+        c.execute("SELECT note FROM notes")
+        assert [row["note"] for row in c.fetchall()] == ["now"]
+    recorder.close()

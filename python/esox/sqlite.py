@@ -14,6 +14,7 @@ default, or ``text``) and ``CREATE_TABLE`` (default yes).
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -381,10 +382,53 @@ class SQLiteRecorder(SqliteRecorder, Recorder):
 
     datastore: SQLiteDatastore
     create_table_statements: list[str]
+    _bound_in_new: bool = False
+    _owns_datastore: bool = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
-        # The database and tables are set by __init__ (subclasses decide them).
-        return super().__new__(cls)
+        recorder = super().__new__(cls)
+        given = args[0] if args else kwargs.get("datastore", kwargs.get("database"))
+        if isinstance(given, str | SqliteDatabase):
+            # esox's own construction (a path or a database) binds at once,
+            # so that a subclass whose __init__ does not call
+            # super().__init__ keeps working; eventsourcing's (a datastore)
+            # binds in __init__, where subclasses decide their tables.
+            second = args[1] if len(args) > 1 and isinstance(args[1], str) else None
+            table = kwargs.get("events_table") or kwargs.get("events_table_name")
+            recorder._bind(
+                given,
+                table or second or "stored_events",
+                kwargs.get("originator_id_type"),
+            )
+            recorder._bound_in_new = True
+            if kwargs.get("create_table", True):
+                SqliteRecorder.create_table(recorder)
+        return recorder
+
+    def _bind(
+        self,
+        given: SQLiteDatastore | SqliteDatabase | str | None,
+        events_table: str,
+        originator_id_type: OriginatorIdType | None,
+    ) -> None:
+        self.datastore, db = _datastore(given, originator_id_type)
+        # Only a database this recorder opened (from a path) is closed with it.
+        self._owns_datastore = isinstance(given, str)
+        if self._has_tracking and not self.datastore.single_row_tracking:
+            msg = (
+                "esox records tracking one row per application "
+                "(SINGLE_ROW_TRACKING); single_row_tracking=False is not supported"
+            )
+            raise NotSupportedError(msg)
+        self._configure(
+            db,
+            events_table if self._has_events_table else None,
+            notifications=self._keeps_notifications,
+            tracking=self._has_tracking,
+            originator_id_type=originator_id_type or self.datastore.originator_id_type,
+            create_table=False,
+        )
+        self.create_table_statements = list(self.native_create_table_statements)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -401,32 +445,20 @@ class SQLiteRecorder(SqliteRecorder, Recorder):
         create_table: bool | None = None,
     ) -> None:
         given = datastore if datastore is not None else database
-        self.datastore, db = _datastore(given, originator_id_type)
-        # Only a database this recorder opened (from a path) is closed with it.
-        self._owns_datastore = isinstance(given, str)
+        if self._bound_in_new:
+            # Bound (and its own tables created) by __new__; a subclass may
+            # have added statements since.
+            self.create_table_statements = self.construct_create_table_statements()
+            native = self.native_create_table_statements
+            if create_table is not False and self.create_table_statements != native:
+                self.create_table()
+            return
+        events_table = cast(str, getattr(self, "events_table_name", "stored_events"))
+        self._bind(given, events_table, originator_id_type)
+        self.create_table_statements = self.construct_create_table_statements()
         if create_table is None:
             # eventsourcing's recorders on a datastore wait for create_table().
             create_table = not isinstance(given, SQLiteDatastore)
-        if self._has_tracking and not self.datastore.single_row_tracking:
-            msg = (
-                "esox records tracking one row per application "
-                "(SINGLE_ROW_TRACKING); single_row_tracking=False is not supported"
-            )
-            raise NotSupportedError(msg)
-        events_table = (
-            cast(str, getattr(self, "events_table_name", "stored_events"))
-            if self._has_events_table
-            else None
-        )
-        self._configure(
-            db,
-            events_table,
-            notifications=self._keeps_notifications,
-            tracking=self._has_tracking,
-            originator_id_type=originator_id_type or self.datastore.originator_id_type,
-            create_table=False,
-        )
-        self.create_table_statements = self.construct_create_table_statements()
         if create_table:
             self.create_table()
 
@@ -629,6 +661,16 @@ class SQLiteFactory(InfrastructureFactory[Any]):
             recorder.create_table()
         return recorder
 
+    def _make(self, cls: type[Any]) -> Any:
+        """A recorder of ``cls``: eventsourcing's way (``datastore=``, then
+        ``create_table()``), or, for a subclass whose own ``__init__`` takes
+        ``create_table`` (esox's API), with the database and ``create_table=``."""
+        init = cls.__init__
+        ours = init in (SQLiteRecorder.__init__, SQLiteAggregateRecorder.__init__)
+        if not ours and "create_table" in inspect.signature(init).parameters:
+            return cls(self.database, create_table=self.create_table)
+        return self._created(cls(datastore=self.datastore))
+
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """A recorder of one kind of aggregate record, in table ``stored_<purpose>``."""
         recorder = self.aggregate_recorder_class(
@@ -641,7 +683,7 @@ class SQLiteFactory(InfrastructureFactory[Any]):
         cls = self._recorder_class(
             self.APPLICATION_RECORDER_TOPIC, self.application_recorder_class
         )
-        return cast(ApplicationRecorder, self._created(cls(datastore=self.datastore)))
+        return cast(ApplicationRecorder, self._make(cls))
 
     def tracking_recorder(
         self, tracking_recorder_class: type[TrackingRecorder] | None = None
@@ -650,14 +692,14 @@ class SQLiteFactory(InfrastructureFactory[Any]):
         cls = self.tracking_recorder_class(
             tracking_recorder_class, SQLiteTrackingRecorder
         )
-        return cast(TrackingRecorder, self._created(cls(datastore=self.datastore)))
+        return cast(TrackingRecorder, self._make(cls))
 
     def process_recorder(self) -> ProcessRecorder:
         """The recorder of events and tracking in one transaction."""
         cls = self._recorder_class(
             self.PROCESS_RECORDER_TOPIC, self.process_recorder_class
         )
-        return cast(ProcessRecorder, self._created(cls(datastore=self.datastore)))
+        return cast(ProcessRecorder, self._make(cls))
 
     def close(self) -> None:
         """Close the database's connections (every recorder of this factory)."""
