@@ -19,6 +19,9 @@ pub enum ErrorKind {
     Integrity,
     Internal,
     Programming,
+    /// A table the statement needs does not exist: a ProgrammingError for
+    /// esox, an OperationalError as sqlite3 (and eventsourcing) report it.
+    MissingTable,
     NotSupported,
     WaitInterrupted,
     MapperDeserialisation,
@@ -36,6 +39,7 @@ impl ErrorKind {
             ErrorKind::Integrity => "IntegrityError",
             ErrorKind::Internal => "InternalError",
             ErrorKind::Programming => "ProgrammingError",
+            ErrorKind::MissingTable => "MissingTableError",
             ErrorKind::NotSupported => "NotSupportedError",
             ErrorKind::WaitInterrupted => "WaitInterruptedError",
             ErrorKind::MapperDeserialisation => "MapperDeserialisationError",

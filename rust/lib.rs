@@ -40,6 +40,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dcb::dcb_append_arguments, m)?)?;
     m.add_class::<sqlite::SqliteDatabase>()?;
     m.add_class::<sqlite::SqliteRecorder>()?;
+    m.add_class::<sqlite::SqliteCursor>()?;
+    m.add_class::<sqlite::SqliteRow>()?;
     m.add_function(wrap_pyfunction!(replay::replay, m)?)?;
     m.add_function(wrap_pyfunction!(replay::project_aggregate, m)?)?;
     Ok(())

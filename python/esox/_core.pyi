@@ -2,7 +2,7 @@
 Rust and Python. Only esox.persistence (and the replay helper), the
 recorder modules and esox.dcb's recorders import it."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Self, TypeVar, final
 from uuid import UUID
 
@@ -22,8 +22,10 @@ __all__ = [
     "MemoryRecorder",
     "Notification",
     "Recording",
+    "SqliteCursor",
     "SqliteDatabase",
     "SqliteRecorder",
+    "SqliteRow",
     "StoredEvent",
     "Tracking",
     "__version__",
@@ -396,8 +398,60 @@ class SqliteDatabase:
     def synchronous(self) -> str: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def journal_mode_wal(self) -> bool:
+        """Whether the file is in WAL mode (False in memory)."""
+    @property
+    def journal_mode_was_changed_to_wal(self) -> bool:
+        """Whether opening the file switched it to WAL mode."""
+    def begin(self, *, commit: bool) -> SqliteCursor:
+        """A cursor in a new transaction: a write transaction (BEGIN IMMEDIATE,
+        holding the writer connection) if ``commit``, else a read transaction."""
+    def cursor(self) -> SqliteCursor:
+        """A cursor outside any transaction (each statement commits)."""
     def close(self) -> None:
         """Close every connection; later calls raise InterfaceError."""
+
+@disjoint_base
+class SqliteCursor:
+    """SQL on an SqliteDatabase's own connections, in a transaction (from
+    ``SqliteDatabase.begin``) or autocommit (``SqliteDatabase.cursor``).
+    Parameters as sqlite3 takes them (registered adapters honoured)."""
+
+    def execute(
+        self,
+        statement: str | bytes,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+    ) -> None: ...
+    def executemany(
+        self,
+        statement: str | bytes,
+        seq_of_params: Iterable[Sequence[Any] | Mapping[str, Any]],
+    ) -> None: ...
+    def fetchall(self) -> list[SqliteRow]: ...
+    def fetchone(self) -> SqliteRow | None: ...
+    def fetchmany(self, size: int = 1) -> list[SqliteRow]: ...
+    @property
+    def lastrowid(self) -> int: ...
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def finished(self) -> bool: ...
+    def end(self, *, commit: bool) -> None:
+        """Commit (commit=True) or roll back, and let go of the connection."""
+    def close(self) -> None:
+        """Roll back what is not committed, and let go of the connection."""
+
+@final
+class SqliteRow:
+    """A result row, by position or by column name (like sqlite3.Row)."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: int | str | slice, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def keys(self) -> list[str]: ...
 
 @disjoint_base
 class SqliteRecorder:
@@ -412,7 +466,7 @@ class SqliteRecorder:
 
     def __new__(
         cls,
-        database: str | SqliteDatabase,
+        database: str | SqliteDatabase | None = None,
         events_table: str | None = ...,
         *,
         notifications: bool = True,
@@ -422,8 +476,31 @@ class SqliteRecorder:
         synchronous: str | None = None,
         create_table: bool = True,
     ) -> Self: ...
+    def _configure(
+        self,
+        database: str | SqliteDatabase,
+        events_table: str | None,
+        *,
+        notifications: bool = True,
+        tracking: bool = False,
+        originator_id_type: str = "uuid",
+        lock_timeout: float | None = None,
+        synchronous: str | None = None,
+        create_table: bool = True,
+    ) -> None:
+        """Set the database and tables of a recorder made without them."""
     @property
     def database(self) -> SqliteDatabase: ...
+    @property
+    def native_create_table_statements(self) -> list[str]: ...
+    def _create_tables_in(self, cursor: SqliteCursor) -> None: ...
+    def _insert_events_in(
+        self,
+        cursor: SqliteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        tracking: Tracking | None = None,
+    ) -> list[int] | None: ...
     @property
     def events_table(self) -> str | None: ...
     @property

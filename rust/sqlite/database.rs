@@ -8,9 +8,10 @@
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{ArcMutexGuard, Condvar, Mutex, RawMutex};
 use pyo3::prelude::*;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
@@ -71,6 +72,12 @@ pub fn sqlite_error(e: rusqlite::Error, context: impl Display) -> DbError {
         | E::InvalidColumnType(..) => ErrorKind::Data,
         E::NulError(..) | E::InvalidPath(..) => ErrorKind::Interface,
         _ => ErrorKind::Programming,
+    };
+    // "no such table" is SQLITE_ERROR, from a statement or from preparing it.
+    let kind = if kind == ErrorKind::Programming && e.to_string().contains("no such table") {
+        ErrorKind::MissingTable
+    } else {
+        kind
     };
     let detail = match &e {
         E::SqliteFailure(failure, Some(message)) => {
@@ -151,15 +158,22 @@ pub fn is_memory_name(path: &str) -> bool {
     path.contains(":memory:") || path.contains("mode=memory")
 }
 
+/// The writer connection held across Python calls (by an SQL cursor's
+/// transaction); `None` inside once the database is closed.
+pub type HeldWriter = ArcMutexGuard<RawMutex, Option<Connection>>;
+
 /// A database file (or in-memory database) and its connections.
 pub struct Database {
     pub path: String,
     pub memory: bool,
     pub lock_timeout: Duration,
     pub synchronous: Synchronous,
+    /// Whether the file is in WAL mode, and whether opening it switched it.
+    pub journal_mode_wal: bool,
+    pub journal_mode_was_changed_to_wal: bool,
     /// The one connection that writes (and, in memory, also reads);
-    /// `None` once closed.
-    writer: Mutex<Option<Connection>>,
+    /// `None` once closed. In an `Arc` so that a cursor can hold its lock.
+    writer: Arc<Mutex<Option<Connection>>>,
     readers: Mutex<Vec<Connection>>,
     closed: AtomicBool,
     /// Commits made through this database, to wake local waiters at once.
@@ -183,16 +197,21 @@ impl Database {
         let warning = opening.as_ref().and_then(|opening| opening.check(path));
         let writer = connect(path, lock_timeout, synchronous)?;
         let file = opening.map_or_else(Registration::none, |o| o.register(path));
+        let (mut journal_mode_wal, mut journal_mode_was_changed_to_wal) = (false, false);
         if !memory {
             let context = || format!("setting WAL journal mode on {path}");
             let mode: String = writer
                 .query_row("PRAGMA journal_mode", [], |row| row.get(0))
                 .map_err(|e| sqlite_error(e, context()))?;
-            if !mode.eq_ignore_ascii_case("wal") {
+            journal_mode_wal = mode.eq_ignore_ascii_case("wal");
+            if !journal_mode_wal {
                 let switched =
                     writer.query_row("PRAGMA journal_mode=WAL", [], |row| row.get::<_, String>(0));
                 match switched {
-                    Ok(_) => {}
+                    Ok(mode) => {
+                        journal_mode_wal = mode.eq_ignore_ascii_case("wal");
+                        journal_mode_was_changed_to_wal = journal_mode_wal;
+                    }
                     // A read-only file stays as it is; it can still be read.
                     Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {}
                     Err(e) => return Err(sqlite_error(e, context())),
@@ -204,7 +223,9 @@ impl Database {
             memory,
             lock_timeout,
             synchronous,
-            writer: Mutex::new(Some(writer)),
+            journal_mode_wal,
+            journal_mode_was_changed_to_wal,
+            writer: Arc::new(Mutex::new(Some(writer))),
             readers: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             commits: Mutex::new(0),
@@ -268,16 +289,55 @@ impl Database {
     }
 
     fn lock_writer(&self) -> DbResult<parking_lot::MutexGuard<'_, Option<Connection>>> {
-        self.writer.try_lock_for(self.lock_timeout).ok_or_else(|| {
-            DbError::new(
-                ErrorKind::Operational,
-                format!(
-                    "SQLite database {} is locked: another thread held its connection \
-                     for longer than the lock timeout ({:?})",
-                    self.path, self.lock_timeout
-                ),
-            )
-        })
+        self.writer
+            .try_lock_for(self.lock_timeout)
+            .ok_or_else(|| self.locked_error())
+    }
+
+    fn locked_error(&self) -> DbError {
+        DbError::new(
+            ErrorKind::Operational,
+            format!(
+                "SQLite database {} is locked: another thread held its connection \
+                 for longer than the lock timeout ({:?})",
+                self.path, self.lock_timeout
+            ),
+        )
+    }
+
+    /// The writer connection's lock, to hold across calls (an SQL cursor's
+    /// transaction); waits up to the lock timeout, as writes do.
+    pub fn hold_writer(&self) -> DbResult<HeldWriter> {
+        let held = self
+            .writer
+            .try_lock_arc_for(self.lock_timeout)
+            .ok_or_else(|| self.locked_error())?;
+        if held.is_none() {
+            return Err(self.closed_error());
+        }
+        Ok(held)
+    }
+
+    /// A reader connection of its own (file databases only), to give back
+    /// with `give_back_reader`.
+    pub fn take_reader(&self) -> DbResult<Connection> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let pooled = self.readers.lock().pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => connect(&self.path, self.lock_timeout, self.synchronous),
+        }
+    }
+
+    pub fn give_back_reader(&self, conn: Connection) {
+        if !self.is_closed() {
+            let mut readers = self.readers.lock();
+            if readers.len() < READER_POOL_SIZE {
+                readers.push(conn);
+            }
+        }
     }
 
     /// Waits until `holds` returns true or `until` passes, polling the
@@ -380,10 +440,10 @@ mod tests {
     }
 
     #[test]
-    fn missing_table_is_a_programming_error() {
+    fn missing_table_is_a_missing_table_error() {
         let conn = Connection::open_in_memory().unwrap();
         let e = failing(&conn, "SELECT * FROM nowhere");
-        assert_eq!(e.kind, ErrorKind::Programming);
+        assert_eq!(e.kind, ErrorKind::MissingTable);
         assert!(
             e.message.contains("no such table: nowhere"),
             "{}",

@@ -8,12 +8,13 @@
 //! a file queue for the write lock instead of failing half way.
 
 mod convert;
+pub(crate) mod cursor;
 pub(crate) mod database;
 mod files;
 pub(crate) mod store;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -23,6 +24,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use crate::errors::{error, ErrorKind};
 use crate::records::topics_arg;
 use crate::records::{StoredEvent, Tracking};
+pub use cursor::{SqliteCursor, SqliteRow};
 use database::{Database, DbResult, Synchronous};
 use store::{IdType, NewEvent, Schema};
 
@@ -111,6 +113,36 @@ impl SqliteDatabase {
         self.db.is_closed()
     }
 
+    /// Whether the file is in WAL mode (False in memory).
+    #[getter]
+    fn journal_mode_wal(&self) -> bool {
+        self.db.journal_mode_wal
+    }
+
+    /// Whether opening the file switched it to WAL mode (it was new, or in
+    /// another journal mode).
+    #[getter]
+    fn journal_mode_was_changed_to_wal(&self) -> bool {
+        self.db.journal_mode_was_changed_to_wal
+    }
+
+    /// A cursor in a new transaction: with commit=True a write transaction
+    /// (BEGIN IMMEDIATE) holding the writer connection; otherwise a read
+    /// transaction (on the writer connection in memory). End it with
+    /// `cursor.end(commit=...)`.
+    #[pyo3(signature = (*, commit))]
+    fn begin(&self, py: Python<'_>, commit: bool) -> PyResult<SqliteCursor> {
+        let db = &self.db;
+        py.detach(|| SqliteCursor::begin(db, commit))
+            .map_err(|e| e.into_pyerr(py))
+    }
+
+    /// A cursor outside any transaction: each statement takes the writer
+    /// connection and commits on its own.
+    fn cursor(&self) -> SqliteCursor {
+        SqliteCursor::autocommit(&self.db)
+    }
+
     /// Close every connection (waiting for a write in progress to finish).
     fn close(&self, py: Python<'_>) {
         py.detach(|| self.db.close());
@@ -126,31 +158,76 @@ impl SqliteDatabase {
 /// sharing one file.
 #[pyclass(module = "esox._core", frozen, subclass)]
 pub struct SqliteRecorder {
+    /// Set on construction, or by `_configure` when a Python subclass's
+    /// `__init__` decides the database and table (eventsourcing's way).
+    inner: OnceLock<Inner>,
+    closed: AtomicBool,
+}
+
+struct Inner {
     database: Py<SqliteDatabase>,
     db: Arc<Database>,
     schema: Schema,
     id_type: IdType,
     /// Whether `close()` closes the database (it was opened for this recorder).
     owns_database: bool,
-    closed: AtomicBool,
+}
+
+impl Inner {
+    fn keeps_notifications(&self) -> bool {
+        self.schema.events_table.is_some() && self.schema.notifications
+    }
 }
 
 impl SqliteRecorder {
+    fn inner(&self, py: Python<'_>) -> PyResult<&Inner> {
+        self.inner.get().ok_or_else(|| {
+            error(
+                py,
+                ErrorKind::Programming,
+                "this SQLite recorder has no database yet: a subclass's __init__ \
+                 must call super().__init__(datastore, ...)",
+            )
+        })
+    }
+
     /// Runs `f` with the GIL released; raises its error as an esox exception.
     fn run<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&Database, &Schema) -> DbResult<T> + Send,
     ) -> PyResult<T> {
+        let inner = self.inner(py)?;
         if self.closed.load(Ordering::Acquire) {
             return Err(error(
                 py,
                 ErrorKind::Interface,
-                format!("SQLite recorder of {} is closed", self.db.path),
+                format!("SQLite recorder of {} is closed", inner.db.path),
             ));
         }
-        let (db, schema) = (&*self.db, &self.schema);
+        let (db, schema) = (&*inner.db, &inner.schema);
         py.detach(|| f(db, schema)).map_err(|e| e.into_pyerr(py))
+    }
+
+    /// The cursor, checked to be on this recorder's database.
+    fn same_database<'a>(
+        &self,
+        inner: &Inner,
+        cursor: &'a Bound<'_, SqliteCursor>,
+    ) -> PyResult<&'a SqliteCursor> {
+        let py = cursor.py();
+        let cursor = cursor.get();
+        if !Arc::ptr_eq(&cursor.db, &inner.db) {
+            return Err(error(
+                py,
+                ErrorKind::Programming,
+                format!(
+                    "the cursor is on database {}, not this recorder's {}",
+                    cursor.db.path, inner.db.path
+                ),
+            ));
+        }
+        Ok(cursor)
     }
 
     /// Blocks, detached, until `holds` or the timeout passes; returns whether
@@ -190,7 +267,7 @@ impl SqliteRecorder {
 impl SqliteRecorder {
     #[new]
     #[pyo3(signature = (
-        database,
+        database=None,
         events_table=Some("stored_events".to_owned()),
         *,
         notifications=true,
@@ -203,7 +280,7 @@ impl SqliteRecorder {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        database: &Bound<'_, PyAny>,
+        database: Option<&Bound<'_, PyAny>>,
         events_table: Option<String>,
         notifications: bool,
         tracking: bool,
@@ -212,6 +289,59 @@ impl SqliteRecorder {
         synchronous: Option<&str>,
         create_table: bool,
     ) -> PyResult<Self> {
+        let recorder = SqliteRecorder {
+            inner: OnceLock::new(),
+            closed: AtomicBool::new(false),
+        };
+        if let Some(database) = database {
+            // Only a Python subclass (eventsourcing's SQLiteRecorder) keeps no
+            // tables of its own.
+            if events_table.is_none() && !tracking {
+                return Err(PyValueError::new_err(
+                    "a recorder with no events table must have tracking=True",
+                ));
+            }
+            recorder.configure(
+                py,
+                database,
+                events_table,
+                notifications,
+                tracking,
+                originator_id_type,
+                lock_timeout,
+                synchronous,
+                create_table,
+            )?;
+        }
+        Ok(recorder)
+    }
+
+    /// Set the database and tables of a recorder made without them (by a
+    /// Python subclass's `__init__`); once only.
+    #[pyo3(name = "_configure", signature = (
+        database,
+        events_table,
+        *,
+        notifications=true,
+        tracking=false,
+        originator_id_type="uuid",
+        lock_timeout=None,
+        synchronous=None,
+        create_table=true,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn configure(
+        &self,
+        py: Python<'_>,
+        database: &Bound<'_, PyAny>,
+        events_table: Option<String>,
+        notifications: bool,
+        tracking: bool,
+        originator_id_type: &str,
+        lock_timeout: Option<f64>,
+        synchronous: Option<&str>,
+        create_table: bool,
+    ) -> PyResult<()> {
         let id_type = match originator_id_type.to_ascii_lowercase().as_str() {
             "uuid" => IdType::Uuid,
             "text" => IdType::Text,
@@ -228,10 +358,6 @@ impl SqliteRecorder {
                      (letters, digits and underscores, not starting with a digit)"
                 )));
             }
-        } else if !tracking {
-            return Err(PyValueError::new_err(
-                "a recorder with no events table must have tracking=True",
-            ));
         }
         let (database, owns_database) = if let Ok(shared) = database.cast::<SqliteDatabase>() {
             if lock_timeout.is_some() || synchronous.is_some() {
@@ -257,47 +383,60 @@ impl SqliteRecorder {
         };
         let db = database.get().db.clone();
         let schema = Schema::new(&db.path, events_table, notifications, tracking);
-        let recorder = SqliteRecorder {
+        let inner = Inner {
             database,
             db,
             schema,
             id_type,
             owns_database,
-            closed: AtomicBool::new(false),
         };
-        if create_table {
-            recorder.create_table(py)?;
+        if self.inner.set(inner).is_err() {
+            return Err(error(
+                py,
+                ErrorKind::Programming,
+                "this SQLite recorder already has its database",
+            ));
         }
-        Ok(recorder)
+        if create_table {
+            self.create_table(py)?;
+        }
+        Ok(())
     }
 
     /// The database this recorder reads and writes.
     #[getter]
-    fn database(&self, py: Python<'_>) -> Py<SqliteDatabase> {
-        self.database.clone_ref(py)
+    fn database(&self, py: Python<'_>) -> PyResult<Py<SqliteDatabase>> {
+        Ok(self.inner(py)?.database.clone_ref(py))
     }
 
     #[getter]
-    fn events_table(&self) -> Option<&str> {
-        self.schema.events_table.as_deref()
+    fn events_table(&self, py: Python<'_>) -> PyResult<Option<&str>> {
+        Ok(self.inner(py)?.schema.events_table.as_deref())
     }
 
     #[getter]
-    fn keeps_notifications(&self) -> bool {
-        self.schema.events_table.is_some() && self.schema.notifications
+    fn keeps_notifications(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.inner(py)?.keeps_notifications())
     }
 
     #[getter]
-    fn has_tracking(&self) -> bool {
-        self.schema.tracking
+    fn has_tracking(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.inner(py)?.schema.tracking)
     }
 
     #[getter]
-    fn originator_id_type(&self) -> &'static str {
-        match self.id_type {
+    fn originator_id_type(&self, py: Python<'_>) -> PyResult<&'static str> {
+        Ok(match self.inner(py)?.id_type {
             IdType::Uuid => "uuid",
             IdType::Text => "text",
-        }
+        })
+    }
+
+    /// The statements that create this recorder's tables (as `create_table`
+    /// creates them; an older tracking table is migrated first).
+    #[getter]
+    fn native_create_table_statements(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(self.inner(py)?.schema.create_table_statements())
     }
 
     /// Create this recorder's tables if they do not exist (done on
@@ -309,6 +448,16 @@ impl SqliteRecorder {
             }
             Ok(())
         })
+    }
+
+    /// Create this recorder's tables (migrating an older tracking table) in
+    /// the cursor's write transaction.
+    fn _create_tables_in(&self, cursor: &Bound<'_, SqliteCursor>) -> PyResult<()> {
+        let py = cursor.py();
+        let inner = self.inner(py)?;
+        let schema = &inner.schema;
+        self.same_database(inner, cursor)?
+            .in_write_transaction(py, |conn| schema.create_tables_in(conn))
     }
 
     /// Records a batch of stored events (and optionally a tracking record)
@@ -323,52 +472,58 @@ impl SqliteRecorder {
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         // Other recorders take extra keyword arguments; this one has no use for them.
         let _ = kwargs;
-        let items = stored_events
-            .try_iter()
-            .map_err(|_| {
-                PyTypeError::new_err("stored_events must be a sequence of StoredEvent objects")
-            })?
-            .map(|item| {
-                item?.cast_into::<StoredEvent>().map_err(|e| {
-                    PyTypeError::new_err(format!(
-                        "stored_events must contain StoredEvent objects, not {}",
-                        e.into_inner()
-                            .get_type()
-                            .qualname()
-                            .map_or_else(|_| "?".to_owned(), |n| n.to_string())
-                    ))
-                })
-            })
-            .collect::<PyResult<Vec<Bound<'py, StoredEvent>>>>()?;
-        let originator_ids: Vec<Bound<'py, PyAny>> = items
-            .iter()
-            .map(|item| item.get().originator_id.bind(py).clone())
-            .collect();
-        let mut events = Vec::with_capacity(items.len());
-        for (item, originator_id) in items.iter().zip(&originator_ids) {
-            let event = item.get();
-            events.push(NewEvent {
-                originator_id: convert::stored_originator_id(originator_id, self.id_type)?,
-                version: event.originator_version,
-                topic: event.topic.bind(py).to_str()?,
-                state: event.state.bind(py).as_bytes(),
+        let inner = self.inner(py)?;
+        with_new_events(py, stored_events, inner.id_type, |events| {
+            let tracking = tracking.as_ref().map(|t| {
+                let t = t.get();
+                (t.application_name.as_str(), t.notification_id)
             });
-        }
-        let tracking = tracking.as_ref().map(|t| {
-            let t = t.get();
-            (t.application_name.as_str(), t.notification_id)
-        });
-        if events.is_empty() && tracking.is_none() {
-            return Ok(self.keeps_notifications().then(|| PyList::empty(py)));
-        }
-        let ids = self.run(py, |db, schema| {
-            db.write(|conn| schema.insert_events(conn, &events, tracking))
-        })?;
-        if self.keeps_notifications() {
-            Ok(Some(PyList::new(py, ids)?))
-        } else {
-            Ok(None)
-        }
+            if events.is_empty() && tracking.is_none() {
+                // Nothing to insert, but a missing table is refused as a
+                // statement would refuse it.
+                self.run(py, |db, schema| {
+                    db.read(|conn| schema.check_insertable(conn))
+                })?;
+                return Ok(inner.keeps_notifications().then(|| PyList::empty(py)));
+            }
+            let ids = self.run(py, |db, schema| {
+                db.write(|conn| schema.insert_events(conn, events, tracking))
+            })?;
+            if inner.keeps_notifications() {
+                Ok(Some(PyList::new(py, ids)?))
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
+    /// Inserts a batch of stored events (and optionally a tracking record)
+    /// in the cursor's write transaction; returns their notification ids
+    /// (None without notifications). What `_insert_events` calls.
+    #[pyo3(signature = (cursor, stored_events, *, tracking=None))]
+    fn _insert_events_in<'py>(
+        &self,
+        cursor: &Bound<'py, SqliteCursor>,
+        stored_events: &Bound<'py, PyAny>,
+        tracking: Option<Bound<'py, Tracking>>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let py = cursor.py();
+        let inner = self.inner(py)?;
+        let cursor = self.same_database(inner, cursor)?;
+        with_new_events(py, stored_events, inner.id_type, |events| {
+            let tracking = tracking.as_ref().map(|t| {
+                let t = t.get();
+                (t.application_name.as_str(), t.notification_id)
+            });
+            let schema = &inner.schema;
+            let ids = cursor
+                .in_write_transaction(py, |conn| schema.insert_events_in(conn, events, tracking))?;
+            if inner.keeps_notifications() {
+                Ok(Some(PyList::new(py, ids)?))
+            } else {
+                Ok(None)
+            }
+        })
     }
 
     /// The stored events of one originator with versions in (gt, lte],
@@ -388,7 +543,8 @@ impl SqliteRecorder {
                 "limit must not be negative, got {limit}"
             )));
         }
-        let stored = convert::stored_originator_id(originator_id, self.id_type)?;
+        let id_type = self.inner(py)?.id_type;
+        let stored = convert::stored_originator_id(originator_id, id_type)?;
         let rows = self.run(py, |db, schema| {
             db.read(|conn| {
                 schema.select_events(
@@ -401,11 +557,16 @@ impl SqliteRecorder {
                 )
             })
         })?;
-        let table = self.schema.events_table.as_deref().unwrap_or_default();
+        let table = self
+            .inner(py)?
+            .schema
+            .events_table
+            .as_deref()
+            .unwrap_or_default();
         if rows.rows.is_empty() {
             return Ok(PyList::empty(py));
         }
-        let originator_id = convert::selected_originator_id(originator_id, &stored, self.id_type)?;
+        let originator_id = convert::selected_originator_id(originator_id, &stored, id_type)?;
         convert::stored_events(py, &rows, &originator_id, table)
     }
 
@@ -437,11 +598,16 @@ impl SqliteRecorder {
             Some(s) => s.saturating_add(1),
         };
         let last = stop.unwrap_or(i64::MAX);
-        let id_type = self.id_type;
+        let id_type = self.inner(py)?.id_type;
         let rows = self.run(py, |db, schema| {
             db.read(|conn| schema.select_notifications(conn, first, last, &topics, limit, id_type))
         })?;
-        let table = self.schema.events_table.as_deref().unwrap_or_default();
+        let table = self
+            .inner(py)?
+            .schema
+            .events_table
+            .as_deref()
+            .unwrap_or_default();
         convert::notifications(py, &rows, table)
     }
 
@@ -513,18 +679,62 @@ impl SqliteRecorder {
     /// (a shared SqliteDatabase is closed by its owner).
     fn close(&self, py: Python<'_>) {
         self.closed.store(true, Ordering::Release);
-        if self.owns_database {
-            py.detach(|| self.db.close());
+        if let Some(inner) = self.inner.get().filter(|inner| inner.owns_database) {
+            py.detach(|| inner.db.close());
         }
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let this = slf.get();
+        let Some(inner) = slf.get().inner.get() else {
+            return Ok(format!("{}(<no database>)", slf.get_type().qualname()?));
+        };
         Ok(format!(
             "{}({:?}, {:?})",
             slf.get_type().qualname()?,
-            this.db.path,
-            this.schema.events_table.as_deref().unwrap_or("tracking"),
+            inner.db.path,
+            inner.schema.events_table.as_deref().unwrap_or("tracking"),
         ))
     }
+}
+
+/// The stored events of a Python sequence as rows to insert (borrowing their
+/// topics and states), passed to `f`.
+fn with_new_events<'py, R>(
+    py: Python<'py>,
+    stored_events: &Bound<'py, PyAny>,
+    id_type: IdType,
+    f: impl FnOnce(&[NewEvent<'_>]) -> PyResult<R>,
+) -> PyResult<R> {
+    let items = stored_events
+        .try_iter()
+        .map_err(|_| {
+            PyTypeError::new_err("stored_events must be a sequence of StoredEvent objects")
+        })?
+        .map(|item| {
+            item?.cast_into::<StoredEvent>().map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "stored_events must contain StoredEvent objects, not {}",
+                    e.into_inner()
+                        .get_type()
+                        .qualname()
+                        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+                ))
+            })
+        })
+        .collect::<PyResult<Vec<Bound<'py, StoredEvent>>>>()?;
+    let originator_ids: Vec<Bound<'py, PyAny>> = items
+        .iter()
+        .map(|item| item.get().originator_id.bind(py).clone())
+        .collect();
+    let mut events = Vec::with_capacity(items.len());
+    for (item, originator_id) in items.iter().zip(&originator_ids) {
+        let event = item.get();
+        events.push(NewEvent {
+            originator_id: convert::stored_originator_id(originator_id, id_type)?,
+            version: event.originator_version,
+            topic: event.topic.bind(py).to_str()?,
+            state: event.state.bind(py).as_bytes(),
+        });
+    }
+    f(&events)
 }

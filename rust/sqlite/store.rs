@@ -241,14 +241,35 @@ impl Schema {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite_error(e, context()))?;
+        self.create_tables_in(&tx)?;
+        tx.commit().map_err(|e| sqlite_error(e, context()))
+    }
+
+    /// Creates missing tables (migrating an older tracking table) in the
+    /// caller's write transaction.
+    pub fn create_tables_in(&self, conn: &Connection) -> DbResult<()> {
+        let context = || format!("creating tables in {}", self.path);
         if let Some(table) = &self.events_table {
-            tx.execute_batch(&self.create_events_sql(table))
+            conn.execute_batch(&self.create_events_sql(table))
                 .map_err(|e| sqlite_error(e, context()))?;
         }
         if self.tracking {
-            create_tracking_table(&tx).map_err(|e| sqlite_error(e, context()))?;
+            create_tracking_table(conn).map_err(|e| sqlite_error(e, context()))?;
         }
-        tx.commit().map_err(|e| sqlite_error(e, context()))
+        Ok(())
+    }
+
+    /// The statements that create this schema's tables (the tracking table
+    /// as it is once created; an older one is migrated by `create_tables_in`).
+    pub fn create_table_statements(&self) -> Vec<String> {
+        let mut statements = Vec::new();
+        if let Some(table) = &self.events_table {
+            statements.push(self.create_events_sql(table));
+        }
+        if self.tracking {
+            statements.push(CREATE_TRACKING_TABLE.to_owned());
+        }
+        statements
     }
 
     /// Inserts a batch of events and a tracking record in one transaction;
@@ -259,20 +280,62 @@ impl Schema {
         events: &[NewEvent<'_>],
         tracking: Option<(&str, i64)>,
     ) -> DbResult<Vec<i64>> {
+        let context = || {
+            format!(
+                "inserting stored events into {} of {}",
+                self.table_name(),
+                self.path
+            )
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(e, context()))?;
+        let ids = self.insert_events_in(&tx, events, tracking)?;
+        tx.commit().map_err(|e| sqlite_error(e, context()))?;
+        Ok(ids)
+    }
+
+    /// Whether the events table can be inserted into (it exists), checked
+    /// by preparing the insert: an empty batch refuses a missing table too.
+    pub fn check_insertable(&self, conn: &Connection) -> DbResult<()> {
+        if self.events_table.is_some() {
+            conn.prepare_cached(&self.insert_event).map_err(|e| {
+                sqlite_error(
+                    e,
+                    format!(
+                        "inserting stored events into {} of {}",
+                        self.table_name(),
+                        self.path
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn table_name(&self) -> &str {
+        self.events_table.as_deref().unwrap_or(TRACKING_TABLE)
+    }
+
+    /// Inserts a batch of events and a tracking record in the caller's write
+    /// transaction; returns the events' notification ids.
+    pub fn insert_events_in(
+        &self,
+        conn: &Connection,
+        events: &[NewEvent<'_>],
+        tracking: Option<(&str, i64)>,
+    ) -> DbResult<Vec<i64>> {
         if !events.is_empty() {
             self.events_table()?;
         }
         if tracking.is_some() {
             self.check_tracking()?;
         }
-        let table = self.events_table.as_deref().unwrap_or(TRACKING_TABLE);
+        let table = self.table_name();
         let context = || format!("inserting stored events into {table} of {}", self.path);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| sqlite_error(e, context()))?;
         let mut ids = Vec::with_capacity(if self.notifications { events.len() } else { 0 });
         if !events.is_empty() {
-            let mut insert = tx
+            let mut insert = conn
                 .prepare_cached(&self.insert_event)
                 .map_err(|e| sqlite_error(e, context()))?;
             for event in events {
@@ -298,14 +361,13 @@ impl Schema {
                     return Err(sqlite_error(e, context()));
                 }
                 if self.notifications {
-                    ids.push(tx.last_insert_rowid());
+                    ids.push(conn.last_insert_rowid());
                 }
             }
         }
         if let Some((application_name, notification_id)) = tracking {
-            self.upsert_tracking(&tx, application_name, notification_id)?;
+            self.upsert_tracking(conn, application_name, notification_id)?;
         }
-        tx.commit().map_err(|e| sqlite_error(e, context()))?;
         Ok(ids)
     }
 
@@ -510,6 +572,9 @@ impl Schema {
     }
 }
 
+const CREATE_TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS tracking (application_name TEXT, \
+     notification_id INTEGER, PRIMARY KEY (application_name)) WITHOUT ROWID";
+
 fn text_or_blob(value: ValueRef<'_>) -> Option<&[u8]> {
     match value {
         ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
@@ -560,10 +625,7 @@ fn create_tracking_table(conn: &Connection) -> rusqlite::Result<()> {
         }
         conn.execute_batch(&format!("ALTER TABLE tracking RENAME TO old{n}_tracking"))?;
     }
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS tracking (application_name TEXT, \
-         notification_id INTEGER, PRIMARY KEY (application_name)) WITHOUT ROWID",
-    )?;
+    conn.execute_batch(CREATE_TRACKING_TABLE)?;
     let mut insert = conn.prepare("INSERT OR REPLACE INTO tracking VALUES (?1, ?2)")?;
     insert.execute((MIGRATION_MARK, 1))?;
     for (application_name, notification_id) in carried {

@@ -845,8 +845,12 @@ def test_factory_tracking_recorder_of_a_given_class() -> None:
 
     with SQLiteFactory({"SQLITE_DBNAME": ":memory:"}) as factory:
         assert type(factory.tracking_recorder(ViewRecorder)) is ViewRecorder
+        # As in eventsourcing, a process recorder is a tracking recorder.
+        assert type(factory.tracking_recorder(SQLiteProcessRecorder)) is (
+            SQLiteProcessRecorder
+        )
         with pytest.raises(InfrastructureFactoryError, match="SQLiteTrackingRecorder"):
-            factory.tracking_recorder(SQLiteProcessRecorder)  # type: ignore[arg-type]
+            factory.tracking_recorder(SQLiteApplicationRecorder)  # type: ignore[arg-type]
 
 
 def test_application_on_sqlite_file_survives_a_restart(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from esox.persistence.errors import (
     InternalError,
     InvalidSettingError,
     MapperDeserialisationError,
+    MissingTableError,
     NotSupportedError,
     OperationalError,
     PersistenceError,
@@ -30,6 +31,15 @@ from esox.persistence.ids import (
     str_to_uuid_convertor,
 )
 from esox.persistence.mapper import Mapper
+from esox.persistence.pool import (
+    Connection,
+    ConnectionNotFromPoolError,
+    ConnectionPool,
+    ConnectionPoolClosedError,
+    ConnectionUnavailableError,
+    Cursor,
+    Params,
+)
 from esox.persistence.recorders import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -60,6 +70,12 @@ __all__ = [
     "Cipher",
     "CipherKeyError",
     "Compressor",
+    "Connection",
+    "ConnectionNotFromPoolError",
+    "ConnectionPool",
+    "ConnectionPoolClosedError",
+    "ConnectionUnavailableError",
+    "Cursor",
     "DataError",
     "DatabaseError",
     "DataclassAsTopicFields",
@@ -77,9 +93,11 @@ __all__ = [
     "JSONTranscoder",
     "Mapper",
     "MapperDeserialisationError",
+    "MissingTableError",
     "NotSupportedError",
     "Notification",
     "OperationalError",
+    "Params",
     "PersistenceError",
     "ProcessRecorder",
     "ProgrammingError",

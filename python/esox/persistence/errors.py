@@ -74,8 +74,15 @@ class CipherKeyError(PersistenceError, ValueError, EnvironmentError):
     and an EnvironmentError as eventsourcing raises for a missing key)."""
 
 
-class InfrastructureFactoryError(EventSourcingError):
-    """An infrastructure factory could not be constructed from the environment."""
+class MissingTableError(ProgrammingError, OperationalError):
+    """A table the statement needs does not exist (create_table() was not
+    called): a ProgrammingError, and an OperationalError as sqlite3 and
+    eventsourcing report it."""
+
+
+class InfrastructureFactoryError(EventSourcingError, EnvironmentError):
+    """An infrastructure factory could not be constructed from the environment
+    (an EnvironmentError, as eventsourcing raises)."""
 
 
 class InvalidSettingError(InfrastructureFactoryError, SettingError):
