@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod binding;
 pub mod cipher;
 pub mod codec;
 pub mod compress;
@@ -18,6 +19,8 @@ pub mod sqlite;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(binding::_bind, m)?)?;
+    m.add_function(wrap_pyfunction!(binding::_is_bound, m)?)?;
     m.add_class::<records::StoredEvent>()?;
     m.add_class::<records::Notification>()?;
     m.add_class::<records::Tracking>()?;

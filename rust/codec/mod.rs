@@ -27,6 +27,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
+use crate::binding::bindings;
+
 /// Containers nested deeper than this are refused (encoding and decoding),
 /// so that a circular reference or hostile input cannot overflow the stack.
 pub const MAX_DEPTH: usize = 512;
@@ -173,32 +175,6 @@ pub fn builtins(py: Python<'_>) -> PyResult<&'static Builtins> {
     })
 }
 
-/// esox's own transcoding classes, whose registration enables the native
-/// handling of date, bytes, enum members and frozen dataclasses.
-pub struct EsoxTranscodings {
-    pub date: Py<PyType>,
-    pub bytes: Py<PyType>,
-    pub enum_: Py<PyType>,
-    pub dataclass: Py<PyType>,
-}
-
-static ESOX_TRANSCODINGS: PyOnceLock<EsoxTranscodings> = PyOnceLock::new();
-
-pub fn esox_transcodings(py: Python<'_>) -> PyResult<&'static EsoxTranscodings> {
-    ESOX_TRANSCODINGS.get_or_try_init(py, || {
-        let module = py.import("esox.persistence.transcoding")?;
-        let class = |name: &str| -> PyResult<Py<PyType>> {
-            Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
-        };
-        Ok(EsoxTranscodings {
-            date: class("DateAsISO")?,
-            bytes: class("BytesAsBase64")?,
-            enum_: class("EnumAsTopicValue")?,
-            dataclass: class("DataclassAsTopicFields")?,
-        })
-    })
-}
-
 /// The types stored natively under their names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Native {
@@ -255,8 +231,8 @@ impl Native {
     /// eventsourcing lacks, only esox's own transcoding class is.
     fn esox_class(self, py: Python<'_>) -> PyResult<Option<&'static Py<PyType>>> {
         Ok(match self {
-            Native::Date => Some(&esox_transcodings(py)?.date),
-            Native::Bytes => Some(&esox_transcodings(py)?.bytes),
+            Native::Date => Some(&bindings(py)?.date_as_iso),
+            Native::Bytes => Some(&bindings(py)?.bytes_as_base64),
             _ => None,
         })
     }
@@ -287,10 +263,10 @@ impl Generic {
     }
 
     fn esox_class(self, py: Python<'_>) -> PyResult<&'static Py<PyType>> {
-        let classes = esox_transcodings(py)?;
+        let bound = bindings(py)?;
         Ok(match self {
-            Generic::Enum => &classes.enum_,
-            Generic::Dataclass => &classes.dataclass,
+            Generic::Enum => &bound.enum_as_topic_value,
+            Generic::Dataclass => &bound.dataclass_as_topic_fields,
         })
     }
 }
