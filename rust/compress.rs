@@ -75,13 +75,6 @@ fn with_cached<T, R>(
 }
 
 impl Codec {
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Zlib => "zlib",
-            Codec::Zstd => "zstd",
-        }
-    }
-
     /// The compressed form of `data`.
     pub fn compress(self, data: &[u8]) -> Result<Vec<u8>, String> {
         match self {

@@ -5,16 +5,19 @@
 use pyo3::prelude::*;
 
 mod binding;
-pub mod cipher;
-pub mod codec;
-pub mod compress;
-pub mod dcb;
-pub mod errors;
-pub mod mapper;
-pub mod memory;
-pub mod records;
-pub mod replay;
-pub mod sqlite;
+mod cipher;
+mod codec;
+mod compress;
+mod cpython;
+mod dcb;
+mod errors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+mod mapper;
+mod memory;
+mod records;
+mod replay;
+mod sqlite;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -268,15 +268,8 @@ pub fn decode_dataclass<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
     let cls = cls.bind(py);
     // SAFETY: object.__new__(cls) was checked to be allowed (`topic_facts`);
     // allocating is what it does. Fields are set as object.__setattr__ does.
-    let obj = unsafe {
-        let ty = cls.as_ptr() as *mut ffi::PyTypeObject;
-        match (*ty).tp_alloc {
-            Some(alloc) => Bound::from_owned_ptr_or_err(py, alloc(ty, 0))?,
-            None => py
-                .get_type::<PyAny>()
-                .call_method1(intern!(py, "__new__"), (cls,))?,
-        }
-    };
+    let obj =
+        unsafe { Bound::from_owned_ptr_or_err(py, crate::cpython::alloc(cls.as_type_ptr()))? };
     let mut used = 0;
     for field in fields {
         let name = field.name.bind(py);

@@ -198,11 +198,7 @@ impl Class {
         let obj = if self.plain {
             // SAFETY: the class is not abstract (checked in `new`), so
             // allocating it is what object.__new__(cls) does.
-            unsafe {
-                let ty = cls.as_ptr().cast::<ffi::PyTypeObject>();
-                let alloc = (*ty).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-                Bound::from_owned_ptr_or_err(py, alloc(ty, 0))?
-            }
+            unsafe { Bound::from_owned_ptr_or_err(py, crate::cpython::alloc(cls.as_type_ptr()))? }
         } else {
             object_new(py)?.call1((cls,))?
         };

@@ -16,13 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFunction, PyString, PyTuple, PyType};
 
 use crate::binding::{bindings, ReplayNames, ReplayObjects};
-
-extern "C" {
-    // CPython's lookup of a name along a type's MRO, as attribute access
-    // does it: no descriptor is called and no error is set. Exported (and
-    // used by Cython) in every CPython 3.x, though not in the limited API.
-    fn _PyType_Lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
+use crate::cpython::{generic_attribute_access, is_data_descriptor, lookup, version_tag};
 
 /// What replay knows of `esox.domain`: the replay contract that Python
 /// handed over in the bind (`esox.domain.contract`).
@@ -48,18 +42,6 @@ impl Known {
     }
 }
 
-/// `name` as found along the MRO of `cls` (the raw class attribute).
-pub fn lookup<'py>(
-    cls: &Bound<'py, PyType>,
-    name: &Bound<'py, PyString>,
-) -> Option<Bound<'py, PyAny>> {
-    // SAFETY: both pointers are alive; the result is borrowed from the
-    // class's dict and becomes a strong reference straight away.
-    unsafe {
-        Bound::from_borrowed_ptr_or_opt(cls.py(), _PyType_Lookup(cls.as_type_ptr(), name.as_ptr()))
-    }
-}
-
 /// Whether instances of `cls` get (and, if `setting`, set) the named
 /// attributes from their `__dict__` as `object` does: no `__getattr__`,
 /// `__getattribute__` or `__setattr__` of its own and no data descriptor of
@@ -69,21 +51,10 @@ pub fn plain_attributes(
     names: &[&Bound<'_, PyString>],
     setting: bool,
 ) -> bool {
-    let ty = cls.as_type_ptr();
-    let get_generic = ffi::PyObject_GenericGetAttr as *const () as usize;
-    let set_generic = ffi::PyObject_GenericSetAttr as *const () as usize;
-    // SAFETY: `ty` is a live type object; its slots are read, not called.
-    let generic = unsafe {
-        (*ty).tp_getattro.map(|f| f as usize) == Some(get_generic)
-            && (!setting || (*ty).tp_setattro.map(|f| f as usize) == Some(set_generic))
-    };
-    generic
-        && names.iter().all(|name| {
-            lookup(cls, name).is_none_or(|attr| {
-                // SAFETY: `attr` is alive; its type's slot is read, not called.
-                unsafe { (*ffi::Py_TYPE(attr.as_ptr())).tp_descr_set.is_none() }
-            })
-        })
+    generic_attribute_access(cls, setting)
+        && names
+            .iter()
+            .all(|name| lookup(cls, name).is_none_or(|attr| !is_data_descriptor(&attr)))
 }
 
 /// What an event's `apply(aggregate)` does.
@@ -126,12 +97,6 @@ fn plans() -> MutexGuard<'static, Plans> {
     PLANS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The type version tag of `cls`; 0 if it has none (then nothing is cached).
-fn version_tag(cls: &Bound<'_, PyType>) -> u32 {
-    // SAFETY: reads a field of a live type object.
-    unsafe { (*cls.as_type_ptr()).tp_version_tag }
 }
 
 impl Mutate {
