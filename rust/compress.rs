@@ -14,7 +14,7 @@
 //!
 //! Nothing here touches Python: the mapper runs it with the GIL released.
 
-mod fixed;
+pub(crate) mod fixed;
 
 use std::cell::RefCell;
 

@@ -11,8 +11,8 @@ mod compress;
 mod cpython;
 mod dcb;
 mod errors;
-#[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzzing;
+#[cfg(any(test, feature = "internals"))]
+pub mod internals;
 mod mapper;
 mod memory;
 mod records;

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    esox::fuzzing::check_json_against_python(data);
+    _core::internals::check_json_against_python(data);
 });

@@ -1,12 +1,27 @@
-//! The hand-written JSON parser checked against Python's own `json.loads`,
-//! for its unit tests and the cargo-fuzz target in fuzz/ (feature
-//! `fuzzing`); not part of the extension module.
+//! What tests, fuzz targets (fuzz/) and benches (rust/bench_deflate.rs)
+//! reach inside the crate (feature `internals`); not part of the extension
+//! module: the hand-written JSON parser checked against Python's own
+//! `json.loads`, and the two zlib encoders.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::codec::decode::Decoder;
 use crate::codec::MAX_DEPTH;
+
+/// A zlib stream of `data` from the fixed-Huffman encoder (`compress::fixed`).
+pub fn zlib_fixed(data: &[u8]) -> Vec<u8> {
+    crate::compress::fixed::zlib_fixed(data)
+}
+
+/// A zlib stream of `data` from libdeflate at `level`, with a compressor
+/// kept from call to call (as `compress` keeps one per thread).
+pub fn zlib_libdeflate(compressor: &mut libdeflater::Compressor, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; compressor.zlib_compress_bound(data.len())];
+    let n = compressor.zlib_compress(data, &mut out).expect("zlib");
+    out.truncate(n);
+    out
+}
 
 /// A transcoder with nothing registered: plain JSON only.
 fn empty_transcoder(py: Python<'_>) -> Bound<'_, PyAny> {
