@@ -113,7 +113,9 @@ wheel-test: $(STAMP_DEPS)
 # The whole suite (Rust tests and pytest) on one of them: `make test-3.13`.
 $(OTHER_PYTHONS:%=test-%): test-%:
 	@test -x "$(PYTHON$*)" || { echo "no CPython $* found: pass PYTHON$*=/path/to/python$*"; exit 1; }
-	CARGO_TARGET_DIR=target/py$* PYO3_PYTHON=$(PYTHON$*) $(MAKE) test VENV=.venv-$* PYTHON=$(PYTHON$*)
+	CARGO_TARGET_DIR=target/py$* PYO3_PYTHON=$(PYTHON$*) \
+		LD_LIBRARY_PATH=$$($(PYTHON$*) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))') \
+		$(MAKE) test VENV=.venv-$* PYTHON=$(PYTHON$*)
 
 $(OTHER_PYTHONS:%=wheel-%): wheel-%:
 	@test -x "$(PYTHON$*)" || { echo "no CPython $* found: pass PYTHON$*=/path/to/python$*"; exit 1; }
