@@ -217,6 +217,31 @@ pub unsafe fn alloc(ty: *mut ffi::PyTypeObject) -> *mut ffi::PyObject {
     alloc(ty, 0)
 }
 
+/// `object.__setattr__(obj, "__dict__", dict)`: directly, or on 3.13
+/// through the type's `__dict__` descriptor, since CPython 3.13.0's
+/// `PyObject_GenericSetDict` leaves an object with inline values whose
+/// attributes are then not found (its `__dict__` shows them).
+///
+/// # Safety
+/// `obj` must be alive and have a `__dict__`; `dict` must be a live dict.
+#[inline]
+pub unsafe fn set_instance_dict(
+    py: Python<'_>,
+    obj: *mut ffi::PyObject,
+    dict: *mut ffi::PyObject,
+) -> i32 {
+    #[cfg(not(Py_3_13))]
+    {
+        let _ = py;
+        ffi::PyObject_GenericSetDict(obj, dict, std::ptr::null_mut())
+    }
+    #[cfg(Py_3_13)]
+    {
+        let name = pyo3::intern!(py, "__dict__");
+        ffi::PyObject_GenericSetAttr(obj, name.as_ptr(), dict)
+    }
+}
+
 // ------------------------------------------------------------------ gc --
 
 /// Takes `obj` off the cycle collector's list, if it is on it: for objects

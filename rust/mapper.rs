@@ -120,7 +120,7 @@ fn new_event<'py>(
     // is about to be replaced anyway.
     unsafe {
         let obj = Bound::from_owned_ptr_or_err(py, cpython::alloc(cls.as_type_ptr()))?;
-        if ffi::PyObject_GenericSetDict(obj.as_ptr(), state.as_ptr(), std::ptr::null_mut()) != 0 {
+        if cpython::set_instance_dict(py, obj.as_ptr(), state.as_ptr()) != 0 {
             return Err(PyErr::fetch(py));
         }
         Ok(obj)
