@@ -1,13 +1,23 @@
 # esox: every target does its own set-up on a fresh machine (Python 3.11, Rust, make).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
+# The extension's cargo profile: dev-fast (optimised, no LTO: quick to
+# rebuild) for development and tests; release (fat LTO) for benchmarks and
+# wheels, which `make bench` and `make wheel` use whatever this says.
+PROFILE ?= dev-fast
+# CPython 3.12 and 3.13 besides the venv's (3.11): each its own venv
+# (.venv-3.12...) and cargo target dir, from pyenv or PYTHON3.12=/path/python.
+OTHER_PYTHONS := 3.12 3.13
+PYTHON3.12 ?= $(shell PYENV_VERSION=3.12 pyenv which python3.12 2>/dev/null || command -v python3.12)
+PYTHON3.13 ?= $(shell PYENV_VERSION=3.13 pyenv which python3.13 2>/dev/null || command -v python3.13)
 BIN := $(VENV)/bin
 RUST_SOURCES := $(shell find rust -name "*.rs") Cargo.toml Cargo.lock
 STAMP_DEPS := $(BIN)/.deps-installed
 EXT_STAMP := $(BIN)/.esox-built
 
-.PHONY: demo test test-all test-python test-rust format lint bench build wheel wheel-test clean \
-	conformance conformance-update
+.PHONY: demo test test-python test-rust format lint bench test-all build build-release wheel wheel-test \
+	clean conformance conformance-update test-all-pythons wheels $(OTHER_PYTHONS:%=test-%) \
+	$(OTHER_PYTHONS:%=wheel-%)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +28,22 @@ $(STAMP_DEPS): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --group dev
 	touch $@
 
-# Release build of the Rust extension, installed in development mode.
-$(EXT_STAMP): $(STAMP_DEPS) $(RUST_SOURCES) pyproject.toml
-	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH $(BIN)/maturin develop --release --quiet
+# The Rust extension, built with $(PROFILE) and installed in development
+# mode; switching profile rebuilds it (the marker is newer than the stamp).
+$(EXT_STAMP): $(STAMP_DEPS) $(RUST_SOURCES) build.rs pyproject.toml $(BIN)/.profile-$(PROFILE)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH \
+		$(BIN)/maturin develop --profile $(PROFILE) --quiet
+	touch $@
+
+$(BIN)/.profile-%: | $(BIN)/python
+	rm -f $(BIN)/.profile-*
 	touch $@
 
 build: $(EXT_STAMP)
+
+# What benchmarks measure (bench uses it): the release build.
+build-release:
+	$(MAKE) build PROFILE=release
 
 demo: build
 	$(BIN)/esox demo
@@ -60,7 +80,7 @@ lint: build
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 
-bench: build
+bench: build-release
 	mkdir -p bench-out
 	$(BIN)/python -m pytest benches --benchmark-only --benchmark-columns=mean,ops,rounds \
 		--benchmark-sort=name --benchmark-json=bench-out/results.json
@@ -95,5 +115,22 @@ endif
 wheel-test: $(STAMP_DEPS)
 	$(BIN)/python -m pytest tests/project/test_wheel.py
 
+
+# The whole suite (Rust tests and pytest) on one of them: `make test-3.13`.
+$(OTHER_PYTHONS:%=test-%): test-%:
+	@test -x "$(PYTHON$*)" || { echo "no CPython $* found: pass PYTHON$*=/path/to/python$*"; exit 1; }
+	CARGO_TARGET_DIR=target/py$* PYO3_PYTHON=$(PYTHON$*) \
+		LD_LIBRARY_PATH=$$($(PYTHON$*) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))') \
+		$(MAKE) test VENV=.venv-$* PYTHON=$(PYTHON$*)
+
+$(OTHER_PYTHONS:%=wheel-%): wheel-%:
+	@test -x "$(PYTHON$*)" || { echo "no CPython $* found: pass PYTHON$*=/path/to/python$*"; exit 1; }
+	CARGO_TARGET_DIR=target/py$* PYO3_PYTHON=$(PYTHON$*) $(MAKE) wheel VENV=.venv-$* PYTHON=$(PYTHON$*)
+
+test-all-pythons: test $(OTHER_PYTHONS:%=test-%)
+
+# A wheel per supported CPython, in dist/.
+wheels: wheel $(OTHER_PYTHONS:%=wheel-%)
+
 clean:
-	rm -rf $(VENV) target dist build python/esox/*.so
+	rm -rf $(VENV) $(OTHER_PYTHONS:%=.venv-%) target dist build python/esox/*.so

@@ -14,7 +14,7 @@
 //!
 //! Nothing here touches Python: the mapper runs it with the GIL released.
 
-mod fixed;
+pub(crate) mod fixed;
 
 use std::cell::RefCell;
 
@@ -75,13 +75,6 @@ fn with_cached<T, R>(
 }
 
 impl Codec {
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Zlib => "zlib",
-            Codec::Zstd => "zstd",
-        }
-    }
-
     /// The compressed form of `data`.
     pub fn compress(self, data: &[u8]) -> Result<Vec<u8>, String> {
         match self {

@@ -2,12 +2,12 @@
 //!
 //! The exception classes are defined in Python (`esox.persistence.errors`) so
 //! that they can use multiple inheritance (`IntegrityError` is both a
-//! `DatabaseError` and a `RecordConflictError`); Rust looks them up once and
-//! raises them by kind.
+//! `DatabaseError` and a `RecordConflictError`); Python hands them over in
+//! the bind (`crate::binding`) and Rust raises them by kind.
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+
+use crate::binding::bindings;
 
 /// The kinds of error that Rust code raises into Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,25 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    fn class_name(self) -> &'static str {
+    /// Every kind, in the order of the classes the bind holds.
+    pub const ALL: [ErrorKind; 13] = [
+        ErrorKind::Persistence,
+        ErrorKind::Interface,
+        ErrorKind::Data,
+        ErrorKind::Operational,
+        ErrorKind::Integrity,
+        ErrorKind::Internal,
+        ErrorKind::Programming,
+        ErrorKind::MissingTable,
+        ErrorKind::NotSupported,
+        ErrorKind::WaitInterrupted,
+        ErrorKind::MapperDeserialisation,
+        ErrorKind::TranscodingNotRegistered,
+        ErrorKind::CipherKey,
+    ];
+
+    /// The name of its class in `esox.persistence.errors` (a key of the bind).
+    pub fn class_name(self) -> &'static str {
         match self {
             ErrorKind::Persistence => "PersistenceError",
             ErrorKind::Interface => "InterfaceError",
@@ -49,29 +67,32 @@ impl ErrorKind {
     }
 }
 
-static ERRORS_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-
-fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
-    ERRORS_MODULE
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(py.import("esox.persistence.errors")?.unbind())
-        })
-        .map(|m| m.bind(py))
-}
-
 /// Builds a Python exception of the given kind with the given message.
 pub fn error(py: Python<'_>, kind: ErrorKind, message: impl Into<String>) -> PyErr {
     let message = message.into();
-    match errors_module(py).and_then(|m| m.getattr(kind.class_name())) {
-        Ok(cls) => match cls.cast_into::<PyType>() {
-            Ok(cls) => PyErr::from_type(cls, message),
-            Err(e) => PyErr::from(e),
-        },
-        Err(e) => e,
+    match bindings(py) {
+        Ok(bound) => PyErr::from_type(bound.errors[kind as usize].bind(py).clone(), message),
+        // Unbound: still say what failed.
+        Err(e) => pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "{}: {message} ({e})",
+            kind.class_name()
+        )),
     }
 }
 
 /// Shorthand: `Err(error(...))`.
 pub fn fail<T>(py: Python<'_>, kind: ErrorKind, message: impl Into<String>) -> PyResult<T> {
     Err(error(py, kind, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn kinds_index_the_bound_classes_in_order() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "{kind:?}");
+        }
+    }
 }

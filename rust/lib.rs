@@ -4,20 +4,26 @@
 
 use pyo3::prelude::*;
 
-pub mod cipher;
-pub mod codec;
-pub mod compress;
-pub mod dcb;
-pub mod errors;
-pub mod mapper;
-pub mod memory;
-pub mod records;
-pub mod replay;
-pub mod sqlite;
+mod binding;
+mod cipher;
+mod codec;
+mod compress;
+mod cpython;
+mod dcb;
+mod errors;
+#[cfg(any(test, feature = "internals"))]
+pub mod internals;
+mod mapper;
+mod memory;
+mod records;
+mod replay;
+mod sqlite;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(binding::_bind, m)?)?;
+    m.add_function(wrap_pyfunction!(binding::_is_bound, m)?)?;
     m.add_class::<records::StoredEvent>()?;
     m.add_class::<records::Notification>()?;
     m.add_class::<records::Tracking>()?;

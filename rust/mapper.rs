@@ -23,6 +23,7 @@ use crate::codec::error::DecodeError;
 use crate::codec::native::new_uuid;
 use crate::codec::text::parse_uuid_hex;
 use crate::codec::{builtins, is_native_transcoder};
+use crate::cpython;
 use crate::errors::{error, ErrorKind};
 use crate::records::StoredEvent;
 use classes::{DecodeClass, EventClasses, Memo};
@@ -118,14 +119,8 @@ fn new_event<'py>(
     // that object.__new__ does besides preparing an empty `__dict__`, which
     // is about to be replaced anyway.
     unsafe {
-        let ty = cls.as_ptr() as *mut ffi::PyTypeObject;
-        let obj = match (*ty).tp_alloc {
-            Some(alloc) => Bound::from_owned_ptr_or_err(py, alloc(ty, 0))?,
-            None => py
-                .get_type::<PyAny>()
-                .call_method1(intern!(py, "__new__"), (cls,))?,
-        };
-        if ffi::PyObject_GenericSetDict(obj.as_ptr(), state.as_ptr(), std::ptr::null_mut()) != 0 {
+        let obj = Bound::from_owned_ptr_or_err(py, cpython::alloc(cls.as_type_ptr()))?;
+        if cpython::set_instance_dict(py, obj.as_ptr(), state.as_ptr()) != 0 {
             return Err(PyErr::fetch(py));
         }
         Ok(obj)
@@ -137,12 +132,10 @@ fn new_event<'py>(
 /// be part of a cycle; untracked, the dicts holding it can stay untracked.
 fn untrack_uuid(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
     let uuid_type = &builtins(py)?.uuid_type;
-    // SAFETY: `obj` is alive; only an object of a GC type is untracked.
+    // SAFETY: `obj` is alive, and a UUID refers to no container.
     unsafe {
-        if ffi::Py_TYPE(obj.as_ptr()) as *mut ffi::PyObject == uuid_type.as_ptr()
-            && ffi::PyObject_IS_GC(obj.as_ptr()) != 0
-        {
-            ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
+        if ffi::Py_TYPE(obj.as_ptr()) as *mut ffi::PyObject == uuid_type.as_ptr() {
+            cpython::untrack(obj.as_ptr());
         }
     }
     Ok(())
@@ -555,14 +548,10 @@ fn all_atomic(py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<bool> {
 /// cannot tell a UUID from a container; a container put in it later tracks
 /// it again.)
 fn untrack(state: &Bound<'_, PyDict>, event: &Bound<'_, PyAny>) {
-    // SAFETY: both objects are alive; only GC objects are untracked.
+    // SAFETY: both objects are alive and hold atomic values only.
     unsafe {
-        if ffi::PyObject_GC_IsTracked(state.as_ptr()) != 0 {
-            ffi::PyObject_GC_UnTrack(state.as_ptr().cast());
-        }
-        if ffi::PyObject_IS_GC(event.as_ptr()) != 0 {
-            ffi::PyObject_GC_UnTrack(event.as_ptr().cast());
-        }
+        cpython::untrack(state.as_ptr());
+        cpython::untrack(event.as_ptr());
     }
 }
 

@@ -6,7 +6,6 @@
 
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -19,12 +18,8 @@ use pyo3::PyTraverseError;
 /// every collection: by a third of a batch save's time, measured, when a
 /// process holds many of them.
 fn untracked<T>(obj: Py<T>) -> Py<T> {
-    // SAFETY: `obj` is alive; only a tracked (so GC) object is untracked.
-    unsafe {
-        if ffi::PyObject_GC_IsTracked(obj.as_ptr()) != 0 {
-            ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
-        }
-    }
+    // SAFETY: `obj` is alive and holds no container.
+    unsafe { crate::cpython::untrack(obj.as_ptr()) };
     obj
 }
 

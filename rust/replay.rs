@@ -23,7 +23,7 @@ use plan::{instance_dict, plain_attributes, Apply, Known, Mutate};
 /// Applies events one by one, as `project_aggregate` does.
 struct Projector<'py> {
     py: Python<'py>,
-    known: &'static Known,
+    known: Known,
     /// The aggregate so far (Python None before the first event).
     aggregate: Bound<'py, PyAny>,
     /// Plans of the event classes seen in this replay.
@@ -61,7 +61,7 @@ impl<'py> Projector<'py> {
             self.last_plan = i;
             return Ok(self.plans[i].1.clone());
         }
-        let plan = Mutate::of(&cls, self.known)?;
+        let plan = Mutate::of(&cls, &self.known)?;
         self.last_plan = self.plans.len();
         self.plans.push((cls, plan.clone()));
         Ok(plan)
@@ -77,10 +77,11 @@ impl<'py> Projector<'py> {
             }
         }
         let py = self.py;
+        let known = self.known.names;
         let names = [
-            intern!(py, "_id"),
-            intern!(py, "_version"),
-            intern!(py, "_modified_on"),
+            known.id.bind(py),
+            known.version.bind(py),
+            known.modified_on.bind(py),
         ];
         let plain = plain_attributes(&cls, &names, true);
         self.aggregate_class = Some((cls, plain));
@@ -95,12 +96,13 @@ impl<'py> Projector<'py> {
             Mutate::Create(apply) => (true, apply),
         };
         let py = self.py;
+        let names = self.known.names;
         // An instance attribute named `mutate` or `apply` would be called
         // instead of the class's method: leave such an event to Python.
         let state = match instance_dict(event) {
             Some(state)
-                if !state.contains(intern!(py, "mutate"))?
-                    && !state.contains(intern!(py, "apply"))? =>
+                if !state.contains(names.mutate.bind(py))?
+                    && !state.contains(names.apply.bind(py))? =>
             {
                 state
             }
@@ -125,7 +127,8 @@ impl<'py> Projector<'py> {
     }
 
     fn mutate_in_python(&mut self, event: &Bound<'py, PyAny>) -> PyResult<()> {
-        self.aggregate = event.call_method1(intern!(self.py, "mutate"), (&self.aggregate,))?;
+        let mutate = self.known.names.mutate.bind(self.py);
+        self.aggregate = event.call_method1(mutate, (&self.aggregate,))?;
         Ok(())
     }
 
@@ -136,7 +139,7 @@ impl<'py> Projector<'py> {
         state: &Bound<'py, PyDict>,
         apply: &Apply,
     ) -> PyResult<()> {
-        let py = self.py;
+        let (py, names, objects) = (self.py, self.known.names, self.known.objects);
         if self.aggregate.is_none() || !self.aggregate_is_plain() {
             return self.mutate_in_python(event);
         }
@@ -144,28 +147,24 @@ impl<'py> Projector<'py> {
         let Some(attributes) = instance_dict(&aggregate) else {
             return self.mutate_in_python(event);
         };
-        let event_id = read(event, state, intern!(py, "originator_id"))?;
-        let aggregate_id = read(&aggregate, &attributes, intern!(py, "_id"))?;
+        let event_id = read(event, state, names.originator_id.bind(py))?;
+        let aggregate_id = read(&aggregate, &attributes, names.id.bind(py))?;
         if !self.same_id(&event_id, &aggregate_id)? {
-            let error = self
-                .known
-                .id_error
-                .bind(py)
-                .call1((event_id, aggregate_id))?;
+            let error = objects.id_error.bind(py).call1((event_id, aggregate_id))?;
             return Err(PyErr::from_value(error));
         }
-        let current = read(&aggregate, &attributes, intern!(py, "_version"))?;
-        let version = read(event, state, intern!(py, "originator_version"))?;
+        let current = read(&aggregate, &attributes, names.version.bind(py))?;
+        let version = read(event, state, names.originator_version.bind(py))?;
         if let Some(next) = next_version(&current, &version)? {
-            let error = self.known.version_error.bind(py).call1((version, next))?;
+            let error = objects.version_error.bind(py).call1((version, next))?;
             return Err(PyErr::from_value(error));
         }
         self.apply(event, state, &aggregate, apply)?;
-        let timestamp = read(event, state, intern!(py, "timestamp"))?;
+        let timestamp = read(event, state, names.timestamp.bind(py))?;
         // The apply may have replaced the aggregate's __dict__.
         let attributes = instance_dict(&aggregate).unwrap_or(attributes);
-        attributes.set_item(intern!(py, "_version"), version)?;
-        attributes.set_item(intern!(py, "_modified_on"), timestamp)?;
+        attributes.set_item(names.version.bind(py), version)?;
+        attributes.set_item(names.modified_on.bind(py), timestamp)?;
         Ok(())
     }
 
@@ -176,33 +175,33 @@ impl<'py> Projector<'py> {
         state: &Bound<'py, PyDict>,
         apply: &Apply,
     ) -> PyResult<()> {
-        let py = self.py;
-        let topic = read(event, state, intern!(py, "originator_topic"))?;
+        let (py, names, objects) = (self.py, self.known.names, self.known.objects);
+        let topic = read(event, state, names.originator_topic.bind(py))?;
         let cls = self.known.resolve_topic.bind(py).call1((&topic,))?;
         // A stored topic builds nothing but an aggregate (as in
         // `esox.domain.events.resolve_aggregate_class`).
         let is_aggregate = match cls.cast::<PyType>() {
-            Ok(t) => t.is_subclass(self.known.base_aggregate.bind(py))?,
+            Ok(t) => t.is_subclass(objects.base_aggregate.bind(py))?,
             Err(_) => false,
         };
         if !is_aggregate {
-            let err = py
-                .import(intern!(py, "esox.domain.events"))?
-                .getattr(intern!(py, "not_an_aggregate_class"))?
+            let err = objects
+                .not_an_aggregate_class
+                .bind(py)
                 .call1((&topic, &cls))?;
             return Err(PyErr::from_value(err));
         }
         let aggregate = cls.call_method1(intern!(py, "__new__"), (&cls,))?;
         aggregate.call_method1(
-            intern!(py, "__base_init__"),
+            names.base_init.bind(py),
             (
-                read(event, state, intern!(py, "originator_id"))?,
-                read(event, state, intern!(py, "originator_version"))?,
-                read(event, state, intern!(py, "timestamp"))?,
+                read(event, state, names.originator_id.bind(py))?,
+                read(event, state, names.originator_version.bind(py))?,
+                read(event, state, names.timestamp.bind(py))?,
             ),
         )?;
-        let init_params = cls.getattr(intern!(py, "_init_params_"))?;
-        let init_func = cls.getattr(intern!(py, "_init_func_"))?;
+        let init_params = cls.getattr(names.init_params.bind(py))?;
+        let init_func = cls.getattr(names.init_func.bind(py))?;
         if !init_params.is_none() && !init_func.is_none() {
             let kwargs = PyDict::new(py);
             for name in init_params.try_iter()? {
@@ -211,12 +210,18 @@ impl<'py> Projector<'py> {
                     kwargs.set_item(name, value)?;
                 }
             }
-            if cls
-                .getattr(intern!(py, "_init_mentions_id_"))?
-                .is_truthy()?
-            {
-                let id = read(event, state, intern!(py, "originator_id"))?;
+            if cls.getattr(names.init_mentions_id.bind(py))?.is_truthy()? {
+                let id = read(event, state, names.originator_id.bind(py))?;
                 kwargs.set_item(intern!(py, "id"), id)?;
+            }
+            // A default_factory value (a new list...) is copied, so that
+            // changes to the aggregate do not leak into its event.
+            let spec = cls.getattr(names.init_spec.bind(py))?;
+            if !spec.is_none() {
+                let factories = spec.getattr(names.spec_factories.bind(py))?;
+                if factories.is_truthy()? {
+                    copy_factory_values(&kwargs, &factories)?;
+                }
             }
             init_func
                 .call((&aggregate,), Some(&kwargs))
@@ -238,7 +243,7 @@ impl<'py> Projector<'py> {
         match apply {
             Apply::Nothing => Ok(()),
             Apply::Method => {
-                event.call_method1(intern!(self.py, "apply"), (aggregate,))?;
+                event.call_method1(self.known.names.apply.bind(self.py), (aggregate,))?;
                 Ok(())
             }
             Apply::Decorated { func, names, then } => {
@@ -322,10 +327,13 @@ fn explain_missing<'py>(
     if !err.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
         return err;
     }
-    let clearer = py
-        .import(intern!(py, "esox.domain.events"))
-        .and_then(|m| m.getattr(intern!(py, "missing_arguments_error")))
-        .and_then(|f| f.call1((event, func, state, err.value(py))));
+    let clearer = Known::get(py).and_then(|known| {
+        known
+            .objects
+            .missing_arguments_error
+            .bind(py)
+            .call1((event, func, state, err.value(py)))
+    });
     match clearer {
         Ok(clearer) if !clearer.is(err.value(py)) => {
             let clearer = PyErr::from_value(clearer);
@@ -347,6 +355,23 @@ fn read<'py>(
         Some(value) => Ok(value),
         None => obj.getattr(name),
     }
+}
+
+/// `kwargs[name] = copy.deepcopy(kwargs[name])` for each name of
+/// `factories` in `kwargs`, as `CanInitAggregate.mutate` does.
+#[cold]
+fn copy_factory_values(kwargs: &Bound<'_, PyDict>, factories: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = kwargs.py();
+    let deepcopy = py
+        .import(intern!(py, "copy"))?
+        .getattr(intern!(py, "deepcopy"))?;
+    for name in factories.try_iter()? {
+        let name = name?;
+        if let Some(value) = kwargs.get_item(&name)? {
+            kwargs.set_item(&name, deepcopy.call1((value,))?)?;
+        }
+    }
+    Ok(())
 }
 
 /// None if `version` is `current + 1`, else `current + 1` (for the error).
@@ -402,7 +427,7 @@ pub fn replay<'py>(
     let py = mapper.py();
     let none = || py.None().into_bound(py);
     let initial = match initial {
-        Some(snapshot) if snapshot.is_instance(Known::get(py)?.snapshot.bind(py))? => {
+        Some(snapshot) if snapshot.is_instance(Known::get(py)?.objects.snapshot.bind(py))? => {
             if gt.is_none() {
                 gt = Some(snapshot.getattr(intern!(py, "originator_version"))?);
             }

@@ -29,6 +29,8 @@ __all__ = [
     "StoredEvent",
     "Tracking",
     "__version__",
+    "_bind",
+    "_is_bound",
     "dcb_append_arguments",
     "dcb_read_arguments",
     "decode_json",
@@ -177,6 +179,12 @@ class Mapper:
         """JSON-encode ``obj`` (no compression or encryption)."""
     def decode(self, data: bytes | bytearray | memoryview) -> Any:
         """Decode JSON written by ``encode`` (no decompression or decryption)."""
+
+def _bind(bindings: dict[str, Any]) -> None:
+    """Hand the crate what it needs of esox (esox.persistence.binding, once)."""
+
+def _is_bound() -> bool:
+    """Whether ``_bind`` has been called."""
 
 def encode_json(obj: Any, transcoder: Any, *, paths: bool = True) -> bytes:
     """Compact JSON of ``obj``, other types via ``transcoder.types``."""

@@ -18,7 +18,8 @@ use super::native::BASE64;
 use super::text::{
     write_float, write_iso_date, write_iso_datetime, write_json_str, write_uuid_hex, DateTimeFields,
 };
-use super::{builtins, Builtins, Generic, Handling, IntLayout, Native, Registry, MAX_DEPTH};
+use super::{builtins, Builtins, Generic, Handling, Native, Registry, MAX_DEPTH};
+use crate::cpython::{compact_int, dict_version};
 
 type Result<T> = std::result::Result<T, EncodeError>;
 
@@ -48,46 +49,6 @@ unsafe fn str_bytes<'a>(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<&'a
         return Err(PyErr::fetch(py));
     }
     Ok(std::slice::from_raw_parts(data as *const u8, len as usize))
-}
-
-/// A dict's version tag: CPython gives it a new value whenever the dict
-/// changes, so comparing it after each item (which may have run Python
-/// code) catches a change made during iteration, one load per item.
-///
-/// # Safety
-/// `obj` must be a live dict (or subclass).
-#[inline(always)]
-#[allow(deprecated)]
-unsafe fn dict_version(obj: *mut ffi::PyObject) -> u64 {
-    (*(obj as *mut ffi::PyDictObject)).ma_version_tag
-}
-
-/// The value of an exact int of at most two digits, read from the object.
-///
-/// # Safety
-/// `obj` must be an exact int and `layout` this interpreter's.
-#[inline(always)]
-unsafe fn compact_int(obj: *mut ffi::PyObject, layout: IntLayout) -> Option<i64> {
-    let header = (*(obj as *mut ffi::PyVarObject)).ob_size;
-    let digits = (obj as *const u8).add(std::mem::size_of::<ffi::PyVarObject>()) as *const u32;
-    match layout {
-        IntLayout::SignedSize => match header {
-            0 => Some(0),
-            1 => Some(i64::from(*digits)),
-            -1 => Some(-i64::from(*digits)),
-            2 | -2 => {
-                let value = i64::from(*digits) | i64::from(*digits.add(1)) << 30;
-                Some(if header < 0 { -value } else { value })
-            }
-            _ => None,
-        },
-        IntLayout::Tagged => {
-            let tag = header as usize;
-            // Compact (at most one digit); tag & 3 is 0 for +, 1 for 0, 2 for -.
-            (tag < 2 << 3).then(|| (1 - (tag & 3) as i64) * i64::from(*digits))
-        }
-        IntLayout::Unknown => None,
-    }
 }
 
 /// True for the JSON scalar types, which are written without calling Python.

@@ -22,12 +22,11 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::Builtins;
+use crate::binding::bindings;
 
 /// Caches hold at most this many classes; past it they start again.
 const MAX_CACHED: usize = 4096;
 
-static GET_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static RESOLVE_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static FIELDS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static MISSING: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -55,8 +54,9 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn get_topic<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyString>> {
     let py = cls.py();
-    let topic = GET_TOPIC
-        .import(py, "esox.utils", "get_topic")?
+    let topic = bindings(py)?
+        .get_topic
+        .bind(py)
         .call1((cls,))?
         .cast_into::<PyString>()?;
     Ok(PyString::intern(py, topic.to_str()?))
@@ -134,8 +134,9 @@ fn topic_facts(py: Python<'_>, topic: &str, want_enum: bool) -> PyResult<Arc<Top
     if let Some(facts) = locked(&TOPICS).as_ref().and_then(|m| m.get(&key)) {
         return Ok(facts.clone());
     }
-    let resolved = RESOLVE_TOPIC
-        .import(py, "esox.utils", "resolve_topic")?
+    let resolved = bindings(py)?
+        .resolve_topic
+        .bind(py)
         .call1((topic,))
         .map_err(|e| {
             let err = PyValueError::new_err(format!("could not resolve topic '{topic}': {e}"));
@@ -267,15 +268,8 @@ pub fn decode_dataclass<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
     let cls = cls.bind(py);
     // SAFETY: object.__new__(cls) was checked to be allowed (`topic_facts`);
     // allocating is what it does. Fields are set as object.__setattr__ does.
-    let obj = unsafe {
-        let ty = cls.as_ptr() as *mut ffi::PyTypeObject;
-        match (*ty).tp_alloc {
-            Some(alloc) => Bound::from_owned_ptr_or_err(py, alloc(ty, 0))?,
-            None => py
-                .get_type::<PyAny>()
-                .call_method1(intern!(py, "__new__"), (cls,))?,
-        }
-    };
+    let obj =
+        unsafe { Bound::from_owned_ptr_or_err(py, crate::cpython::alloc(cls.as_type_ptr()))? };
     let mut used = 0;
     for field in fields {
         let name = field.name.bind(py);

@@ -27,6 +27,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
+use crate::binding::bindings;
+use crate::cpython::{self, IntLayout};
+
 /// Containers nested deeper than this are refused (encoding and decoding),
 /// so that a circular reference or hostile input cannot overflow the stack.
 pub const MAX_DEPTH: usize = 512;
@@ -47,84 +50,10 @@ pub struct Builtins {
     /// when both are plain object slots, so a new one is filled directly.
     pub uuid_slots: Option<(isize, isize)>,
     /// CPython's `_PyDict_NewPresized`, if this interpreter exports it.
-    pub dict_presized: Option<unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject>,
+    pub dict_presized: Option<cpython::NewPresized>,
     pub fromisoformat: Py<PyAny>,
     pub empty_tuple: Py<PyTuple>,
     pub int_layout: IntLayout,
-}
-
-/// How this interpreter lays out small ints, so the encoder can read them
-/// without a call (as orjson does). `Unknown` always uses the C API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntLayout {
-    /// Up to 3.11: `ob_size` is the signed digit count.
-    SignedSize,
-    /// 3.12 to 3.14: `lv_tag` holds the digit count and the sign.
-    Tagged,
-    Unknown,
-}
-
-fn int_layout(py: Python<'_>) -> PyResult<IntLayout> {
-    let info = py.import("sys")?.getattr("int_info")?;
-    let bits: u32 = info.getattr("bits_per_digit")?.extract()?;
-    let size: u32 = info.getattr("sizeof_digit")?.extract()?;
-    if (bits, size) != (30, 4) {
-        return Ok(IntLayout::Unknown);
-    }
-    let version = py.version_info();
-    Ok(match (version.major, version.minor) {
-        (3, 11) => IntLayout::SignedSize,
-        (3, 12..=14) => IntLayout::Tagged,
-        _ => IntLayout::Unknown,
-    })
-}
-
-/// The offsets of UUID's `int` and `is_safe` slots, if both are member
-/// descriptors of object slots (as in every CPython so far).
-fn uuid_slots(uuid_type: &Bound<'_, PyType>) -> Option<(isize, isize)> {
-    let py = uuid_type.py();
-    let slot = |name: &str| -> Option<isize> {
-        let descr = uuid_type.getattr(name).ok()?;
-        // SAFETY: the object is checked to be a member descriptor before its
-        // struct is read; it stays alive (held by the type).
-        unsafe {
-            let ty = ffi::Py_TYPE(descr.as_ptr());
-            if ty != &raw mut ffi::PyMemberDescr_Type {
-                return None;
-            }
-            let member = (*(descr.as_ptr() as *mut ffi::PyMemberDescrObject)).d_member;
-            // T_OBJECT_EX (16): a plain object reference, NULL until set.
-            ((*member).type_code == 16 && (*member).flags == 0).then_some((*member).offset)
-        }
-    };
-    let _ = py;
-    Some((slot("int")?, slot("is_safe")?))
-}
-
-/// `_PyDict_NewPresized` found at run time (through ctypes), so that a
-/// build still loads on an interpreter that stops exporting it.
-fn dict_presized(
-    py: Python<'_>,
-) -> Option<unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject> {
-    let address = (|| -> PyResult<usize> {
-        let ctypes = py.import("ctypes")?;
-        let function = ctypes
-            .getattr("pythonapi")?
-            .getattr("_PyDict_NewPresized")?;
-        ctypes
-            .getattr("cast")?
-            .call1((function, ctypes.getattr("c_void_p")?))?
-            .getattr("value")?
-            .extract()
-    })()
-    .ok()?;
-    // SAFETY: the address is that of CPython's exported function of this
-    // signature: `PyObject *_PyDict_NewPresized(Py_ssize_t)`.
-    (address != 0).then(|| unsafe {
-        std::mem::transmute::<usize, unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject>(
-            address,
-        )
-    })
 }
 
 static BUILTINS: PyOnceLock<Builtins> = PyOnceLock::new();
@@ -148,8 +77,8 @@ pub fn builtins(py: Python<'_>) -> PyResult<&'static Builtins> {
         let object_new = py.get_type::<PyAny>().getattr("__new__")?;
         Ok(Builtins {
             uuid_uses_object_new: uuid_type.getattr("__new__")?.is(&object_new),
-            uuid_slots: uuid_slots(&uuid_type),
-            dict_presized: dict_presized(py),
+            uuid_slots: cpython::uuid_slots(&uuid_type),
+            dict_presized: cpython::dict_presized(py),
             uuid_type: uuid_type.unbind(),
             decimal_type: py
                 .import("decimal")?
@@ -168,33 +97,7 @@ pub fn builtins(py: Python<'_>) -> PyResult<&'static Builtins> {
                 .cast_into::<PyType>()?
                 .unbind(),
             empty_tuple: PyTuple::empty(py).unbind(),
-            int_layout: int_layout(py)?,
-        })
-    })
-}
-
-/// esox's own transcoding classes, whose registration enables the native
-/// handling of date, bytes, enum members and frozen dataclasses.
-pub struct EsoxTranscodings {
-    pub date: Py<PyType>,
-    pub bytes: Py<PyType>,
-    pub enum_: Py<PyType>,
-    pub dataclass: Py<PyType>,
-}
-
-static ESOX_TRANSCODINGS: PyOnceLock<EsoxTranscodings> = PyOnceLock::new();
-
-pub fn esox_transcodings(py: Python<'_>) -> PyResult<&'static EsoxTranscodings> {
-    ESOX_TRANSCODINGS.get_or_try_init(py, || {
-        let module = py.import("esox.persistence.transcoding")?;
-        let class = |name: &str| -> PyResult<Py<PyType>> {
-            Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
-        };
-        Ok(EsoxTranscodings {
-            date: class("DateAsISO")?,
-            bytes: class("BytesAsBase64")?,
-            enum_: class("EnumAsTopicValue")?,
-            dataclass: class("DataclassAsTopicFields")?,
+            int_layout: cpython::int_layout(py)?,
         })
     })
 }
@@ -255,8 +158,8 @@ impl Native {
     /// eventsourcing lacks, only esox's own transcoding class is.
     fn esox_class(self, py: Python<'_>) -> PyResult<Option<&'static Py<PyType>>> {
         Ok(match self {
-            Native::Date => Some(&esox_transcodings(py)?.date),
-            Native::Bytes => Some(&esox_transcodings(py)?.bytes),
+            Native::Date => Some(&bindings(py)?.date_as_iso),
+            Native::Bytes => Some(&bindings(py)?.bytes_as_base64),
             _ => None,
         })
     }
@@ -287,10 +190,10 @@ impl Generic {
     }
 
     fn esox_class(self, py: Python<'_>) -> PyResult<&'static Py<PyType>> {
-        let classes = esox_transcodings(py)?;
+        let bound = bindings(py)?;
         Ok(match self {
-            Generic::Enum => &classes.enum_,
-            Generic::Dataclass => &classes.dataclass,
+            Generic::Enum => &bound.enum_as_topic_value,
+            Generic::Dataclass => &bound.dataclass_as_topic_fields,
         })
     }
 }

@@ -110,9 +110,7 @@ pub fn new_uuid<'py>(py: Python<'py>, b: &Builtins, value: u128) -> PyResult<Bou
         // changed, so it can never be part of a reference cycle: untracked,
         // it spares the cycle collector (and lets a dict holding only it and
         // other atomic values stay untracked too).
-        if ffi::PyObject_IS_GC(obj.as_ptr()) != 0 {
-            ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
-        }
+        crate::cpython::untrack(obj.as_ptr());
         Ok(obj)
     }
 }

@@ -14,8 +14,6 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
 use super::index::{Found, Item, NewEvent};
 use crate::errors::{error, fail, ErrorKind};
 
-static DCB_EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static DCB_SEQUENCED_EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static OBJECT_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -200,11 +198,7 @@ impl Class {
         let obj = if self.plain {
             // SAFETY: the class is not abstract (checked in `new`), so
             // allocating it is what object.__new__(cls) does.
-            unsafe {
-                let ty = cls.as_ptr().cast::<ffi::PyTypeObject>();
-                let alloc = (*ty).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-                Bound::from_owned_ptr_or_err(py, alloc(ty, 0))?
-            }
+            unsafe { Bound::from_owned_ptr_or_err(py, crate::cpython::alloc(cls.as_type_ptr()))? }
         } else {
             object_new(py)?.call1((cls,))?
         };
@@ -244,15 +238,13 @@ impl Classes {
         event: Option<Bound<'_, PyType>>,
         sequenced_event: Option<Bound<'_, PyType>>,
     ) -> PyResult<Self> {
-        let event = match event {
-            Some(cls) => cls,
-            None => DCB_EVENT.import(py, "esox.dcb.api", "DCBEvent")?.clone(),
-        };
-        let sequenced_event = match sequenced_event {
-            Some(cls) => cls,
-            None => DCB_SEQUENCED_EVENT
-                .import(py, "esox.dcb.api", "DCBSequencedEvent")?
-                .clone(),
+        // esox.dcb's recorders pass esox.dcb.api's classes: the crate
+        // imports no esox module.
+        let (Some(event), Some(sequenced_event)) = (event, sequenced_event) else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "a DCB recorder needs event_class and sequenced_event_class \
+                 (esox.dcb.memory and esox.dcb.sqlite pass esox.dcb.api's)",
+            ));
         };
         Ok(Classes {
             event: Class::new(py, event)?,

@@ -10,14 +10,10 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyType};
 use pyo3::PyTraverseError;
 
-static GET_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static RESOLVE_TOPIC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static DOMAIN_EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static DECISION: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+use crate::binding::bindings;
 
 /// What encoding needs to know about an event class.
 pub struct EncodeClass {
@@ -95,7 +91,7 @@ impl EventClasses {
         let (topic, class_version) = match cached {
             Some(found) => found,
             None => {
-                let get_topic = GET_TOPIC.import(py, "esox.utils", "get_topic")?;
+                let get_topic = bindings(py)?.get_topic.bind(py);
                 let topic = get_topic.call1((cls,))?.cast_into::<PyString>()?;
                 let topic = PyString::intern(py, topic.to_str()?);
                 let class_version = class_version(cls)?;
@@ -168,9 +164,8 @@ impl EventClasses {
 /// Resolves a topic to an event class and learns what decoding needs.
 fn resolve_class(topic: &Bound<'_, PyString>) -> Result<DecodeClass, (&'static str, PyErr)> {
     let py = topic.py();
-    let resolved = RESOLVE_TOPIC
-        .import(py, "esox.utils", "resolve_topic")
-        .and_then(|resolve| resolve.call1((topic,)))
+    let resolved = bindings(py)
+        .and_then(|bound| bound.resolve_topic.bind(py).call1((topic,)))
         .map_err(|e| ("could not resolve its topic", e))?;
     let cls = resolved.cast_into::<PyType>().map_err(|e| {
         let found = e.into_inner().get_type();
@@ -225,13 +220,12 @@ fn resolve_class(topic: &Bound<'_, PyString>) -> Result<DecodeClass, (&'static s
 /// cached with the topic).
 fn is_event_class(cls: &Bound<'_, PyType>) -> PyResult<bool> {
     let py = cls.py();
-    let domain_event = DOMAIN_EVENT.import(py, "esox.domain", "DomainEvent")?;
+    let domain_event = bindings(py)?.domain_event.bind(py);
     if cls.is_subclass(domain_event)? {
         return Ok(true);
     }
     // The decisions of esox.dcb (tagged, not of an originator).
-    let decision = DECISION.import(py, "esox.domain", "AbstractDecision")?;
-    if cls.is_subclass(decision)? {
+    if cls.is_subclass(bindings(py)?.abstract_decision.bind(py))? {
         return Ok(true);
     }
     let key = intern!(py, "originator_id");

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::PyBytes;
 
 use super::to_bytes;
+use crate::binding::bindings;
 use crate::cipher::{AesGcm, Keys};
 use crate::compress::Codec;
 use crate::errors::{error, ErrorKind};
@@ -62,28 +62,12 @@ pub enum Cipher {
     Python(Py<PyAny>),
 }
 
-static COMPRESSION_CLASSES: PyOnceLock<(Py<PyType>, Py<PyType>)> = PyOnceLock::new();
-static CIPHER_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-
-fn import_class(py: Python<'_>, module: &str, name: &str) -> PyResult<Py<PyType>> {
-    Ok(py
-        .import(module)?
-        .getattr(name)?
-        .cast_into::<PyType>()?
-        .unbind())
-}
-
 impl Compressor {
     /// Native for exactly esox's `ZlibCompressor` and `ZstdCompressor`.
     pub fn new(obj: &Bound<'_, PyAny>) -> PyResult<Compressor> {
         let py = obj.py();
-        let (zlib, zstd) = COMPRESSION_CLASSES.get_or_try_init(py, || {
-            let module = "esox.persistence.compression";
-            Ok::<_, PyErr>((
-                import_class(py, module, "ZlibCompressor")?,
-                import_class(py, module, "ZstdCompressor")?,
-            ))
-        })?;
+        let bound = bindings(py)?;
+        let (zlib, zstd) = (&bound.zlib_compressor, &bound.zstd_compressor);
         let cls = obj.get_type();
         let max_size = || -> PyResult<usize> {
             match obj.getattr_opt(intern!(py, "max_size"))? {
@@ -109,9 +93,7 @@ impl Cipher {
         if let Ok(aead) = obj.cast::<AesGcm>() {
             return Ok(Cipher::Native(aead.get().keys.clone(), false));
         }
-        let aes_cipher = CIPHER_CLASS.get_or_try_init(py, || {
-            import_class(py, "esox.persistence.cipher", "AESCipher")
-        })?;
+        let aes_cipher = &bindings(py)?.aes_cipher;
         let bind = match obj.getattr_opt(intern!(py, "bind_event"))? {
             Some(bind) => bind.is_truthy()?,
             None => false,

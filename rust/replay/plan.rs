@@ -13,71 +13,32 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFunction, PyString, PyTuple, PyType};
 
-extern "C" {
-    // CPython's lookup of a name along a type's MRO, as attribute access
-    // does it: no descriptor is called and no error is set. Exported (and
-    // used by Cython) in every CPython 3.x, though not in the limited API.
-    fn _PyType_Lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
+use crate::binding::{bindings, ReplayNames, ReplayObjects};
+use crate::cpython::{generic_attribute_access, is_data_descriptor, lookup, version_tag};
 
-/// The functions and classes of `esox.domain` that replay compares with.
+/// What replay knows of `esox.domain`: the replay contract that Python
+/// handed over in the bind (`esox.domain.contract`).
+#[derive(Clone, Copy)]
 pub struct Known {
-    pub can_mutate_mutate: Py<PyAny>,
-    pub created_mutate: Py<PyAny>,
-    pub base_apply: Py<PyAny>,
-    pub decorated_apply: Py<PyAny>,
-    pub decorated_caller: Py<PyType>,
-    pub snapshot: Py<PyType>,
-    pub id_error: Py<PyAny>,
-    pub version_error: Py<PyAny>,
-    pub resolve_topic: Py<PyAny>,
-    /// What a stored `originator_topic` must name.
-    pub base_aggregate: Py<PyType>,
-    pub uuid: Py<PyType>,
+    /// The attribute names read and written.
+    pub names: &'static ReplayNames,
+    /// The functions compared with, re-implemented or called.
+    pub objects: &'static ReplayObjects,
+    pub resolve_topic: &'static Py<PyAny>,
+    pub uuid: &'static Py<PyType>,
 }
-
-static KNOWN: PyOnceLock<Known> = PyOnceLock::new();
 
 impl Known {
-    pub fn get(py: Python<'_>) -> PyResult<&'static Known> {
-        KNOWN.get_or_try_init(py, || {
-            let events = py.import("esox.domain.events")?;
-            let aggregate = py.import("esox.domain.aggregate")?;
-            let can_mutate = events.getattr("CanMutateAggregate")?;
-            let created = events.getattr("AggregateCreated")?;
-            let caller = aggregate.getattr("DecoratedFuncCaller")?;
-            Ok::<_, PyErr>(Known {
-                can_mutate_mutate: can_mutate.getattr("mutate")?.unbind(),
-                created_mutate: created.getattr("mutate")?.unbind(),
-                base_apply: can_mutate.getattr("apply")?.unbind(),
-                decorated_apply: caller.getattr("apply")?.unbind(),
-                decorated_caller: caller.cast_into::<PyType>()?.unbind(),
-                snapshot: events.getattr("Snapshot")?.cast_into::<PyType>()?.unbind(),
-                id_error: events.getattr("OriginatorIDError")?.unbind(),
-                version_error: events.getattr("OriginatorVersionError")?.unbind(),
-                resolve_topic: py.import("esox.utils")?.getattr("resolve_topic")?.unbind(),
-                base_aggregate: aggregate
-                    .getattr("BaseAggregate")?
-                    .cast_into::<PyType>()?
-                    .unbind(),
-                uuid: py.import("uuid")?.getattr("UUID")?.cast_into()?.unbind(),
-            })
+    pub fn get(py: Python<'_>) -> PyResult<Known> {
+        let bound = bindings(py)?;
+        Ok(Known {
+            names: &bound.replay_names,
+            objects: &bound.replay_objects,
+            resolve_topic: &bound.resolve_topic,
+            uuid: &crate::codec::builtins(py)?.uuid_type,
         })
-    }
-}
-
-/// `name` as found along the MRO of `cls` (the raw class attribute).
-pub fn lookup<'py>(
-    cls: &Bound<'py, PyType>,
-    name: &Bound<'py, PyString>,
-) -> Option<Bound<'py, PyAny>> {
-    // SAFETY: both pointers are alive; the result is borrowed from the
-    // class's dict and becomes a strong reference straight away.
-    unsafe {
-        Bound::from_borrowed_ptr_or_opt(cls.py(), _PyType_Lookup(cls.as_type_ptr(), name.as_ptr()))
     }
 }
 
@@ -90,21 +51,10 @@ pub fn plain_attributes(
     names: &[&Bound<'_, PyString>],
     setting: bool,
 ) -> bool {
-    let ty = cls.as_type_ptr();
-    let get_generic = ffi::PyObject_GenericGetAttr as *const () as usize;
-    let set_generic = ffi::PyObject_GenericSetAttr as *const () as usize;
-    // SAFETY: `ty` is a live type object; its slots are read, not called.
-    let generic = unsafe {
-        (*ty).tp_getattro.map(|f| f as usize) == Some(get_generic)
-            && (!setting || (*ty).tp_setattro.map(|f| f as usize) == Some(set_generic))
-    };
-    generic
-        && names.iter().all(|name| {
-            lookup(cls, name).is_none_or(|attr| {
-                // SAFETY: `attr` is alive; its type's slot is read, not called.
-                unsafe { (*ffi::Py_TYPE(attr.as_ptr())).tp_descr_set.is_none() }
-            })
-        })
+    generic_attribute_access(cls, setting)
+        && names
+            .iter()
+            .all(|name| lookup(cls, name).is_none_or(|attr| !is_data_descriptor(&attr)))
 }
 
 /// What an event's `apply(aggregate)` does.
@@ -149,12 +99,6 @@ fn plans() -> MutexGuard<'static, Plans> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The type version tag of `cls`; 0 if it has none (then nothing is cached).
-fn version_tag(cls: &Bound<'_, PyType>) -> u32 {
-    // SAFETY: reads a field of a live type object.
-    unsafe { (*cls.as_type_ptr()).tp_version_tag }
-}
-
 impl Mutate {
     /// The plan for events of class `cls`, cached while the class is unchanged.
     pub fn of(cls: &Bound<'_, PyType>, known: &Known) -> PyResult<Arc<Mutate>> {
@@ -188,21 +132,26 @@ impl Mutate {
 
     fn work_out(cls: &Bound<'_, PyType>, known: &Known) -> PyResult<Mutate> {
         let py = cls.py();
-        let Some(mutate) = lookup(cls, intern!(py, "mutate")) else {
+        let (names, objects) = (known.names, known.objects);
+        let Some(mutate) = lookup(cls, names.mutate.bind(py)) else {
             return Ok(Mutate::Python);
         };
-        let create = if mutate.is(&known.created_mutate) {
+        let create = if mutate.is(&objects.created_mutate) {
             true
-        } else if mutate.is(&known.can_mutate_mutate) {
+        } else if mutate.is(&objects.can_mutate_mutate) {
             false
         } else {
             return Ok(Mutate::Python);
         };
+        // Events whose state is not their __dict__ (msgspec Structs...).
+        if !lookup(cls, names.as_dict.bind(py)).is_some_and(|f| f.is(&objects.base_as_dict)) {
+            return Ok(Mutate::Python);
+        }
         let reads = [
-            intern!(py, "originator_id"),
-            intern!(py, "originator_version"),
-            intern!(py, "timestamp"),
-            intern!(py, "originator_topic"),
+            names.originator_id.bind(py),
+            names.originator_version.bind(py),
+            names.timestamp.bind(py),
+            names.originator_topic.bind(py),
         ];
         if !plain_attributes(cls, &reads[..if create { 4 } else { 3 }], false) {
             return Ok(Mutate::Python);
@@ -219,23 +168,24 @@ impl Mutate {
 impl Apply {
     fn of(cls: &Bound<'_, PyType>, known: &Known) -> PyResult<Self> {
         let py = cls.py();
-        let Some(apply) = lookup(cls, intern!(py, "apply")) else {
+        let (known_names, objects) = (known.names, known.objects);
+        let Some(apply) = lookup(cls, known_names.apply.bind(py)) else {
             return Ok(Apply::Method);
         };
-        if apply.is(&known.base_apply) {
+        if apply.is(&objects.base_apply) {
             return Ok(Apply::Nothing);
         }
-        if !apply.is(&known.decorated_apply) {
+        if !apply.is(&objects.decorated_apply) {
             return Ok(Apply::Method);
         }
         // Anything unexpected is left to DecoratedFuncCaller.apply itself,
         // which then fails (or not) exactly as it would.
-        let Ok(Some(spec)) = cls.getattr_opt(intern!(py, "_decorated_spec_")) else {
+        let Ok(Some(spec)) = cls.getattr_opt(known_names.decorated_spec.bind(py)) else {
             return Ok(Apply::Method);
         };
         let (Ok(func), Ok(names)) = (
-            spec.getattr(intern!(py, "func")),
-            spec.getattr(intern!(py, "names")),
+            spec.getattr(known_names.spec_func.bind(py)),
+            spec.getattr(known_names.spec_names.bind(py)),
         ) else {
             return Ok(Apply::Method);
         };
@@ -265,18 +215,18 @@ fn super_apply<'py>(
 ) -> PyResult<Option<Option<Bound<'py, PyAny>>>> {
     let py = cls.py();
     let mro = cls.mro();
-    let caller = known.decorated_caller.bind(py);
+    let caller = known.objects.decorated_caller.bind(py);
     let Some(at) = mro.iter().position(|c| c.is(caller)) else {
         return Ok(None);
     };
     for base in mro.iter().skip(at + 1) {
         let namespace = base.getattr(intern!(py, "__dict__"))?;
-        let name = intern!(py, "apply");
+        let name = known.names.apply.bind(py);
         if !namespace.contains(name)? {
             continue;
         }
         let found = namespace.get_item(name)?;
-        return Ok(if found.is(&known.base_apply) {
+        return Ok(if found.is(&known.objects.base_apply) {
             Some(None)
         } else if found.is_exact_instance_of::<PyFunction>() {
             Some(Some(found))

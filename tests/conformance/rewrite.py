@@ -107,6 +107,10 @@ def rewrite_python(source: str) -> str:
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
     for token in tokens:
         kind = tokenize.tok_name[token.type]
+        # Python 3.12+ splits f-strings (PEP 701): their literal text comes
+        # as FSTRING_MIDDLE tokens, rewritten as strings are.
+        if kind == "FSTRING_MIDDLE":
+            kind = "STRING"
         if kind in {"NAME", "STRING"} and not (
             kind == "NAME" and previous_significant == "."
         ):
@@ -114,9 +118,10 @@ def rewrite_python(source: str) -> str:
             for rule in REWRITE_RULES:
                 if rule.touches == kind:
                     new = rule.pattern.sub(rule.replacement, new)
-            if new != token.string:
-                start = offsets[token.start[0] - 1] + token.start[1]
-                end = offsets[token.end[0] - 1] + token.end[1]
+            start = offsets[token.start[0] - 1] + token.start[1]
+            end = offsets[token.end[0] - 1] + token.end[1]
+            # (A middle with "{{" spans more text than its string: left alone.)
+            if new != token.string and source[start:end] == token.string:
                 edits.append((start, end, new))
         if kind not in {"NL", "NEWLINE", "COMMENT", "INDENT", "DEDENT"}:
             previous_significant = token.string

@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -755,3 +756,55 @@ def test_threads_replaying_at_once(new_store: StoreMaker) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+@dataclass
+class Kennel(Aggregate):
+    name: str
+    dogs: list[str] = field(default_factory=list)
+
+    @event("DogAdmitted")
+    def admit(self, dog: str) -> None:
+        self.dogs.append(dog)
+
+
+def test_default_factory_values_are_not_shared_with_the_created_event(
+    new_store: StoreMaker,
+) -> None:
+    store = new_store()
+    kennel = Kennel("north")
+    kennel.admit("Fido")
+    kennel.admit("Rex")
+    saved(store, kennel)
+    status, replayed = replayed_both_ways(store, kennel.id)
+    assert status == "ok"
+    assert replayed.dogs == ["Fido", "Rex"]
+    # Replaying the same event objects twice gives the same aggregate: the
+    # created event's list was copied, not appended to.
+    events = list(store.get(kennel.id))
+    assert project_aggregate(None, events).dogs == ["Fido", "Rex"]
+    assert project_aggregate(None, events).dogs == ["Fido", "Rex"]
+    assert events[0].dogs == []
+
+
+class Tally(Aggregate):
+    class Counted(Aggregate.Event):
+        amount: int
+
+        def _as_dict(self) -> dict[str, Any]:
+            # The state that apply sees is not the event's __dict__.
+            return {**vars(self), "amount": self.amount * 10}
+
+    @event(Counted)
+    def count(self, amount: int) -> None:
+        self.total = getattr(self, "total", 0) + amount
+
+
+def test_events_with_their_own_as_dict_go_through_python() -> None:
+    tally = Tally()
+    tally.count(1)
+    tally.count(2)
+    events = tally.collect_events()
+    status, replayed = projected_both_ways(lambda: copy.deepcopy(events))
+    assert status == "ok"
+    assert replayed.total == 30

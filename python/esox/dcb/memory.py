@@ -7,10 +7,10 @@ one lock, with the GIL released; subscriptions wait on appends, not by polling.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from esox._core import DCBMemoryRecorder
-from esox.dcb.api import DCBQuery, DCBRecorder
+from esox.dcb.api import DCBEvent, DCBQuery, DCBRecorder, DCBSequencedEvent
 from esox.dcb.factory import DCBInfrastructureFactory
 from esox.dcb.persistence import (
     DCBCursorSubscription,
@@ -35,6 +35,18 @@ class InMemoryDCBRecorder(NativeDCBReads, DCBMemoryRecorder, DCBRecorder):
     recorder); a failed condition raises ``IntegrityError``; either way
     nothing is recorded.
     """
+
+    def __new__(
+        cls,
+        event_class: type[Any] = DCBEvent,
+        sequenced_event_class: type[Any] = DCBSequencedEvent,
+    ) -> Self:
+        # The Rust recorder builds events of the classes it is given.
+        return super().__new__(
+            cls,
+            event_class=event_class,
+            sequenced_event_class=sequenced_event_class,
+        )
 
     def subscribe(
         self,

@@ -9,10 +9,10 @@ positions have no gaps. eventsourcing has no SQLite DCB recorder.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from esox._core import DCBSqliteRecorder
-from esox.dcb.api import DCBQuery, DCBRecorder
+from esox.dcb.api import DCBEvent, DCBQuery, DCBRecorder, DCBSequencedEvent
 from esox.dcb.factory import DCBInfrastructureFactory
 from esox.dcb.persistence import (
     DCBCursorSubscription,
@@ -30,6 +30,23 @@ class SqliteDCBRecorder(NativeDCBReads, DCBSqliteRecorder, DCBRecorder):
     beyond the last recorded position raises ``ProgrammingError``; either
     way nothing is recorded.
     """
+
+    def __new__(
+        cls,
+        database: Any,
+        *,
+        event_class: type[Any] = DCBEvent,
+        sequenced_event_class: type[Any] = DCBSequencedEvent,
+        **kwargs: Any,
+    ) -> Self:
+        # The Rust recorder builds events of the classes it is given.
+        return super().__new__(
+            cls,
+            database,
+            event_class=event_class,
+            sequenced_event_class=sequenced_event_class,
+            **kwargs,
+        )
 
     def subscribe(
         self,

@@ -122,3 +122,6 @@ __all__ = [
 ]
 
 _present_as_package(globals())
+
+# Last: hands esox._core what it needs of the modules above (and of esox.domain).
+import esox.persistence.binding  # noqa: E402, F401
