@@ -32,8 +32,8 @@ from eventsourcing.dispatch import singledispatchmethod as es_singledispatchmeth
 from eventsourcing.domain import Aggregate as EsAggregate
 from eventsourcing.domain import event as es_event
 from eventsourcing.system import ProcessApplication as EsProcessApplication
-from tests.system.partition_apps import Orders, burn, esox_run_command
 from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
+from tests.system.partition_apps import Orders, burn, esox_run_command
 
 N_EVENTS = int(os.environ.get("ESOX_BENCH_EVENTS", "1000"))
 BURN_MS = float(os.environ.get("ESOX_BENCH_BURN_MS", "1"))

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from esox.bench.pytest_support import bench_side, plan_at
 
 from esox.bench.harness import Workload
-from esox.bench.pytest_support import bench_side, plan_at
 from esox.bench.workloads.writers import workloads
 
 WRITES = workloads(plan_at(10_000))
