@@ -27,21 +27,7 @@ PACKAGE = ROOT / "python" / "esox"
 
 
 def full_bindings() -> dict[str, Any]:
-    return {
-        "errors": {cls.__name__: cls for cls in binding.RAISED_BY_RUST},
-        "get_topic": binding.get_topic,
-        "resolve_topic": binding.resolve_topic,
-        "DomainEvent": binding.DomainEvent,
-        "DateAsISO": binding.DateAsISO,
-        "BytesAsBase64": binding.BytesAsBase64,
-        "EnumAsTopicValue": binding.EnumAsTopicValue,
-        "DataclassAsTopicFields": binding.DataclassAsTopicFields,
-        "ZlibCompressor": binding.ZlibCompressor,
-        "ZstdCompressor": binding.ZstdCompressor,
-        "AESCipher": binding.AESCipher,
-        "replay_names": dict(NAMES),
-        "replay_objects": objects(),
-    }
+    return binding.bindings()
 
 
 @pytest.mark.parametrize("topic", sorted(REIMPLEMENTED))

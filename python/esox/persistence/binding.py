@@ -10,6 +10,8 @@ import ``esox.persistence`` or one of its modules) finds it bound.
 
 from __future__ import annotations
 
+from typing import Any
+
 from esox import _core
 from esox.domain import AbstractDecision, DomainEvent, contract
 from esox.persistence import errors
@@ -42,22 +44,26 @@ RAISED_BY_RUST = (
 )
 """The exception classes that Rust raises (by kind, rust/errors.rs)."""
 
+
+def bindings() -> dict[str, Any]:
+    """What ``_core._bind`` is given (a fresh dict each call)."""
+    return {
+        "errors": {cls.__name__: cls for cls in RAISED_BY_RUST},
+        "get_topic": get_topic,
+        "resolve_topic": resolve_topic,
+        "DomainEvent": DomainEvent,
+        "AbstractDecision": AbstractDecision,
+        "DateAsISO": DateAsISO,
+        "BytesAsBase64": BytesAsBase64,
+        "EnumAsTopicValue": EnumAsTopicValue,
+        "DataclassAsTopicFields": DataclassAsTopicFields,
+        "ZlibCompressor": ZlibCompressor,
+        "ZstdCompressor": ZstdCompressor,
+        "AESCipher": AESCipher,
+        "replay_names": dict(contract.NAMES),
+        "replay_objects": contract.objects(),
+    }
+
+
 if not _core._is_bound():
-    _core._bind(
-        {
-            "errors": {cls.__name__: cls for cls in RAISED_BY_RUST},
-            "get_topic": get_topic,
-            "resolve_topic": resolve_topic,
-            "DomainEvent": DomainEvent,
-            "AbstractDecision": AbstractDecision,
-            "DateAsISO": DateAsISO,
-            "BytesAsBase64": BytesAsBase64,
-            "EnumAsTopicValue": EnumAsTopicValue,
-            "DataclassAsTopicFields": DataclassAsTopicFields,
-            "ZlibCompressor": ZlibCompressor,
-            "ZstdCompressor": ZstdCompressor,
-            "AESCipher": AESCipher,
-            "replay_names": contract.NAMES,
-            "replay_objects": contract.objects(),
-        }
-    )
+    _core._bind(bindings())
