@@ -260,6 +260,28 @@ def test_a_hook_holds_the_insert_lock_so_ids_follow_transaction_ids(
     assert rows[0]["x"] < rows[1]["x"]
 
 
+def test_a_hook_on_a_table_without_transaction_ids_holds_the_lock_to_commit(
+    datastore: PostgresDatastore,
+) -> None:
+    """An older table (CREATE_TABLE=no over eventsourcing's layout): the
+    serialised form, a transaction-level lock held through the COMMIT."""
+    NotedRecorder(datastore).create_table()
+    with datastore.transaction(commit=True) as curs:
+        curs.execute(
+            SQL("ALTER TABLE {0}.stored_events DROP COLUMN transaction_id").format(
+                Identifier(datastore.schema)
+            )
+        )
+    recorder = NotedRecorder(datastore)
+    assert not recorder.horizon
+    assert recorder.insert_events([event(), event()], note="old") == [1, 2]
+    with pytest.raises(ProgrammingError, match="nowhere"):
+        recorder.insert_events([event()], fail=True)
+    # Released with the rollback: the native insert goes on.
+    assert PostgresApplicationRecorder(datastore).insert_events([event()]) == [3]
+    assert len(notes(datastore)) == 2
+
+
 def test_get_connection_and_transaction_give_dict_rows_and_esox_errors(
     datastore: PostgresDatastore,
 ) -> None:
