@@ -633,7 +633,9 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         )
         # The transaction of an ``_insert_events`` hook: the lock, and the
         # transaction id drawn under it (before any write of the hook's).
-        self._sql_hook_lock = f"SELECT pg_advisory_lock({key}), pg_current_xact_id()"
+        self._sql_hook_lock = (
+            f"WITH {self._sql_locked} SELECT pg_current_xact_id() FROM locked"
+        )
         self._sql_hook_xlock = f"SELECT pg_advisory_xact_lock({key})"
         self._sql_hook_unlock = f"SELECT pg_advisory_unlock({key})"
         self._sql_insert_returning = (
