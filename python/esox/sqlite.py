@@ -38,7 +38,7 @@ from esox.persistence.recorders import (
     Recorder,
     TrackingRecorder,
 )
-from esox.utils import Environment, EnvType, resolve_topic
+from esox.utils import Environment, EnvType
 
 __all__ = [
     "SQLiteAggregateRecorder",
@@ -643,18 +643,6 @@ class SQLiteFactory(InfrastructureFactory[Any]):
             ),
             database=self.database,
         )
-
-    def _recorder_class(self, key: str, default: type[Any]) -> type[Any]:
-        """The class an ``*_RECORDER_TOPIC`` setting names (a subclass of
-        ``default``), else ``default``."""
-        topic = self.env.get(key)
-        if not topic:
-            return default
-        cls = resolve_topic(topic)
-        if not (isinstance(cls, type) and issubclass(cls, default)):
-            msg = f"{key} {topic!r} is not a subclass of {default.__qualname__}"
-            raise InfrastructureFactoryError(msg)
-        return cls
 
     def _created(self, recorder: SQLiteRecorder) -> SQLiteRecorder:
         if self.create_table:

@@ -307,6 +307,22 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
             raise InfrastructureFactoryError(msg)
         return cls
 
+    def _recorder_class(self, key: str, default: type[Any]) -> type[Any]:
+        """The class an ``*_RECORDER_TOPIC`` setting names (a subclass of
+        ``default``), else ``default``."""
+        topic = self.env.get(key)
+        if not topic:
+            return default
+        try:
+            cls = resolve_topic(topic)
+        except TopicError as e:
+            msg = f"{key} {topic!r} does not resolve: {e}"
+            raise InfrastructureFactoryError(msg) from None
+        if not (isinstance(cls, type) and issubclass(cls, default)):
+            msg = f"{key} {topic!r} is not a subclass of {default.__qualname__}"
+            raise InfrastructureFactoryError(msg)
+        return cls
+
     def is_snapshotting_enabled(self) -> bool:
         """Whether ``IS_SNAPSHOTTING_ENABLED`` is true (default no)."""
         return self.env.read_bool(self.IS_SNAPSHOTTING_ENABLED, default=False)

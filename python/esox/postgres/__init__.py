@@ -18,6 +18,7 @@ from esox.persistence.recorders import (
 )
 from esox.postgres.datastore import PostgresDatastore, check_identifier
 from esox.postgres.recorders import (
+    PgStoredEvent,
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresRecorder,
@@ -27,6 +28,7 @@ from esox.postgres.tracking import PostgresProcessRecorder, PostgresTrackingReco
 from esox.utils import Environment, EnvType
 
 __all__ = [
+    "PgStoredEvent",
     "PostgresAggregateRecorder",
     "PostgresApplicationRecorder",
     "PostgresDatastore",
@@ -67,6 +69,18 @@ class PostgresFactory(InfrastructureFactory[Any]):
     POSTGRES_POLL_INTERVAL = "POSTGRES_POLL_INTERVAL"
     ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
     CREATE_TABLE = "CREATE_TABLE"
+    APPLICATION_RECORDER_TOPIC = "APPLICATION_RECORDER_TOPIC"
+    PROCESS_RECORDER_TOPIC = "PROCESS_RECORDER_TOPIC"
+
+    # eventsourcing's extension points: a subclass (or the *_RECORDER_TOPIC
+    # settings) names recorder classes of its own.
+    aggregate_recorder_class: type[PostgresAggregateRecorder] = (
+        PostgresAggregateRecorder
+    )
+    application_recorder_class: type[PostgresApplicationRecorder] = (
+        PostgresApplicationRecorder
+    )
+    process_recorder_class: type[PostgresProcessRecorder] = PostgresProcessRecorder
 
     MAX_TIMEOUT = 2_147_483.647
     """PostgreSQL's timeouts are a C int of milliseconds."""
@@ -149,6 +163,10 @@ class PostgresFactory(InfrastructureFactory[Any]):
 
     # Recorders.
 
+    def env_create_table(self) -> bool:
+        """Whether recorders create their tables (``CREATE_TABLE``, default yes)."""
+        return self.create_tables
+
     def _prepared(self, recorder: R) -> R:
         if self.create_tables:
             recorder.create_table()
@@ -156,14 +174,18 @@ class PostgresFactory(InfrastructureFactory[Any]):
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """A recorder of ``<name>_<purpose>`` (``events`` or ``snapshots``)."""
-        recorder = PostgresAggregateRecorder(
+        recorder = self.aggregate_recorder_class(
             self.datastore, events_table_name=self._table_name("stored", purpose)
         )
         return self._prepared(recorder)
 
     def application_recorder(self) -> ApplicationRecorder:
-        """The recorder of ``<name>_events``, numbered as notifications."""
-        recorder = PostgresApplicationRecorder(
+        """The recorder of ``<name>_events``, numbered as notifications
+        (of the class ``APPLICATION_RECORDER_TOPIC`` names, if set)."""
+        cls = self._recorder_class(
+            self.APPLICATION_RECORDER_TOPIC, self.application_recorder_class
+        )
+        recorder: PostgresApplicationRecorder = cls(
             self.datastore, events_table_name=self._table_name("stored", "events")
         )
         return self._prepared(recorder)
@@ -182,8 +204,12 @@ class PostgresFactory(InfrastructureFactory[Any]):
         return self._prepared(recorder)
 
     def process_recorder(self) -> ProcessRecorder:
-        """A recorder of ``<name>_events`` and ``<name>_tracking`` together."""
-        recorder = PostgresProcessRecorder(
+        """A recorder of ``<name>_events`` and ``<name>_tracking`` together
+        (of the class ``PROCESS_RECORDER_TOPIC`` names, if set)."""
+        cls = self._recorder_class(
+            self.PROCESS_RECORDER_TOPIC, self.process_recorder_class
+        )
+        recorder: PostgresProcessRecorder = cls(
             self.datastore,
             events_table_name=self._table_name("stored", "events"),
             tracking_table_name=self._table_name("notification", "tracking"),

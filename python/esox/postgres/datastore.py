@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Self, TypeAlias, TypeVar, cast
 
 import psycopg
 import psycopg.errors
@@ -24,7 +24,7 @@ import psycopg_pool
 from psycopg import sql
 from psycopg.adapt import AdaptersMap
 from psycopg.pq import ExecStatus, TransactionStatus
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
 from esox.persistence.errors import (
@@ -385,21 +385,38 @@ class PostgresDatastore:
         finally:
             self.pool.putconn(conn)
 
-    def get_connection(self) -> Any:
-        """A pool connection as a context manager (eventsourcing's name for
-        ``connection()``)."""
-        return self.connection()
+    @contextmanager
+    def get_connection(self) -> Iterator[psycopg.Connection[DictRow]]:
+        """A pool connection whose cursors give rows as dicts, in autocommit
+        mode, as eventsourcing's ``PostgresDatastore.get_connection``: for SQL
+        of your own. psycopg errors raised in the block become esox's
+        persistence errors (``IntegrityError``, ``ProgrammingError``...)."""
+        with _translated("a datastore connection"), self.connection() as conn:
+            conn.row_factory = dict_row  # type: ignore[assignment]
+            try:
+                yield cast("psycopg.Connection[DictRow]", conn)
+            finally:
+                # esox's own statements read rows as tuples.
+                conn.row_factory = tuple_row
 
     @contextmanager
     def transaction(self, *, commit: bool = False) -> Iterator[psycopg.Cursor[DictRow]]:
-        """A cursor in a transaction, rolled back unless ``commit`` (rows as
-        dicts), as eventsourcing's ``PostgresDatastore.transaction``."""
+        """A cursor (rows as dicts) in a transaction, committed on exit if
+        ``commit``, else rolled back, as eventsourcing's
+        ``PostgresDatastore.transaction``; psycopg errors become esox's."""
         with (
+            _translated("a datastore transaction"),
             self.connection() as conn,
             conn.transaction(force_rollback=not commit),
             conn.cursor(row_factory=dict_row) as cursor,
         ):
             yield cursor
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def sweep(self) -> None:
         """Replace broken idle connections in the pool (after a connection loss)."""
@@ -495,6 +512,15 @@ class PostgresDatastore:
         if listener is not None:
             listener.close()
         self.pool.close()
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """psycopg errors raised in the block as esox's persistence errors."""
+    try:
+        yield
+    except psycopg.Error as e:
+        raise translate_error(e, what) from e
 
 
 def _recover(conn: Connection, error: psycopg.Error) -> None:

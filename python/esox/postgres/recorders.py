@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import starmap
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row
 
 from esox._core import Notification, StoredEvent
 from esox.persistence.errors import DataError, ProgrammingError
@@ -39,6 +40,7 @@ T = TypeVar("T")
 
 __all__ = [
     "TRANSACTION_ID",
+    "PgStoredEvent",
     "PostgresAggregateRecorder",
     "PostgresApplicationRecorder",
     "PostgresRecorder",
@@ -49,6 +51,17 @@ __all__ = [
 TRANSACTION_ID = "transaction_id"
 """The events table's column of the id of the transaction that wrote each row
 (xid8): what tells a reader which ids may still be committed (docs/postgres.md)."""
+
+
+class PgStoredEvent(NamedTuple):
+    """eventsourcing's row shape of a stored event (its composite type's
+    Python side); esox sends columns instead, but code written for
+    eventsourcing may name it."""
+
+    originator_id: UUID | str
+    originator_version: int
+    topic: str
+    state: bytes
 
 
 @dataclass(frozen=True)
@@ -465,18 +478,108 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         self._what_max = f"max_notification_id of {self._events}"
         self._group_commit = GroupCommit(self._insert_batch)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass that overrides the ``_insert_events`` hook (and not
+        # ``insert_events`` itself) inserts in a transaction that runs the
+        # hook; the others keep the native insert (group commit, one
+        # statement a batch).
+        super().__init_subclass__(**kwargs)
+        if "insert_events" in cls.__dict__:
+            return
+        owner = next(c for c in cls.__mro__[1:] if "insert_events" in c.__dict__)
+        if cls._insert_events is not getattr(owner, "_insert_events", None):
+            cls.insert_events = (  # type: ignore[method-assign]
+                PostgresApplicationRecorder._insert_events_in_transaction
+            )
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> list[int]:
         """Insert a batch atomically; returns its notification ids, contiguous."""
         if kwargs.get("tracking") is not None:
-            name = type(self).__name__
-            msg = f"{name} does not record tracking: use a process recorder"
-            raise ProgrammingError(msg)
+            raise self._no_tracking()
         columns = self._columns(stored_events)
         if not columns[0]:
             return []
         return self._group_commit.insert(columns)
+
+    def _no_tracking(self) -> ProgrammingError:
+        name = type(self).__name__
+        return ProgrammingError(
+            f"{name} does not record tracking: use a process recorder"
+        )
+
+    def _insert_events(
+        self,
+        curs: psycopg.Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        """eventsourcing's extension point: run in the inserting transaction,
+        with its cursor (rows as dicts), before the events are inserted.
+        Override it to write rows of your own atomically with the events
+        (``insert_events(..., **kwargs)`` passes its keyword arguments on);
+        call ``super()._insert_events(curs, stored_events, **kwargs)``. This
+        one does nothing; a process recorder's records ``tracking``."""
+        return None
+
+    def _insert_events_in_transaction(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[int]:
+        """``insert_events`` of a subclass with an ``_insert_events`` hook:
+        the hook and the events in one transaction of their own.
+
+        The insert lock is taken first, and the transaction id drawn under
+        it, so that ids and transaction ids are drawn in one order, as by
+        the native insert (docs/postgres.md); the lock is held while the
+        hook runs and released before the COMMIT (on a table without the
+        transaction id column, held through the COMMIT).
+        """
+        self._check_hook_kwargs(kwargs)
+        columns = self._columns(stored_events)
+        # Read before a connection is taken (it uses one of its own).
+        horizon = self.horizon if columns[0] else False
+
+        def run(conn: Connection) -> list[int]:
+            def insert() -> list[int]:
+                with conn.transaction():
+                    if columns[0]:
+                        lock = self._sql_hook_lock if horizon else self._sql_hook_xlock
+                        conn.execute(lock, prepare=True)
+                    with conn.cursor(row_factory=dict_row) as curs:
+                        self._insert_events(curs, stored_events, **kwargs)
+                    if not columns[0]:
+                        return []
+                    ids = sorted(
+                        _ids(
+                            conn.execute(
+                                self._sql_insert_returning,
+                                columns,
+                                prepare=True,
+                                binary=True,
+                            )
+                        )
+                    )
+                    if horizon:
+                        conn.execute(self._sql_hook_unlock, prepare=True)
+                    return ids
+
+            return locked_insert(conn, self.lock_key, insert)
+
+        ids = self.datastore.write(self._what_insert, run)
+        channels = self._channels_written(ids, kwargs)
+        if channels:
+            # After the COMMIT, as the native insert does.
+            self.datastore.notify(*channels)
+        return ids
+
+    def _check_hook_kwargs(self, kwargs: dict[str, Any]) -> None:
+        if kwargs.get("tracking") is not None:
+            raise self._no_tracking()
+
+    def _channels_written(self, ids: list[int], kwargs: dict[str, Any]) -> list[str]:
+        """The channels to notify after a hook's transaction committed."""
+        return [self.channel] if ids else []
 
     @property
     def horizon(self) -> bool:
@@ -527,6 +630,17 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         self._sql_insert_one = self._insert_statement(self._sql_locked, True, one)
         self._sql_insert_one_serialised = self._insert_statement(
             self._sql_serialised, False, one
+        )
+        # The transaction of an ``_insert_events`` hook: the lock, and the
+        # transaction id drawn under it (before any write of the hook's).
+        self._sql_hook_lock = (
+            f"WITH {self._sql_locked} SELECT pg_current_xact_id() FROM locked"
+        )
+        self._sql_hook_xlock = f"SELECT pg_advisory_xact_lock({key})"
+        self._sql_hook_unlock = f"SELECT pg_advisory_unlock({key})"
+        self._sql_insert_returning = (
+            f"{self._sql_insert_into}SELECT * FROM {self._sql_unnest} "
+            "RETURNING notification_id"
         )
 
     def _insert_statement(self, lock: str, unlock: bool, rows: str) -> str:

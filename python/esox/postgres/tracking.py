@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.rows import DictRow
 
 from esox._core import StoredEvent, Tracking
 from esox.persistence.errors import IntegrityError
@@ -118,16 +119,21 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
         """Record a tracking position with ``cursor``, in its transaction
         (eventsourcing's extension point: a view updates its tables and its
         position atomically); IntegrityError unless past the last one."""
+        self._record_tracking(cursor, tracking, notify=True)
+
+    def _record_tracking(
+        self, cursor: Any, tracking: Tracking, *, notify: bool
+    ) -> None:
+        """``_insert_tracking``; with ``notify``, the NOTIFY is part of the
+        transaction, else the caller notifies after its COMMIT."""
         _check_tracking(tracking)
-        params = (
-            tracking.application_name,
-            tracking.notification_id,
-            self.tracking_channel,
-        )
+        params: tuple[Any, ...] = (tracking.application_name, tracking.notification_id)
+        statement = self._sql_insert_tracking
+        if notify:
+            params = (*params, self.tracking_channel)
+            statement = self._sql_insert_tracking_notify
         try:
-            cursor.execute(
-                self._sql_insert_tracking_notify, params, prepare=True, binary=True
-            )
+            cursor.execute(statement, params, prepare=True, binary=True)
         except psycopg.Error as e:
             raise translate_error(e, self._what_tracking, writing=True) from e
         if not cursor.fetchall():
@@ -215,6 +221,34 @@ class PostgresProcessRecorder(
             f"WITH {self._sql_serialised}, recorded AS ({upsert}), {insert} "
             "SELECT notification_id FROM new ORDER BY notification_id"
         )
+
+    def _insert_events(
+        self,
+        curs: psycopg.Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        """The hook of a subclass's transaction (see PostgresApplicationRecorder):
+        records ``tracking``, if given, then calls the next hook."""
+        tracking = kwargs.get("tracking")
+        if tracking is not None:
+            if type(self)._insert_tracking is PostgresTrackingRecorder._insert_tracking:
+                # NOTIFY after the COMMIT (see Notifier), not inside it.
+                self._record_tracking(curs, tracking, notify=False)
+            else:
+                self._insert_tracking(curs, tracking)
+        return super()._insert_events(curs, stored_events, **kwargs)
+
+    def _check_hook_kwargs(self, kwargs: dict[str, Any]) -> None:
+        tracking = kwargs.get("tracking")
+        if tracking is not None:
+            _check_tracking(tracking)
+
+    def _channels_written(self, ids: list[int], kwargs: dict[str, Any]) -> list[str]:
+        channels = super()._channels_written(ids, kwargs)
+        if kwargs.get("tracking") is not None:
+            channels.append(self.tracking_channel)
+        return channels
 
     def insert_events(
         self,
