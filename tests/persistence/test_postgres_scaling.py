@@ -23,8 +23,8 @@ from esox.persistence.errors import IntegrityError
 from esox.postgres import PostgresApplicationRecorder, PostgresFactory
 from esox.postgres.recorders import TRANSACTION_ID
 from esox.utils import Environment
-
 from tests.persistence_envs import POSTGRES, postgres_conninfo
+
 from .test_postgres_recorder import (  # noqa: F401 (fixtures)
     DogSchool,
     EsApplication,
