@@ -150,7 +150,7 @@ def run_bench(
         workloads = [
             w for w in all_workloads(plan) if _selected(w.family, options.only)
         ]
-        if with_es and len(plan.scales) > 1:
+        if with_es and any(w.side_repeats for w in workloads):
             notes.append(
                 f"eventsourcing's side ran once at the largest scale of each "
                 f"workload (its blocks take seconds there); esox's and the "
