@@ -15,11 +15,8 @@ and the decisions are ``esox bench``'s (``esox.bench.workloads.dcb``, family
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import uuid
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +24,12 @@ import pytest
 
 from esox.bench.plan import postgres_conninfo, postgres_unreachable
 from esox.bench.workloads.dcb import (
+    CLIENTS,
     DECISIONS,
+    Clients,
     api_of,
     booking,
-    decide,
     fill,
-    integrity_error_of,
     open_store,
     read_block,
     register,
@@ -42,7 +39,6 @@ from esox.bench.workloads.dcb import (
 EVENTS = 100_000
 READ = f"dcb read by tag (1% of {EVENTS:,} events)"
 DECIDE = f"dcb read-decide-append ({DECISIONS} course bookings)"
-CLIENTS = 4
 DECIDE_4 = f"dcb read-decide-append ({DECISIONS} course bookings, {CLIENTS} processes)"
 
 
@@ -104,49 +100,15 @@ def test_decide_eventsourcing(benchmark: Any, kind: str, place: str) -> None:
     )
 
 
-def client(side: str, kind: str, place: str, number: int, conn: Connection) -> None:
-    """A client process: on each message (a round), its share of the decisions."""
-    api = api_of(side)
-    recorder = open_store(side, kind, place, create=False)
-    integrity_error = integrity_error_of(side)
-    share = DECISIONS // CLIENTS
-    while (round_ := conn.recv()) is not None:
-        base = round_ * DECISIONS + number * share
-        for i in range(base, base + share):
-            decide(recorder, api, i, integrity_error)
-        conn.send(share)
-
-
 def clients_block(benchmark: Any, side: str, kind: str, place: str) -> None:
-    """Start 4 client processes once; each timed block is one round of
+    """Start the client processes once; each timed block is one round of
     decisions by all of them at once."""
     register(open_store(side, kind, place), api_of(side))
-    context = multiprocessing.get_context("spawn")
-    pipes = [context.Pipe() for _ in range(CLIENTS)]
-    processes = [
-        context.Process(target=client, args=(side, kind, place, n, pipes[n][1]))
-        for n in range(CLIENTS)
-    ]
-    for process in processes:
-        process.start()
-    for _, theirs in pipes:
-        theirs.close()  # a client that dies ends our recv() with EOFError
-    rounds = iter(range(10**9))
-
-    def block() -> None:
-        round_ = next(rounds)
-        for ours, _ in pipes:
-            ours.send(round_)
-        assert sum(ours.recv() for ours, _ in pipes) == DECISIONS
-
+    clients = Clients(side, kind, place)
     try:
-        benchmark.pedantic(block, rounds=5, warmup_rounds=1)
+        benchmark.pedantic(clients.run_round, rounds=5, warmup_rounds=1)
     finally:
-        for ours, _ in pipes:
-            with contextlib.suppress(OSError):
-                ours.send(None)
-        for process in processes:
-            process.join(timeout=30)
+        clients.close()
 
 
 @pytest.mark.benchmark(group=DECIDE_4)

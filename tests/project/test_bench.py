@@ -76,6 +76,7 @@ def test_every_workload_family_is_measured_on_both_sides(tiny_run):
     assert dcb == {
         "course-booking decisions, 1 client, memory",
         "course-booking decisions, 1 client, SQLite NORMAL",
+        "course-booking decisions, 4 client processes, SQLite NORMAL",
         "read by tag, memory",
         "read by tag, SQLite NORMAL",
     }
@@ -352,3 +353,16 @@ def test_dcb_decisions_append_one_event_each_and_reads_find_the_tagged(
     assert isinstance(events, list) and len(events) == 3
     with pytest.raises(AssertionError, match="read 3 tagged events, expected 4"):
         dcb.read_block(recorder, query, 4)()
+
+
+def test_a_dcb_client_process_that_fails_fails_the_round_with_its_error(
+    tmp_path: Path,
+) -> None:
+    from esox.bench.workloads.dcb import Clients
+
+    clients = Clients("esox", "sqlite", str(tmp_path / "no" / "such" / "dcb.db"))
+    try:
+        with pytest.raises(RuntimeError, match="a DCB client process failed"):
+            clients.run_round()
+    finally:
+        clients.close()

@@ -1,27 +1,31 @@
 """DCB recorders: esox (memory, SQLite, PostgreSQL) against eventsourcing 9.5
 (memory, ``postgres_tt``) (family "dcb").
 
-Two workloads. Course-booking decisions: 50 courses and 500 students are
-registered first (untimed); a timed block is ``DECISIONS`` subscribe
-decisions by one client, each one reading a two-item boundary (the course's
-and the student's events), deciding and appending a ``StudentJoined`` event
-tagged with both on the condition that nothing in the boundary was appended
-since the read. Read by tag: a store of N events of which 1% carry the tag
-"hot" (filled untimed); a timed block reads those back, which an index finds
-without scanning the other 99%. eventsourcing has no SQLite DCB store: its
-side runs on memory and PostgreSQL only.
+Course-booking decisions: 50 courses and 500 students are registered first
+(untimed); a timed block is ``DECISIONS`` subscribe decisions by one client,
+each one reading a two-item boundary (the course's and the student's
+events), deciding and appending a ``StudentJoined`` event tagged with both
+on the condition that nothing in the boundary was appended since the read;
+and the same decisions by ``CLIENTS`` processes at once (SQLite and
+PostgreSQL; a refused one is read and decided again). Read by tag: a store
+of N events of which 1% carry the tag "hot" (filled untimed); a timed block
+reads those back, which an index finds without scanning the other 99%.
+eventsourcing has no SQLite DCB store: its side runs on memory and
+PostgreSQL only.
 
-``benches/bench_dcb.py`` runs the same code under pytest-benchmark, and
-adds 4 client processes.
+``benches/bench_dcb.py`` runs the same code under pytest-benchmark.
 """
 
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
+from multiprocessing.connection import Connection
 from typing import Any
 
 from esox.bench.harness import Twin, Workload
@@ -29,9 +33,11 @@ from esox.bench.plan import POSTGRES_ENV, Plan
 from esox.bench.workloads.storage import Fresh, Kind, kinds, new_database
 
 __all__ = [
+    "CLIENTS",
     "COURSES",
     "DECISIONS",
     "STUDENTS",
+    "Clients",
     "api_of",
     "booking",
     "close_store",
@@ -45,6 +51,7 @@ __all__ = [
 
 FAMILY = "dcb"
 DECISIONS = 200
+CLIENTS = 4
 COURSES, STUDENTS = 50, 500
 # One event in this many carries the tag read back.
 TAGGED_EVERY = 100
@@ -229,6 +236,78 @@ def booking(recorder: Any, side: str) -> Callable[[], Callable[[], object]]:
     return next_block
 
 
+def client(
+    side: str, store: str, place: str, synchronous: str, number: int, conn: Connection
+) -> None:
+    """A client process: on each message (a round), its share of the
+    decisions; it answers how many it made, or the traceback of its error."""
+    try:
+        api, integrity_error = api_of(side), integrity_error_of(side)
+        recorder = open_store(side, store, place, synchronous=synchronous, create=False)
+        share = DECISIONS // CLIENTS
+        while (round_ := conn.recv()) is not None:
+            base = round_ * DECISIONS + number * share
+            for i in range(base, base + share):
+                decide(recorder, api, i, integrity_error)
+            conn.send(share)
+    except BaseException:
+        conn.send(traceback.format_exc())
+    else:
+        close_store(recorder)
+
+
+class Clients:
+    """``CLIENTS`` client processes on one store whose tables exist; each
+    ``run_round`` is a round of ``DECISIONS`` decisions by all at once."""
+
+    def __init__(
+        self, side: str, store: str, place: str, synchronous: str = "NORMAL"
+    ) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes = [context.Pipe() for _ in range(CLIENTS)]
+        self.processes = [
+            context.Process(
+                target=client,
+                args=(side, store, place, synchronous, n, self.pipes[n][1]),
+                daemon=True,
+            )
+            for n in range(CLIENTS)
+        ]
+        for process in self.processes:
+            process.start()
+        for _, theirs in self.pipes:
+            theirs.close()  # a client that dies ends our recv() with EOFError
+        self.rounds = itertools.count()
+
+    def run_round(self) -> None:
+        """One round: every client makes its share of the decisions."""
+        round_ = next(self.rounds)
+        for ours, _ in self.pipes:
+            with suppress(OSError):  # a client that failed: its reply says why
+                ours.send(round_)
+        replies = [ours.recv() for ours, _ in self.pipes]
+        for reply in replies:
+            if isinstance(reply, str):
+                msg = f"a DCB client process failed:\n{reply}"
+                raise RuntimeError(msg)
+        if sum(replies) != DECISIONS:
+            msg = f"{sum(replies)} decisions of {DECISIONS}"
+            raise AssertionError(msg)
+
+    def close(self) -> None:
+        """Stop the clients (killed if they do not end within 30 s)."""
+        for ours, _ in self.pipes:
+            with suppress(OSError):
+                ours.send(None)
+        for process in self.processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for ours, _ in self.pipes:
+            ours.close()
+
+
 def _sides(plan: Plan, kind: Kind) -> tuple[str, ...]:
     if plan.eventsourcing and kind.store != "sqlite":
         return ("esox", "eventsourcing")
@@ -256,6 +335,22 @@ def workloads(plan: Plan) -> list[Workload]:
                 f"{COURSES} courses, {STUDENTS} students{es_note}",
             )
         )
+        if kind.store != "memory":
+            found.append(
+                Workload(
+                    family=FAMILY,
+                    variant=f"course-booking decisions, {CLIENTS} client processes, "
+                    f"{kind.name}",
+                    scale=DECISIONS,
+                    units=DECISIONS,
+                    unit="op",
+                    build=partial(build, plan, kind, "clients", events),
+                    repeats=plan.repeats,
+                    persistence=kind.name,
+                    note=f"{DECISIONS // CLIENTS} decisions each; a refused one "
+                    f"is read and decided again{es_note}",
+                )
+            )
         found.append(
             Workload(
                 family=FAMILY,
@@ -293,6 +388,12 @@ def _twin(plan: Plan, kind: Kind, side: str, what: str, events: int) -> Twin:
         fresh.on_release(partial(close_store, recorder))
         if what == "decide":
             prepare = booking(recorder, side)
+        elif what == "clients":
+            register(recorder, api_of(side))
+            clients = Clients(side, kind.store, place, kind.synchronous)
+            fresh.on_release(clients.close)
+            run_round = clients.run_round
+            prepare = lambda: run_round  # noqa: E731 (the twin's prepare)
         else:
             query = fill(recorder, api_of(side), events)
             prepare = partial(read_block, recorder, query, tagged(events))
