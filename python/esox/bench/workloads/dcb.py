@@ -314,41 +314,50 @@ def _sides(plan: Plan, kind: Kind) -> tuple[str, ...]:
     return ("esox",)
 
 
+def _esox_only(plan: Plan, kind: Kind) -> str:
+    return "" if _sides(plan, kind) != ("esox",) else "; esox only"
+
+
+def _decisions(plan: Plan, kind: Kind, what: str, variant: str, note: str) -> Workload:
+    return Workload(
+        family=FAMILY,
+        variant=f"course-booking decisions, {variant}, {kind.name}",
+        scale=DECISIONS,
+        units=DECISIONS,
+        unit="op",
+        build=partial(build, plan, kind, what, max(plan.scales)),
+        repeats=plan.repeats,
+        persistence=kind.name,
+        note=note + _esox_only(plan, kind),
+    )
+
+
 def workloads(plan: Plan) -> list[Workload]:
-    """Decisions by one client, and a read by tag of the plan's largest
-    scale, on every persistence kind of the plan (SQLite NORMAL)."""
+    """Decisions by one client (and by ``CLIENTS`` processes off memory), and
+    a read by tag of the plan's largest scale, on every persistence kind of
+    the plan (SQLite NORMAL)."""
     found: list[Workload] = []
     events = max(plan.scales)
     for kind in kinds(plan, sync_modes=("NORMAL",)):
-        es_note = "" if _sides(plan, kind) != ("esox",) else "; esox only"
         found.append(
-            Workload(
-                family=FAMILY,
-                variant=f"course-booking decisions, 1 client, {kind.name}",
-                scale=DECISIONS,
-                units=DECISIONS,
-                unit="op",
-                build=partial(build, plan, kind, "decide", events),
-                repeats=plan.repeats,
-                persistence=kind.name,
-                note=f"read a two-tag boundary, decide, conditional append; "
-                f"{COURSES} courses, {STUDENTS} students{es_note}",
+            _decisions(
+                plan,
+                kind,
+                "decide",
+                "1 client",
+                "read a two-tag boundary, decide, conditional append; "
+                f"{COURSES} courses, {STUDENTS} students",
             )
         )
         if kind.store != "memory":
             found.append(
-                Workload(
-                    family=FAMILY,
-                    variant=f"course-booking decisions, {CLIENTS} client processes, "
-                    f"{kind.name}",
-                    scale=DECISIONS,
-                    units=DECISIONS,
-                    unit="op",
-                    build=partial(build, plan, kind, "clients", events),
-                    repeats=plan.repeats,
-                    persistence=kind.name,
-                    note=f"{DECISIONS // CLIENTS} decisions each; a refused one "
-                    f"is read and decided again{es_note}",
+                _decisions(
+                    plan,
+                    kind,
+                    "clients",
+                    f"{CLIENTS} client processes",
+                    f"{DECISIONS // CLIENTS} decisions each; a refused one is "
+                    "read and decided again",
                 )
             )
         found.append(
@@ -360,7 +369,7 @@ def workloads(plan: Plan) -> list[Workload]:
                 build=partial(build, plan, kind, "read", events),
                 repeats=plan.repeats_at(events),
                 persistence=kind.name,
-                note=f"the 1% of {events:,} events with a tag{es_note}",
+                note=f"the 1% of {events:,} events with a tag{_esox_only(plan, kind)}",
             )
         )
     return found
