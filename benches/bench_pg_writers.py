@@ -19,6 +19,7 @@ from esox.bench.pytest_support import bench_side, plan_at
 
 from esox.bench.harness import Workload
 from esox.bench.workloads.writers import workloads
+from support import bench_side, plan_at
 
 WRITES = workloads(plan_at(10_000))
 GROUP = "pg writers (new one-event aggregates, a transaction each)"

@@ -484,8 +484,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="FAMILY",
         help="only the workloads whose family starts with FAMILY (repeatable): "
         "mapper encode, mapper decode, recorder insert, concurrent insert, "
-        "recorder select, notification select, application save, repository "
-        "get, follower processing, command latency",
+        "pg writers, recorder select, notification select, application save, "
+        "repository get, follower processing, partitions, dcb, command latency",
     )
     bench_parser.add_argument(
         "--goals",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from esox.bench import Options, run_bench
+from esox.bench.run import POSTGRES_ONLY
 from esox.bench.workloads import FAMILIES
 from esox.bench.workloads.storage import Kind
 from esox.cli import main
@@ -59,13 +60,26 @@ def test_every_workload_family_is_measured_on_both_sides(tiny_run):
     _, _, out_dir = tiny_run
     results = json.loads((out_dir / "results.json").read_text())
     families = {w["family"] for w in results["workloads"]}
-    # "pg writers" runs on PostgreSQL only, which this run leaves out.
-    assert families == set(FAMILIES) - {"pg writers"}
+    # "pg writers" and "partitions" run on PostgreSQL only, which this run
+    # leaves out.
+    assert families == set(FAMILIES) - set(POSTGRES_ONLY)
     for workload in results["workloads"]:
         assert not workload["error"], workload["key"]
         assert workload["sides"]["esox"]["median_ns"] > 0
-        if workload["variant"] != "zstd":
+        # eventsourcing has no zstd compressor and no SQLite DCB recorder.
+        esox_only = workload["variant"] == "zstd" or (
+            workload["family"] == "dcb" and "SQLite" in workload["variant"]
+        )
+        if not esox_only:
             assert workload["ratio_eventsourcing"] > 0, workload["key"]
+    dcb = {w["variant"] for w in results["workloads"] if w["family"] == "dcb"}
+    assert dcb == {
+        "course-booking decisions, 1 client, memory",
+        "course-booking decisions, 1 client, SQLite NORMAL",
+        "course-booking decisions, 4 client processes, SQLite NORMAL",
+        "read by tag, memory",
+        "read by tag, SQLite NORMAL",
+    }
     limits = {w["key"] for w in results["workloads"] if w["ratio_limit"]}
     assert "recorder insert, SQLite FULL, batch 10 @ 200" in limits
     assert "mapper encode, plain @ 200" in limits
@@ -74,8 +88,9 @@ def test_every_workload_family_is_measured_on_both_sides(tiny_run):
 @slow
 def test_the_table_shows_the_workloads_latency_and_goals(tiny_run):
     table, _, _ = tiny_run
-    for family in set(FAMILIES) - {"pg writers"}:  # PostgreSQL only
+    for family in set(FAMILIES) - set(POSTGRES_ONLY):
         assert f"-- {family}" in table
+    assert "Note: pg writers, partitions: PostgreSQL only, not run" in table
     for variant in ("SQLite FULL, batch 100", "SQLite NORMAL, batch 1", "zlib+AES"):
         assert variant in table
     assert "command latency" in table
@@ -296,3 +311,58 @@ def test_without_the_bench_extra_the_run_says_what_to_install(tmp_path: Path):
         result.stdout
     )
     assert not (tmp_path / "chart.png").exists()
+
+
+def test_postgres_only_families_say_why_they_did_not_run(tmp_path: Path):
+    stdout = io.StringIO()
+    results = run_bench(
+        Options(
+            scale=200,
+            repeats=1,
+            persistence=("memory",),
+            only=("partitions",),
+            latency=False,
+            chart=False,
+            out=tmp_path,
+        ),
+        stdout=stdout,
+        stderr=io.StringIO(),
+    )
+    assert results["workloads"] == []
+    assert (
+        "Note: partitions: PostgreSQL only, not run "
+        "(PostgreSQL is not in --persistence)"
+    ) in stdout.getvalue()
+
+
+@pytest.mark.parametrize("side", ["esox", "eventsourcing"])
+def test_dcb_decisions_append_one_event_each_and_reads_find_the_tagged(
+    side: str,
+) -> None:
+    from esox.bench.workloads import dcb
+
+    recorder = dcb.open_store(side, "memory", "")
+    api = dcb.api_of(side)
+    next_block = dcb.booking(recorder, side)
+    next_block()()
+    next_block()()
+    joined = api.DCBQuery([api.DCBQueryItem(types=["StudentJoined"])])
+    assert len(list(recorder.read(joined))) == 2 * dcb.DECISIONS
+    query = dcb.fill(recorder, api, 250)
+    events = dcb.read_block(recorder, query, 3)()
+    assert isinstance(events, list) and len(events) == 3
+    with pytest.raises(AssertionError, match="read 3 tagged events, expected 4"):
+        dcb.read_block(recorder, query, 4)()
+
+
+def test_a_dcb_client_process_that_fails_fails_the_round_with_its_error(
+    tmp_path: Path,
+) -> None:
+    from esox.bench.workloads.dcb import Clients
+
+    clients = Clients("esox", "sqlite", str(tmp_path / "no" / "such" / "dcb.db"))
+    try:
+        with pytest.raises(RuntimeError, match="a DCB client process failed"):
+            clients.run_round()
+    finally:
+        clients.close()

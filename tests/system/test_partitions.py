@@ -23,13 +23,18 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from esox.bench.workloads.partition_apps import (
+    Handling,
+    Orders,
+    esox_run_command,
+    system,
+)
 from esox.persistence import ProgrammingError
 from esox.postgres import PostgresDatastore
 from esox.postgres.leases import PartitionLeases, assign_partitions
 from esox.system import SystemDefinitionError, run_application
 from esox.system.partition import partition_of, partition_tracking_name, partitioned
 from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
-from tests.system.partition_apps import Handling, Orders, esox_run_command, system
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 6

@@ -17,7 +17,17 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.system import ProcessApplication, System
 from eventsourcing.utils import Environment, EnvType
 
-__all__ = ["Copier", "Dog", "Items", "SQLiteNormalFactory", "system"]
+from esox.bench.workloads.partition_apps import burn
+
+__all__ = [
+    "Copier",
+    "Dog",
+    "EsHandling",
+    "EsOrders",
+    "Items",
+    "SQLiteNormalFactory",
+    "system",
+]
 
 
 class Dog(Aggregate):
@@ -55,6 +65,49 @@ class Copier(ProcessApplication[UUID]):
 
 
 system = System(pipes=[[Items, Copier]])
+
+
+class EsOrder(Aggregate):
+    @event("Placed")
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+
+class EsOrders(Application[UUID]):
+    """The twin of ``esox.bench.workloads.partition_apps.Orders``."""
+
+    name = "Orders"
+
+    def place(self, count: int) -> None:
+        self.save(*[EsOrder(f"order {i}") for i in range(count)])
+
+
+class EsHandled(Aggregate):
+    @event("Done")
+    def __init__(self, source_id: UUID, notification_id: int) -> None:
+        self.source_id = source_id
+        self.notification_id = notification_id
+
+
+class EsHandling(ProcessApplication[UUID]):
+    """The twin of ``esox.bench.workloads.partition_apps.Handling``: burns
+    ``HANDLING_BURN_MS`` of CPU per event, records one event."""
+
+    name = "Handling"
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        self.burn_seconds = float(self.env.get("BURN_MS") or 0) / 1000
+
+    @singledispatchmethod
+    def policy(self, domain_event: Any, processing_event: Any) -> None:
+        if self.burn_seconds:
+            burn(self.burn_seconds)
+        processing_event.collect_events(
+            EsHandled(
+                domain_event.originator_id, processing_event.tracking.notification_id
+            )
+        )
 
 
 class SQLiteNormalFactory(SQLiteFactory):

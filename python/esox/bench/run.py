@@ -39,6 +39,9 @@ from esox.bench.workloads.mapper import limit_missing
 
 __all__ = ["Options", "run_bench"]
 
+# Families with workloads on PostgreSQL only.
+POSTGRES_ONLY = ("pg writers", "partitions")
+
 # Settings that would change what the applications do; a run ignores them.
 CONFIGURATION = (
     "PERSISTENCE_MODULE",
@@ -113,11 +116,15 @@ def run_bench(
         )
         with_es = False
     kinds = tuple(k for k in options.persistence if k in KINDS)
+    why = "PostgreSQL is not in --persistence"
     if "postgres" in kinds:
         why = postgres_unreachable()
         if why:
             notes.append(f"PostgreSQL workloads skipped: {why}")
             kinds = tuple(k for k in kinds if k != "postgres")
+    skipped = [f for f in POSTGRES_ONLY if _selected(f, options.only)]
+    if skipped and "postgres" not in kinds:
+        notes.append(f"{', '.join(skipped)}: PostgreSQL only, not run ({why})")
     for variant in ("plain", "zlib+AES"):
         missing = limit_missing(variant)
         if missing:
@@ -143,7 +150,7 @@ def run_bench(
         workloads = [
             w for w in all_workloads(plan) if _selected(w.family, options.only)
         ]
-        if with_es and len(plan.scales) > 1:
+        if with_es and any(w.side_repeats for w in workloads):
             notes.append(
                 f"eventsourcing's side ran once at the largest scale of each "
                 f"workload (its blocks take seconds there); esox's and the "

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from esox.bench.harness import Workload
 from esox.bench.plan import Plan
-from esox.bench.workloads import application, concurrent, mapper, recorders, writers
+from esox.bench.workloads import (
+    application,
+    concurrent,
+    dcb,
+    mapper,
+    partitions,
+    recorders,
+    writers,
+)
 
 __all__ = ["FAMILIES", "all_workloads"]
 
@@ -20,6 +28,8 @@ FAMILIES = (
     "application save",
     "repository get",
     "follower processing",
+    "partitions",
+    "dcb",
 )
 
 
@@ -29,5 +39,7 @@ def all_workloads(plan: Plan) -> list[Workload]:
     found += concurrent.workloads(plan)
     found += writers.workloads(plan)
     found += application.workloads(plan)
+    found += partitions.workloads(plan)
+    found += dcb.workloads(plan)
     order = {family: i for i, family in enumerate(FAMILIES)}
     return sorted(found, key=lambda w: order[w.family])

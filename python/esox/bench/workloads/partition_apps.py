@@ -1,5 +1,7 @@
-"""A system for the partitioned-processing tests and benchmark (importable by
-``esox run`` processes): ``Orders`` leads, ``Handling`` follows it.
+"""A system for the partitioned-processing tests and benchmarks (importable by
+``esox run`` processes): ``Orders`` leads, ``Handling`` follows it
+(tests/system/test_partitions.py, the "partitions" family of ``esox bench``
+and benches/bench_partitions.py).
 
 ``Handling`` records one ``Handled`` event per upstream event, with a fresh
 id (so a duplicate would be recorded, not refused) naming the upstream
@@ -87,7 +89,7 @@ def esox_run_command(*options: str) -> list[str]:
         "-m",
         "esox",
         "run",
-        "tests.system.partition_apps:system",
+        "esox.bench.workloads.partition_apps:system",
         "--app",
         "Handling",
         *options,
