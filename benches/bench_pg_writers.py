@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from esox.bench.pytest_support import bench_side, plan_at
 
 from esox.bench.harness import Workload
 from esox.bench.workloads.writers import workloads
