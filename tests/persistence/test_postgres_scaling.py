@@ -197,6 +197,9 @@ def test_readers_are_not_held_back_by_an_unrelated_open_transaction(
             recorder.insert_events([event(taken, 1)])  # leaves gap 2
         assert recorder.insert_events([event(uuid4(), 1)]) == [3]
         assert [n.id for n in recorder.select_notifications(1, 10)] == [1, 3]
+        # From start=0 too (no id 0: the first row follows the position).
+        assert [n.id for n in recorder.select_notifications(0, 10)] == [1, 3]
+        assert [n.id for n in recorder.select_notifications(0, 1)] == [1]
         assert recorder.max_notification_id() == 3
         assert recorder.wait_for_notification(1, 0.5)
         other.rollback()

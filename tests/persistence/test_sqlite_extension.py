@@ -205,6 +205,9 @@ def test_registered_sqlite3_adapters_are_honoured() -> None:
             self.degrees = degrees
 
     sqlite3.register_adapter(Celsius, lambda c: f"{c.degrees}C")
+    # Python 3.12 deprecates sqlite3's default date adapter: register one.
+    default_date = sqlite3.adapters.get((datetime.date, sqlite3.PrepareProtocol))
+    sqlite3.register_adapter(datetime.date, datetime.date.isoformat)
     try:
         datastore = SQLiteDatastore(":memory:")
         when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
@@ -217,6 +220,10 @@ def test_registered_sqlite3_adapters_are_honoured() -> None:
             assert tuple(c.fetchall()[0]) == ("21.5C", "2024-01-02")
     finally:
         del sqlite3.adapters[(Celsius, sqlite3.PrepareProtocol)]
+        if default_date is None:
+            del sqlite3.adapters[(datetime.date, sqlite3.PrepareProtocol)]
+        else:
+            sqlite3.register_adapter(datetime.date, default_date)
 
 
 def test_unsupported_parameters_are_refused_with_their_position() -> None:

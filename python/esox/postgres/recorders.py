@@ -751,6 +751,9 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
     ) -> tuple[list[Notification], bool]:
         """Notifications after ``after`` that no transaction in flight can
         precede, at most ``limit``; and whether one was held back for that."""
+        # Ids start at 1: reading after -1 (from start=0) is reading after 0,
+        # so that the first row follows its position by rule 1 (no gap).
+        after = max(after, 0)
         query = _settled_query(self._table, stop is not None)
         params: list[Any] = [after]
         if stop is not None:
