@@ -281,8 +281,10 @@ def test_sqlite3_errors_in_a_transaction_become_esox_errors() -> None:
     class Conn:
         committed = rolled_back = False
 
+        db = sqlite3.connect(":memory:")
+
         def cursor(self) -> Any:
-            return sqlite3.connect(":memory:").cursor()
+            return self.db.cursor()
 
         def commit(self) -> None:
             self.committed = True
@@ -295,6 +297,7 @@ def test_sqlite3_errors_in_a_transaction_become_esox_errors() -> None:
         raise sqlite3.IntegrityError
     assert conn.rolled_back
     assert not conn.committed
+    conn.db.close()
 
 
 def test_a_missing_table_is_both_a_programming_and_an_operational_error() -> None:
