@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from esox import Application
+from esox._core import StoredEvent
 from esox.examples.dogschool import DogSchool
 from esox.persistence import (
     InfrastructureFactoryError,
     InvalidSettingError,
-    ProgrammingError,
 )
 from esox.postgres import PostgresApplicationRecorder, PostgresDatastore
+from esox.postgres.recorders import index_name
 from esox.utils import Environment
 from tests.persistence_envs import POSTGRES, postgres_schema
 
@@ -107,9 +109,11 @@ def test_readers_without_a_factory_raise_value_errors() -> None:
     assert env.read_int("OTHER", 3) == 3
 
 
-def test_a_table_name_whose_index_name_is_cut_to_a_taken_name_is_refused() -> None:
-    # 63 bytes: "<table>_notification_id_idx" cut to 63 bytes is the table's name.
-    table = "a" * 56 + "_events"
+def test_tables_whose_index_names_would_be_cut_get_distinct_indexes() -> None:
+    # 63 bytes each: "<table>_notification_id_idx" cut to 63 bytes would be
+    # the table's own name (eventsourcing's CREATE INDEX IF NOT EXISTS then
+    # creates no index at all); the two names also share their first 56.
+    tables = ["a" * 56 + "_events", "a" * 56 + "_stored"]
     with postgres_schema() as schema:
         datastore = PostgresDatastore(
             dbname=POSTGRES["POSTGRES_DBNAME"],
@@ -119,13 +123,27 @@ def test_a_table_name_whose_index_name_is_cut_to_a_taken_name_is_refused() -> No
             password=POSTGRES["POSTGRES_PASSWORD"],
             schema=schema,
         )
-        recorder = PostgresApplicationRecorder(datastore, events_table_name=table)
         try:
-            with pytest.raises(ProgrammingError) as caught:
+            for table in tables:
+                recorder = PostgresApplicationRecorder(
+                    datastore, events_table_name=table
+                )
                 recorder.create_table()
+                recorder.insert_events([StoredEvent(uuid4(), 1, "t", b"s")])
+            with datastore.get_connection() as conn:
+                rows = conn.execute(
+                    "SELECT tablename, indexname, indexdef FROM pg_indexes "
+                    "WHERE schemaname = %s AND indexdef LIKE %s ORDER BY tablename",
+                    (schema, "%UNIQUE%(notification_id)%"),
+                ).fetchall()
         finally:
             datastore.close()
-    message = str(caught.value)
-    assert "63 bytes" in message
-    assert "the name of the table itself" in message
-    assert "shorter or more distinct name" in message
+    assert [row["tablename"] for row in rows] == sorted(tables)
+    names = [row["indexname"] for row in rows]
+    assert len(set(names)) == 2
+    assert all(len(name) <= 63 and name.startswith("a" * 34) for name in names)
+    assert all(name.endswith("_notification_id_idx") for name in names)
+    # A name that fits is eventsourcing's, so each library finds the other's.
+    assert index_name("stored_events", "_notification_id_idx") == (
+        "stored_events_notification_id_idx"
+    )

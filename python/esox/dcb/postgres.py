@@ -174,7 +174,6 @@ class PostgresDCBRecorder(NativeDCBReads, PostgresRecorder, DCBRecorder):
                 f"CREATE UNIQUE INDEX {quote(self.index_name_id_cover_type)} "
                 f"ON {events} (id) INCLUDE (type)",
             ),
-            indexes=(self.index_name_id_cover_type,),
         )
         tag = Table(
             self.tags_table_name,
@@ -184,7 +183,6 @@ class PostgresDCBRecorder(NativeDCBReads, PostgresRecorder, DCBRecorder):
                 f"CREATE INDEX {quote(self.index_name_tag_main_id)} "
                 f"ON {tags} (tag, main_id)",
             ),
-            indexes=(self.index_name_tag_main_id,),
         )
         return [*super()._tables(), main, tag]
 

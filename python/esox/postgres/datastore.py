@@ -8,12 +8,14 @@ because the COMMIT may already have reached the server.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
 import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, Self, TypeAlias, TypeVar, cast
@@ -292,8 +294,11 @@ class PostgresDatastore:
         self._opened = False
         self._lock = threading.Lock()
         self._sweeping = threading.Lock()
-        self._listener: Listener | None = None
-        self._notifier: Notifier | None = None
+        # What holds connections: closed by close(), or when the datastore
+        # is garbage (an application dropped without close(), as tests do):
+        # none of them refers back to the datastore, so it can become garbage.
+        self._parts = _Parts(self.pool)
+        weakref.finalize(self, self._parts.close)
         self.listen_notify = listen_notify
         """Whether waiters are woken by LISTEN (else they only poll: for
         connection poolers in transaction mode, where LISTEN does not work)."""
@@ -458,11 +463,21 @@ class PostgresDatastore:
                     continue
                 raise translate_error(e, what) from e
 
-    def write(self, what: str, func: Callable[[Connection], T]) -> T:
-        """Run ``func`` with a connection; never retry after it may have committed.
+    def write(
+        self,
+        what: str,
+        func: Callable[[Connection], T],
+        committed: Callable[[Connection], tuple[T] | None] | None = None,
+    ) -> T:
+        """Run ``func`` with a connection; never run it again after it may
+        have committed.
 
-        Only a statement that failed because a prepared statement was stale
-        (its transaction rolled back, nothing written) is run again.
+        A statement that failed because a prepared statement was stale (its
+        transaction rolled back, nothing written) is run again. A write that
+        lost its connection is run again only if ``committed`` is given: on
+        a new connection, ``committed`` tells whether the lost write was
+        committed (its result, in a 1-tuple) or not (None, and then ``func``
+        runs again); without it, the error says the outcome is unknown.
         """
         refreshed = 0
         while True:
@@ -479,34 +494,98 @@ class PostgresDatastore:
                     continue
                 if is_connection_error(e):
                     self.sweep()
+                    if committed is not None:
+                        return self._rewrite(what, func, committed, e)
                 raise translate_error(e, what, writing=True) from e
+
+    def _rewrite(
+        self,
+        what: str,
+        func: Callable[[Connection], T],
+        committed: Callable[[Connection], tuple[T] | None],
+        lost: psycopg.Error,
+    ) -> T:
+        """After ``func`` lost its connection: its result if it committed,
+        else ``func`` run again (up to ``read_attempts`` connections).
+
+        A lost write that is still in flight on the server (its connection
+        broke, its backend lives on) is not seen by ``committed``; the write
+        run again then waits for it on the table's unique keys, and fails
+        with a unique violation if it commits, so ``committed`` is asked
+        once more before that error is raised.
+        """
+        error = lost
+        for failures in range(1, self.read_attempts + 1):
+            time.sleep(0.05 * 2**failures)
+            try:
+                with self.connection() as conn:
+                    try:
+                        found = committed(conn)
+                        return found[0] if found is not None else func(conn)
+                    except psycopg.Error as e:
+                        _recover(conn, e)
+                        raise
+            except psycopg.errors.UniqueViolation as e:
+                found = self.read(what, committed)
+                if found is not None:
+                    return found[0]
+                raise translate_error(e, what, writing=True) from e
+            except psycopg.Error as e:
+                retry = is_connection_error(e) or is_stale_statement(e)
+                if not (retry or isinstance(e, psycopg_pool.PoolTimeout)):
+                    raise translate_error(e, what, writing=True) from e
+                self.sweep()
+                error = e
+        msg = (
+            f"{what}: the connection was lost, and {self.read_attempts} attempts "
+            "to find out whether the transaction was committed failed; it may "
+            f"or may not have been [{_describe(lost)}; then {_describe(error)}]"
+        )
+        raise OperationalError(msg) from error
 
     @property
     def listener(self) -> Listener:
         """The LISTEN connection's thread (started on first use), or, in
         poll-only mode, timed polls."""
-        with self._lock:
-            if self._listener is None:
-                self._listener = Listener(
-                    self.connect,
+        parts = self._parts
+        with parts.lock:
+            if parts.listener is None:
+                parts.listener = Listener(
+                    functools.partial(psycopg.connect, **self.connect_kwargs),
                     listen=self.listen_notify,
                     poll_interval=self.poll_interval,
                 )
-            return self._listener
+            return parts.listener
 
     def notify(self, *channels: str) -> None:
         """NOTIFY ``channels`` soon, after the caller's commit, from another thread."""
-        with self._lock:
-            notifier = self._notifier
+        parts = self._parts
+        with parts.lock:
+            notifier = parts.notifier
             if notifier is None:
-                notifier = self._notifier = Notifier(self.connect)
+                connect = functools.partial(psycopg.connect, **self.connect_kwargs)
+                notifier = parts.notifier = Notifier(connect)
         notifier.notify(channels)
 
     def close(self) -> None:
         """Send pending NOTIFYs, stop listening and close every connection."""
-        with self._lock:
-            listener, self._listener = self._listener, None
-            notifier, self._notifier = self._notifier, None
+        self._parts.close()
+
+
+class _Parts:
+    """A datastore's connection pool and threads, apart from the datastore,
+    so that a finalizer can close them when the datastore is garbage."""
+
+    def __init__(self, pool: psycopg_pool.ConnectionPool[Connection]) -> None:
+        self.pool = pool
+        self.lock = threading.Lock()
+        self.listener: Listener | None = None
+        self.notifier: Notifier | None = None
+
+    def close(self) -> None:
+        with self.lock:
+            listener, self.listener = self.listener, None
+            notifier, self.notifier = self.notifier, None
         if notifier is not None:
             notifier.close()
         if listener is not None:

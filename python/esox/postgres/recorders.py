@@ -73,9 +73,6 @@ class Table:
     seed: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     # Checked against an existing table, to refuse a mismatched ORIGINATOR_ID_TYPE.
     originator_id_type: str | None = None
-    # Indexes created with the table: PostgreSQL truncates their names to 63
-    # bytes, so two long table names can derive one index name.
-    indexes: tuple[str, ...] = ()
     # Columns added to an existing table that lacks them: (name, statements).
     added_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -120,32 +117,26 @@ def _check_limit(limit: object) -> None:
         raise ValueError(msg)
 
 
-def truncated_identifier(name: str) -> str:
-    """The name PostgreSQL gives ``name``: at most 63 bytes, whole characters."""
-    return name.encode()[:MAX_IDENTIFIER_BYTES].decode(errors="ignore")
+def truncated_identifier(name: str, size: int = MAX_IDENTIFIER_BYTES) -> str:
+    """``name`` cut to ``size`` bytes, whole characters (PostgreSQL cuts
+    identifiers to 63 bytes)."""
+    return name.encode()[:size].decode(errors="ignore")
 
 
-def _check_index_name_is_free(
-    conn: Connection, schema: str, table_name: str, index: str
-) -> None:
-    """Refuse to create a table whose index name, as PostgreSQL truncates
-    it, is already taken (by the index of a table with a similar long name)."""
-    name = truncated_identifier(index)
-    if name == index:
-        return
-    if name == table_name:
-        clash = "the name of the table itself"
-    elif conn.execute(_TABLE_INFO, (schema, name)).fetchone() is not None:
-        clash = f"the name of a relation that already exists in schema {schema!r}"
-    else:
-        return
-    msg = (
-        f"cannot create table {quote(schema, table_name)}: the name of its index "
-        f"{index!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes, "
-        f"and cut to that length it is {name!r}, {clash}: give this application "
-        "(or events table) a shorter or more distinct name"
-    )
-    raise ProgrammingError(msg)
+def index_name(table_name: str, suffix: str) -> str:
+    """The name of a table's index: ``table_name`` and ``suffix``, as
+    eventsourcing names it, if that fits in PostgreSQL's 63 bytes; else as
+    much of the table's name as fits with a hash of the whole of it.
+
+    (PostgreSQL would cut the longer name, and cut it could be the table's
+    own name, or another table's index's.)
+    """
+    name = table_name + suffix
+    if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        return name
+    digest = hashlib.blake2b(table_name.encode(), digest_size=4).hexdigest()
+    room = MAX_IDENTIFIER_BYTES - len(suffix.encode()) - len(digest) - 1
+    return f"{truncated_identifier(table_name, room)}_{digest}{suffix}"
 
 
 class PostgresRecorder(Recorder):
@@ -199,8 +190,6 @@ class PostgresRecorder(Recorder):
 def _create(conn: Connection, schema: str, table: Table) -> None:
     row = conn.execute(_TABLE_INFO, (schema, table.name)).fetchone()
     if row is None:
-        for index in table.indexes:
-            _check_index_name_is_free(conn, schema, table.name, index)
         for statement in table.create:
             conn.execute(statement)
         for statement, params in table.seed:
@@ -253,6 +242,17 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
             f"FROM {table} WHERE originator_id = %b"
         )
         self._sql_select_events: dict[tuple[bool, bool, bool, bool], str] = {}
+        # Whether a batch is stored as given (after its connection was lost):
+        # per event in order, its notification id (0 without one) and whether
+        # the row at its originator id and version has its topic and state.
+        number = "e.notification_id" if self._numbered else "0"
+        self._sql_committed = (
+            f"SELECT {number}, e.topic = u.topic AND e.state = u.state FROM "
+            f"unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "WITH ORDINALITY AS u (originator_id, originator_version, topic, "
+            f"state, n) LEFT JOIN {table} AS e ON e.originator_id = u.originator_id"
+            " AND e.originator_version = u.originator_version ORDER BY u.n"
+        )
         self._what_insert = f"insert_events into {self._events}"
         self._what_select = f"select_events from {self._events}"
 
@@ -269,20 +269,18 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
             "topic text, state bytea, "
         )
         create: tuple[str, ...]
-        indexes: tuple[str, ...] = ()
         if not self._numbered:
             create = (
                 f"CREATE TABLE {table} ({columns}"
                 "PRIMARY KEY (originator_id, originator_version))",
             )
         else:
-            indexes = (f"{self.events_table_name}_notification_id_idx",)
+            index = index_name(self.events_table_name, "_notification_id_idx")
             create = (
                 f"CREATE TABLE {table} ({columns}notification_id bigserial, "
                 f"{TRANSACTION_ID} xid8 DEFAULT pg_current_xact_id(), "
                 "PRIMARY KEY (originator_id, originator_version))",
-                f"CREATE UNIQUE INDEX {quote(indexes[0])} ON {table} "
-                "(notification_id ASC)",
+                f"CREATE UNIQUE INDEX {quote(index)} ON {table} (notification_id ASC)",
             )
             # A table of eventsourcing, or of an earlier esox, gains the
             # column (empty in its existing rows: instant, no rewrite).
@@ -301,7 +299,6 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
             self.events_table_name,
             create,
             originator_id_type=id_type,
-            indexes=indexes,
             added_columns=added if self._numbered else (),
         )
         return [*super()._tables(), spec]
@@ -356,18 +353,35 @@ class PostgresAggregateRecorder(PostgresRecorder, AggregateRecorder):
             states.append(event.state)
         return ids, versions, topics, states
 
+    def _committed(
+        self, columns: Columns
+    ) -> Callable[[Connection], tuple[list[int]] | None]:
+        """For ``datastore.write``: whether the batch ``columns`` is stored
+        (its ids, in a 1-tuple) or not (None), after a write lost its
+        connection. Every row is compared: a batch is all or nothing, and an
+        event at the same version with another topic or state is another
+        writer's."""
+
+        def committed(conn: Connection) -> tuple[list[int]] | None:
+            rows = conn.execute(self._sql_committed, columns, binary=True).fetchall()
+            if rows and all(row[1] for row in rows):
+                return ([row[0] for row in rows],)
+            return None
+
+        return committed
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """Insert a batch atomically; IntegrityError if a version is taken."""
         columns = self._columns(stored_events)
         if columns[0]:
-            self.datastore.write(
-                self._what_insert,
-                lambda conn: conn.execute(
-                    self._sql_insert_events, columns, prepare=True
-                ),
-            )
+
+            def insert(conn: Connection) -> list[int]:
+                conn.execute(self._sql_insert_events, columns, prepare=True)
+                return []
+
+            self.datastore.write(self._what_insert, insert, self._committed(columns))
         return None
 
     def select_events(
@@ -566,7 +580,8 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
 
             return locked_insert(conn, self.lock_key, insert)
 
-        ids = self.datastore.write(self._what_insert, run)
+        committed = self._committed(columns) if columns[0] else None
+        ids = self.datastore.write(self._what_insert, run, committed)
         channels = self._channels_written(ids, kwargs)
         if channels:
             # After the COMMIT, as the native insert does.
@@ -688,6 +703,7 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
                     lambda: conn.execute(statement, params, prepare=True, binary=True),
                 )
             ),
+            self._committed(columns),
         )
         self.datastore.notify(self.channel)
         return ids

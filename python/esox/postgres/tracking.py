@@ -271,6 +271,13 @@ class PostgresProcessRecorder(
             if self.horizon
             else self._sql_insert_tracked_serialised
         )
+        committed = self._committed(columns)
+
+        def stored(conn: Connection) -> tuple[list[Any]] | None:
+            # The events are stored as given only with their tracking row.
+            found = committed(conn)
+            return None if found is None else ([(i,) for i in found[0]],)
+
         rows = self.datastore.write(
             self._what_insert,
             lambda conn: locked_insert(
@@ -280,6 +287,7 @@ class PostgresProcessRecorder(
                     statement, params, prepare=True, binary=True
                 ).fetchall(),
             ),
+            stored,
         )
         ids = [row[0] for row in rows if row[0] is not None]
         if not ids:
