@@ -45,6 +45,35 @@ _phases: dict[str, dict[str, Any]] = {}
 _timeouts: dict[str, int] = {}  # module -> tests that timed out
 
 
+def _serialise_ast_parse() -> None:
+    """One ``ast.parse`` at a time, across threads.
+
+    CPython before 3.13 (at least 3.11.7 and 3.12.1, as here) keeps ast.parse's recursion counter in state shared by all
+    threads (CPython gh-106905): a thread that formats a traceback (3.11's
+    traceback module parses the source line for its carets) while pytest
+    formats a failure in another, which a garbage collection that joins
+    threads can interleave, fails with "SystemError: AST constructor
+    recursion depth mismatch" inside pytest, which then ends the session.
+    """
+    import ast
+    import sys
+    import threading
+
+    if sys.version_info >= (3, 13):
+        return
+    parse = ast.parse
+    lock = threading.RLock()
+
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = serialised  # type: ignore[assignment]
+
+
+_serialise_ast_parse()
+
+
 def _write(record: dict[str, Any]) -> None:
     if not _OUT:
         return
