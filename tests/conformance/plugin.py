@@ -48,8 +48,9 @@ _timeouts: dict[str, int] = {}  # module -> tests that timed out
 def _serialise_ast_parse() -> None:
     """One ``ast.parse`` at a time, across threads.
 
-    CPython before 3.13 (at least 3.11.7 and 3.12.1, as here) keeps ast.parse's recursion counter in state shared by all
-    threads (CPython gh-106905): a thread that formats a traceback (3.11's
+    CPython before 3.13 (at least 3.11.7 and 3.12.1, as here) keeps
+    ast.parse's recursion counter in state shared by all threads (CPython
+    gh-106905): a thread that formats a traceback (3.11's
     traceback module parses the source line for its carets) while pytest
     formats a failure in another, which a garbage collection that joins
     threads can interleave, fails with "SystemError: AST constructor
