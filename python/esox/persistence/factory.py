@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from types import ModuleType, TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -37,8 +38,10 @@ TTrackingRecorder = TypeVar("TTrackingRecorder", bound=TrackingRecorder)
 
 DEFAULT_PERSISTENCE_MODULE = "esox.memory"
 
-# eventsourcing's persistence modules, so its configuration keeps working.
+# PERSISTENCE_MODULE values that stand for another: unset, and eventsourcing's
+# persistence modules, so its configuration keeps working.
 PERSISTENCE_ALIASES = {
+    "": DEFAULT_PERSISTENCE_MODULE,
     "eventsourcing.popo": "esox.memory",
     "esox.popo": "esox.memory",
     "eventsourcing.sqlite": "esox.sqlite",
@@ -98,24 +101,44 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         cls, env: Environment | EnvType | None = None
     ) -> InfrastructureFactory[Any]:
         """Construct the factory that ``PERSISTENCE_MODULE`` names."""
+        return InfrastructureFactory.construct_named(
+            env, PERSISTENCE_ALIASES, "infrastructure factory"
+        )
+
+    @classmethod
+    def construct_named(
+        cls,
+        env: Environment | EnvType | None,
+        aliases: Mapping[str, str],
+        kind: str,
+    ) -> Self:
+        """The factory of this class that ``PERSISTENCE_MODULE`` names
+        (``construct`` of the base classes, which name their own aliases).
+
+        The value (``aliases`` maps some values, the unset one ``""``
+        included, to others) is the ``module:Class`` topic of a subclass, or a
+        module holding one concrete subclass (one defined there, if it holds
+        several); ``kind`` names this class in the errors.
+        """
         if not isinstance(env, Environment):
             env = Environment(env=env)
-        topic = env.get(cls.PERSISTENCE_MODULE) or DEFAULT_PERSISTENCE_MODULE
-        topic = PERSISTENCE_ALIASES.get(topic, topic)
+        key = cls.PERSISTENCE_MODULE
+        given = env.get(cls.PERSISTENCE_MODULE) or ""
+        topic = aliases.get(given, given)
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
             extra = missing_extra(e)
             if extra is not None:
                 msg = (
-                    f"PERSISTENCE_MODULE {topic!r} needs the {extra!r} extra: "
+                    f"{key} {given or topic!r} needs the {extra!r} extra: "
                     f"pip install 'esox[{extra}]' ({e.__cause__})"
                 )
                 raise InfrastructureFactoryError(msg) from None
             msg = (
                 f"Failed to resolve persistence module topic: '{topic}' from "
-                f"environment variable '{cls.PERSISTENCE_MODULE}' ({e}). Use "
-                "'esox.memory', 'esox.sqlite', 'esox.postgres' or 'module:Factory'."
+                f"environment variable '{key}' ({e}). Use 'esox.memory', "
+                "'esox.sqlite', 'esox.postgres' or 'module:Factory'."
             )
             raise InfrastructureFactoryError(msg) from None
         if isinstance(obj, ModuleType):
@@ -123,23 +146,22 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
                 member
                 for member in vars(obj).values()
                 if isinstance(member, type)
-                and issubclass(member, InfrastructureFactory)
-                and member.__module__ == obj.__name__
+                and issubclass(member, cls)
                 and not getattr(member, "__abstractmethods__", None)
             }
+            defined_here = {m for m in found if m.__module__ == obj.__name__}
+            if len(found) > 1 and defined_here:
+                found = defined_here
             if len(found) != 1:
-                msg = (
-                    f"Found {len(found)} infrastructure factory classes in "
-                    f"{topic!r}, expected 1."
-                )
+                msg = f"Found {len(found)} {kind} classes in {topic!r}, expected 1."
                 raise InfrastructureFactoryError(msg)
-            factory_cls: type[InfrastructureFactory[Any]] = found.pop()
-        elif isinstance(obj, type) and issubclass(obj, InfrastructureFactory):
+            factory_cls: type[Self] = found.pop()
+        elif isinstance(obj, type) and issubclass(obj, cls):
             factory_cls = obj
         else:
             msg = (
                 f"Topic '{topic}' didn't resolve to a persistence module or "
-                f"infrastructure factory class: {obj}"
+                f"{kind} class: {obj}"
             )
             raise InfrastructureFactoryError(msg)
         return factory_cls(env)
