@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any, Generic, Self, TypeVar
 
 from esox.persistence.cipher import AESCipher, Cipher
@@ -25,6 +25,7 @@ from esox.persistence.recorders import (
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder
 from esox.utils import (
+    Closing,
     Environment,
     EnvType,
     TopicError,
@@ -73,7 +74,7 @@ CIPHERS: dict[str, type[Any]] = {
 }
 
 
-class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
+class InfrastructureFactory(Closing, ABC, Generic[TTrackingRecorder]):
     """Constructs the mapper, recorders and event stores of an application.
 
     ``InfrastructureFactory.construct(env)`` picks the concrete factory named
@@ -314,20 +315,12 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         """The tracking recorder class to construct: ``given``, else the one
         ``TRACKING_RECORDER_TOPIC`` names, else ``default``; a subclass of
         ``default`` in any case (a view of its own, for a projection)."""
-        cls = given
-        if cls is None:
-            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
-            if not topic:
-                return default
-            try:
-                cls = resolve_topic(topic)
-            except TopicError as e:
-                msg = f"TRACKING_RECORDER_TOPIC {topic!r} does not resolve: {e}"
-                raise InfrastructureFactoryError(msg) from None
-        if not (isinstance(cls, type) and issubclass(cls, default)):
-            msg = f"{cls!r} is not a subclass of {default.__qualname__}"
+        if given is None:
+            return self._recorder_class(self.TRACKING_RECORDER_TOPIC, default)
+        if not (isinstance(given, type) and issubclass(given, default)):
+            msg = f"{given!r} is not a subclass of {default.__qualname__}"
             raise InfrastructureFactoryError(msg)
-        return cls
+        return given
 
     def _recorder_class(self, key: str, default: type[Any]) -> type[Any]:
         """The class an ``*_RECORDER_TOPIC`` setting names (a subclass of
@@ -351,14 +344,3 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
 
     def close(self) -> None:
         """Close connections and anything else held open."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
