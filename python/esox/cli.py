@@ -88,17 +88,6 @@ def _logging_level(name: str) -> int:
     )
 
 
-def _anonymous_allowed() -> bool:
-    from esox.interface.server import ALLOW_ANONYMOUS_ENV
-    from esox.utils import Environment, SettingError
-
-    try:
-        process_env = Environment(env=dict(os.environ))
-        return process_env.read_bool(ALLOW_ANONYMOUS_ENV, default=False)
-    except SettingError:
-        return False
-
-
 def demo(args: argparse.Namespace) -> int:
     """Run a demo application and show what happened."""
     from esox.examples.demo import main
@@ -129,10 +118,19 @@ def serve(args: argparse.Namespace) -> int:
         )
     except ImportError as e:
         return _missing_extra("serve", "http", e)
+    from esox.utils import Environment, SettingError
 
     logging.basicConfig(
         level=_logging_level(args.log_level), format=_LOG_FORMAT, stream=sys.stderr
     )
+    # --no-auth mirrors ESOX_HTTP_ALLOW_ANONYMOUS, read (and refused when it is
+    # no truth value) as create_app reads it.
+    try:
+        allow_anonymous = args.no_auth or Environment(env=dict(os.environ)).read_bool(
+            ALLOW_ANONYMOUS_ENV, default=False
+        )
+    except SettingError as e:
+        return _fail("serve", str(e))
     token_env = args.token_env or TOKEN_ENV
     token = os.environ.get(token_env)
     if args.no_auth:
@@ -141,7 +139,7 @@ def serve(args: argparse.Namespace) -> int:
         token = ""
     elif token is None and args.token_env:
         return _fail("serve", f"environment variable {args.token_env} is not set")
-    elif token is not None and not token.strip() and not _anonymous_allowed():
+    elif token is not None and not token.strip() and not allow_anonymous:
         return _fail(
             "serve",
             f"environment variable {token_env} is empty, which would let anyone "
@@ -158,7 +156,7 @@ def serve(args: argparse.Namespace) -> int:
         app = create_app(
             application,
             token=token,
-            allow_anonymous=args.no_auth or _anonymous_allowed(),
+            allow_anonymous=allow_anonymous,
             max_concurrent=args.max_concurrent,
             write_timeout=args.write_timeout,
         )

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import wraps
 from inspect import isfunction
-from types import ModuleType
-from typing import Any, cast
+from types import ModuleType, TracebackType
+from typing import Any, Self, cast
 
 __all__ = [
     "EnvType",
@@ -162,6 +162,25 @@ def clear_topic_cache() -> None:
 
 TRUE_VALUES = ("y", "yes", "t", "true", "on", "1")
 FALSE_VALUES = ("n", "no", "f", "false", "off", "0")
+
+
+class Closing:
+    """A context manager that closes itself on exit: ``with x:`` ends with
+    ``x.close()``, which subclasses define."""
+
+    def close(self) -> None:
+        """Release what the object holds open."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class SettingError(ValueError):

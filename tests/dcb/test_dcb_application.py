@@ -10,10 +10,12 @@ import importlib.util
 import json
 import multiprocessing
 import os
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, cast
 
 import pytest
@@ -39,7 +41,12 @@ from esox.dcb.persistence import (
 )
 from esox.dcb.sqlite import SQLiteDCBFactory, SqliteDCBRecorder
 from esox.domain import ProgrammingError, event
-from esox.persistence import InfrastructureFactoryError, IntegrityError
+from esox.memory import MemoryFactory
+from esox.persistence import (
+    InfrastructureFactory,
+    InfrastructureFactoryError,
+    IntegrityError,
+)
 from esox.persistence import ProgrammingError as RecordingError
 from esox.utils import get_topic
 from tests.dcb.coursebooking import (
@@ -397,6 +404,42 @@ def test_bad_persistence_module_is_a_clear_error(
 ) -> None:
     with pytest.raises(InfrastructureFactoryError, match=message):
         DCBApplication(settings)
+
+
+def test_a_persistence_module_may_import_factories_besides_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class MyFactory(MemoryFactory):
+        pass
+
+    class MyDCBFactory(InMemoryDCBFactory):
+        pass
+
+    modules: dict[str, list[type[Any]]] = {
+        "mine": [MemoryFactory, MyFactory],
+        "mydcb": [InMemoryDCBFactory, MyDCBFactory],
+        "reexports": [InMemoryDCBFactory],
+        "two": [MemoryFactory, InMemoryDCBFactory],
+    }
+    for name, members in modules.items():
+        module = ModuleType(name)
+        for member in members:
+            setattr(module, member.__name__, member)
+        monkeypatch.setitem(sys.modules, name, module)
+    MyFactory.__module__, MyDCBFactory.__module__ = "mine", "mydcb"
+
+    def construct(base: type[Any], module: str) -> type[Any]:
+        with base.construct({"PERSISTENCE_MODULE": module}) as factory:
+            return type(factory)
+
+    assert construct(InfrastructureFactory, "mine") is MyFactory
+    assert construct(DCBInfrastructureFactory, "mydcb") is MyDCBFactory
+    assert construct(DCBInfrastructureFactory, "reexports") is InMemoryDCBFactory
+    assert construct(DCBInfrastructureFactory, "two") is InMemoryDCBFactory
+    with pytest.raises(InfrastructureFactoryError, match="Found 2 infrastructure"):
+        construct(InfrastructureFactory, "two")
+    with pytest.raises(InfrastructureFactoryError, match="Found 0 DCB"):
+        construct(DCBInfrastructureFactory, "mine")
 
 
 def test_mapper_topic_must_name_a_dcb_mapper() -> None:

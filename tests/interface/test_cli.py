@@ -132,6 +132,32 @@ def test_bad_arguments_are_one_line_on_stderr_and_exit_2(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"ESOX_HTTP_TOKEN": "", "ESOX_HTTP_ALLOW_ANONYMOUS": "maybe"},
+            "ESOX_HTTP_ALLOW_ANONYMOUS='maybe' is not valid: expected a truth value",
+        ),
+        (
+            {"ESOX_HTTP_TOKEN": "secret", "ESOX_HTTP_ALLOW_ANONYMOUS": "maybe"},
+            "ESOX_HTTP_ALLOW_ANONYMOUS='maybe' is not valid: expected a truth value",
+        ),
+        (
+            {"ESOX_HTTP_TOKEN": "secret", "ESOX_HTTP_RATE_LIMIT": "fast"},
+            "ESOX_HTTP_RATE_LIMIT='fast' is not valid",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_environment_setting_in_one_line(
+    env: dict[str, str], message: str
+):
+    result = esox("serve", "esox.examples.dogschool:DogSchool", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"esox serve: {message}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_bench_only_lists_the_valid_families():
     from esox.bench.workloads import FAMILIES
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from esox.application.notificationlog import LocalNotificationLog
 from esox.application.repository import (
@@ -26,7 +25,7 @@ from esox.persistence import (
     Tracking,
     Transcoder,
 )
-from esox.utils import Environment, EnvType
+from esox.utils import Closing, Environment, EnvType
 
 __all__ = ["Application", "ProcessingEvent"]
 
@@ -94,7 +93,7 @@ class ProcessingEvent(Generic[TAggregateID]):
         self.collect_events(*objs, **kwargs)
 
 
-class Application(Generic[TAggregateID]):
+class Application(Closing, Generic[TAggregateID]):
     """Base class of event-sourced applications.
 
     Configured by ``env`` (class attribute, then ``os.environ``, then the
@@ -312,17 +311,6 @@ class Application(Generic[TAggregateID]):
     def close(self) -> None:
         """Close the application's infrastructure (database connections)."""
         self.factory.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 TApplication = TypeVar("TApplication", bound=Application[Any])

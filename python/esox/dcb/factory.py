@@ -6,14 +6,12 @@ names for them, or a module or ``module:Factory`` of one's own."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from types import ModuleType
 from typing import Any
 
 from esox.dcb.api import DCBRecorder
 from esox.dcb.mapper import DCBMapper, JSONDCBMapper
-from esox.persistence.errors import InfrastructureFactoryError
 from esox.persistence.factory import InfrastructureFactory, TTrackingRecorder
-from esox.utils import Environment, EnvType, TopicError, missing_extra, resolve_topic
+from esox.utils import Environment, EnvType, TopicError, resolve_topic
 
 __all__ = ["DCB_PERSISTENCE_MODULES", "DCBInfrastructureFactory"]
 
@@ -52,50 +50,9 @@ class DCBInfrastructureFactory(InfrastructureFactory[TTrackingRecorder], ABC):
         cls, env: Environment | EnvType | None = None
     ) -> DCBInfrastructureFactory[Any]:
         """The DCB factory that ``PERSISTENCE_MODULE`` selects."""
-        if not isinstance(env, Environment):
-            env = Environment(env=env)
-        given = env.get(cls.PERSISTENCE_MODULE) or ""
-        topic = DCB_PERSISTENCE_MODULES.get(given, given)
-        try:
-            obj = resolve_topic(topic)
-        except TopicError as e:
-            extra = missing_extra(e)
-            if extra is not None:
-                msg = (
-                    f"PERSISTENCE_MODULE {given!r} needs the {extra!r} extra: "
-                    f"pip install 'esox[{extra}]' ({e.__cause__})"
-                )
-                raise InfrastructureFactoryError(msg) from None
-            msg = (
-                f"Failed to resolve persistence module topic: '{topic}' from "
-                f"environment variable '{cls.PERSISTENCE_MODULE}' ({e}). Use "
-                "'esox.memory', 'esox.sqlite', 'esox.postgres' or 'module:Factory'."
-            )
-            raise InfrastructureFactoryError(msg) from None
-        if isinstance(obj, ModuleType):
-            found = {
-                member
-                for member in vars(obj).values()
-                if isinstance(member, type)
-                and issubclass(member, DCBInfrastructureFactory)
-                and not getattr(member, "__parameters__", None)
-            }
-            if len(found) != 1:
-                msg = (
-                    f"Found {len(found)} DCB infrastructure factory classes in "
-                    f"{topic!r}, expected 1."
-                )
-                raise InfrastructureFactoryError(msg)
-            factory_cls: type[DCBInfrastructureFactory[Any]] = found.pop()
-        elif isinstance(obj, type) and issubclass(obj, DCBInfrastructureFactory):
-            factory_cls = obj
-        else:
-            msg = (
-                f"Topic '{topic}' didn't resolve to a persistence module or "
-                f"DCB infrastructure factory class: {obj}"
-            )
-            raise InfrastructureFactoryError(msg)
-        return factory_cls(env)
+        return DCBInfrastructureFactory.construct_named(
+            env, DCB_PERSISTENCE_MODULES, "DCB infrastructure factory"
+        )
 
     @abstractmethod
     def dcb_recorder(self) -> DCBRecorder:

@@ -61,15 +61,6 @@ class InMemoryDCBRecorder(NativeDCBReads, DCBMemoryRecorder, DCBRecorder):
 class InMemoryDCBSubscription(DCBCursorSubscription[InMemoryDCBRecorder]):
     """Matching events of an in-memory recorder, woken by appends."""
 
-    def __init__(
-        self,
-        recorder: InMemoryDCBRecorder,
-        query: DCBQuery | None = None,
-        after: int | None = None,
-    ) -> None:
-        cursor = recorder.cursor(query, after=after)
-        super().__init__(recorder, cursor, query=query, after=after)
-
 
 class InMemoryDCBFactory(MemoryFactory, DCBInfrastructureFactory[Any]):
     """DCB infrastructure in memory (``PERSISTENCE_MODULE=esox.memory``)."""

@@ -7,7 +7,7 @@ cursor (which waits with the GIL released)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from esox.dcb.api import (
     DCBQuery,
@@ -66,19 +66,25 @@ class DCBCursor(Protocol):
         """Wakes a waiting ``next_batch``, which then returns an empty list."""
 
 
+class _OpensCursors(Protocol):
+    def cursor(
+        self, query: DCBQuery | None = None, *, after: int | None = None
+    ) -> DCBCursor: ...
+
+
 class DCBCursorSubscription(DCBSubscription[TDCBRecorder_co]):
-    """A subscription that takes events from a recorder's cursor; blocks
-    (GIL released) at the end until an append or ``stop()``."""
+    """A subscription that takes events from the cursor its recorder (a Rust
+    recorder, which has ``cursor()``) opens; blocks (GIL released) at the end
+    until an append or ``stop()``."""
 
     def __init__(
         self,
         recorder: TDCBRecorder_co,
-        cursor: DCBCursor,
         query: DCBQuery | None = None,
         after: int | None = None,
     ) -> None:
         super().__init__(recorder=recorder, query=query, after=after)
-        self._cursor = cursor
+        self._cursor = cast(_OpensCursors, recorder).cursor(query, after=after)
         self._events: list[DCBSequencedEvent] = []
         self._index = 0
 

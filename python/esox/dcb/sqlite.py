@@ -62,15 +62,6 @@ class SqliteDCBRecorder(NativeDCBReads, DCBSqliteRecorder, DCBRecorder):
 class SqliteDCBSubscription(DCBCursorSubscription[SqliteDCBRecorder]):
     """Matching events of an SQLite DCB recorder."""
 
-    def __init__(
-        self,
-        recorder: SqliteDCBRecorder,
-        query: DCBQuery | None = None,
-        after: int | None = None,
-    ) -> None:
-        cursor = recorder.cursor(query, after=after)
-        super().__init__(recorder, cursor, query=query, after=after)
-
 
 class SQLiteDCBFactory(SQLiteFactory, DCBInfrastructureFactory[Any]):
     """DCB infrastructure in SQLite (``PERSISTENCE_MODULE=esox.sqlite``):

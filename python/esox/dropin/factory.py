@@ -16,7 +16,7 @@ from esox.dropin.boundary import (
     es_stored_events,
 )
 from esox.dropin.mapper import Mapper
-from esox.dropin.recorders import AggregateRecorder, TrackingRecorder
+from esox.dropin.recorders import AggregateRecorder, TableRecorder, TrackingRecorder
 from esox.persistence.errors import InfrastructureFactoryError
 from esox.persistence.factory import InfrastructureFactory
 from esox.utils import Environment
@@ -25,6 +25,7 @@ __all__ = ["DropinFactory", "EventStore"]
 
 T = TypeVar("T", bound=TrackingRecorder)
 R = TypeVar("R")
+TR = TypeVar("TR", bound=TableRecorder)
 F = TypeVar("F", bound=InfrastructureFactory[Any])
 
 
@@ -132,6 +133,12 @@ class DropinFactory(es.InfrastructureFactory[T]):
         """Whether to create missing tables (``CREATE_TABLE``, default yes)."""
         default = "yes"
         return bool(strtobool(self.env.get(self.CREATE_TABLE, default) or default))
+
+    def created(self, recorder: TR) -> TR:
+        """``recorder``, with its tables created unless ``CREATE_TABLE`` says no."""
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
 
     def recorder_class(self, key: str, default: type[R]) -> type[R]:
         """The recorder class named by the topic in ``key``, else ``default``."""

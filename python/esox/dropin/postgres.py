@@ -139,49 +139,43 @@ class PostgresFactory(DropinFactory[PostgresTrackingRecorder]):
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """A recorder of ``<name>_<purpose>`` (``events`` or ``snapshots``)."""
-        recorder = PostgresAggregateRecorder(
-            self.datastore, events_table_name=self._table("stored", purpose)
+        return self.created(
+            PostgresAggregateRecorder(
+                self.datastore, events_table_name=self._table("stored", purpose)
+            )
         )
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
 
     def application_recorder(self) -> ApplicationRecorder:
         """The recorder of ``<name>_events``, numbered as notifications."""
         cls = self.recorder_class(
             self.APPLICATION_RECORDER_TOPIC, PostgresApplicationRecorder
         )
-        recorder = cls(
-            self.datastore, events_table_name=self._table("stored", "events")
+        return self.created(
+            cls(self.datastore, events_table_name=self._table("stored", "events"))
         )
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
 
     def tracking_recorder(
         self, tracking_recorder_class: type[PostgresTrackingRecorder] | None = None
     ) -> PostgresTrackingRecorder:
         """A recorder of ``<name>_tracking``."""
         cls = self.tracking_class(tracking_recorder_class, PostgresTrackingRecorder)
-        recorder = cls(
-            self.datastore,
-            tracking_table_name=self._table("notification", "tracking"),
+        return self.created(
+            cls(
+                self.datastore,
+                tracking_table_name=self._table("notification", "tracking"),
+            )
         )
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
 
     def process_recorder(self) -> ProcessRecorder:
         """A recorder of ``<name>_events`` and ``<name>_tracking`` together."""
         cls = self.recorder_class(self.PROCESS_RECORDER_TOPIC, PostgresProcessRecorder)
-        recorder = cls(
-            self.datastore,
-            events_table_name=self._table("stored", "events"),
-            tracking_table_name=self._table("notification", "tracking"),
+        return self.created(
+            cls(
+                self.datastore,
+                events_table_name=self._table("stored", "events"),
+                tracking_table_name=self._table("notification", "tracking"),
+            )
         )
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
 
     def close(self) -> None:
         """Stop listening and close the pool's connections."""

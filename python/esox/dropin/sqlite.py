@@ -127,42 +127,36 @@ class SQLiteFactory(DropinFactory[SQLiteTrackingRecorder]):
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """A recorder of one kind of aggregate record, in table ``stored_<purpose>``."""
-        recorder = SQLiteAggregateRecorder(
-            self.database,
-            "stored_" + purpose,
-            originator_id_type=self.originator_id_type,
+        return self.created(
+            SQLiteAggregateRecorder(
+                self.database,
+                "stored_" + purpose,
+                originator_id_type=self.originator_id_type,
+            )
         )
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
 
     def application_recorder(self) -> ApplicationRecorder:
         """The recorder of events and notifications (table ``stored_events``)."""
         cls = self.recorder_class(
             self.APPLICATION_RECORDER_TOPIC, SQLiteApplicationRecorder
         )
-        recorder = cls(self.database, originator_id_type=self.originator_id_type)
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
+        return self.created(
+            cls(self.database, originator_id_type=self.originator_id_type)
+        )
 
     def tracking_recorder(
         self, tracking_recorder_class: type[SQLiteTrackingRecorder] | None = None
     ) -> SQLiteTrackingRecorder:
         """A recorder of tracking positions (table ``tracking``)."""
         cls = self.tracking_class(tracking_recorder_class, SQLiteTrackingRecorder)
-        recorder = cls(self.database)
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
+        return self.created(cls(self.database))
 
     def process_recorder(self) -> ProcessRecorder:
         """The recorder of events and tracking in one transaction."""
         cls = self.recorder_class(self.PROCESS_RECORDER_TOPIC, SQLiteProcessRecorder)
-        recorder = cls(self.database, originator_id_type=self.originator_id_type)
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
+        return self.created(
+            cls(self.database, originator_id_type=self.originator_id_type)
+        )
 
     def close(self) -> None:
         """Close the database's connections (every recorder of this factory)."""

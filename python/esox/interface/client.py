@@ -10,8 +10,7 @@ import random
 import time
 from binascii import Error as BinasciiError
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 try:
     import httpx
@@ -26,6 +25,7 @@ from esox.application import NotificationLog, Section
 from esox.application.notificationlog import parse_section_id
 from esox.interface.jsonlog import notifications_from_items
 from esox.persistence import Notification, OperationalError, PersistenceError
+from esox.utils import Closing
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -67,7 +67,7 @@ class RemoteLogUnavailableError(RemoteLogError, OperationalError):
     """The server could not be reached, or kept failing (5xx, 429), after retries."""
 
 
-class RemoteNotificationLog(NotificationLog):
+class RemoteNotificationLog(Closing, NotificationLog):
     """A NotificationLog read over HTTP from ``esox serve`` (or ``create_app``).
 
     One keep-alive connection pool for all requests (safe to share between
@@ -259,17 +259,6 @@ class RemoteNotificationLog(NotificationLog):
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _retry_after(response: httpx.Response) -> float | None:

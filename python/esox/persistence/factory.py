@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from types import ModuleType, TracebackType
+from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, Generic, Self, TypeVar
 
 from esox.persistence.cipher import AESCipher, Cipher
@@ -24,6 +25,7 @@ from esox.persistence.recorders import (
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder
 from esox.utils import (
+    Closing,
     Environment,
     EnvType,
     TopicError,
@@ -37,8 +39,10 @@ TTrackingRecorder = TypeVar("TTrackingRecorder", bound=TrackingRecorder)
 
 DEFAULT_PERSISTENCE_MODULE = "esox.memory"
 
-# eventsourcing's persistence modules, so its configuration keeps working.
+# PERSISTENCE_MODULE values that stand for another: unset, and eventsourcing's
+# persistence modules, so its configuration keeps working.
 PERSISTENCE_ALIASES = {
+    "": DEFAULT_PERSISTENCE_MODULE,
     "eventsourcing.popo": "esox.memory",
     "esox.popo": "esox.memory",
     "eventsourcing.sqlite": "esox.sqlite",
@@ -70,7 +74,7 @@ CIPHERS: dict[str, type[Any]] = {
 }
 
 
-class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
+class InfrastructureFactory(Closing, ABC, Generic[TTrackingRecorder]):
     """Constructs the mapper, recorders and event stores of an application.
 
     ``InfrastructureFactory.construct(env)`` picks the concrete factory named
@@ -98,24 +102,44 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         cls, env: Environment | EnvType | None = None
     ) -> InfrastructureFactory[Any]:
         """Construct the factory that ``PERSISTENCE_MODULE`` names."""
+        return InfrastructureFactory.construct_named(
+            env, PERSISTENCE_ALIASES, "infrastructure factory"
+        )
+
+    @classmethod
+    def construct_named(
+        cls,
+        env: Environment | EnvType | None,
+        aliases: Mapping[str, str],
+        kind: str,
+    ) -> Self:
+        """The factory of this class that ``PERSISTENCE_MODULE`` names
+        (``construct`` of the base classes, which name their own aliases).
+
+        The value (``aliases`` maps some values, the unset one ``""``
+        included, to others) is the ``module:Class`` topic of a subclass, or a
+        module holding one concrete subclass (one defined there, if it holds
+        several); ``kind`` names this class in the errors.
+        """
         if not isinstance(env, Environment):
             env = Environment(env=env)
-        topic = env.get(cls.PERSISTENCE_MODULE) or DEFAULT_PERSISTENCE_MODULE
-        topic = PERSISTENCE_ALIASES.get(topic, topic)
+        key = cls.PERSISTENCE_MODULE
+        given = env.get(cls.PERSISTENCE_MODULE) or ""
+        topic = aliases.get(given, given)
         try:
             obj = resolve_topic(topic)
         except TopicError as e:
             extra = missing_extra(e)
             if extra is not None:
                 msg = (
-                    f"PERSISTENCE_MODULE {topic!r} needs the {extra!r} extra: "
+                    f"{key} {given or topic!r} needs the {extra!r} extra: "
                     f"pip install 'esox[{extra}]' ({e.__cause__})"
                 )
                 raise InfrastructureFactoryError(msg) from None
             msg = (
                 f"Failed to resolve persistence module topic: '{topic}' from "
-                f"environment variable '{cls.PERSISTENCE_MODULE}' ({e}). Use "
-                "'esox.memory', 'esox.sqlite', 'esox.postgres' or 'module:Factory'."
+                f"environment variable '{key}' ({e}). Use 'esox.memory', "
+                "'esox.sqlite', 'esox.postgres' or 'module:Factory'."
             )
             raise InfrastructureFactoryError(msg) from None
         if isinstance(obj, ModuleType):
@@ -123,23 +147,22 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
                 member
                 for member in vars(obj).values()
                 if isinstance(member, type)
-                and issubclass(member, InfrastructureFactory)
-                and member.__module__ == obj.__name__
+                and issubclass(member, cls)
                 and not getattr(member, "__abstractmethods__", None)
             }
+            defined_here = {m for m in found if m.__module__ == obj.__name__}
+            if len(found) > 1 and defined_here:
+                found = defined_here
             if len(found) != 1:
-                msg = (
-                    f"Found {len(found)} infrastructure factory classes in "
-                    f"{topic!r}, expected 1."
-                )
+                msg = f"Found {len(found)} {kind} classes in {topic!r}, expected 1."
                 raise InfrastructureFactoryError(msg)
-            factory_cls: type[InfrastructureFactory[Any]] = found.pop()
-        elif isinstance(obj, type) and issubclass(obj, InfrastructureFactory):
+            factory_cls: type[Self] = found.pop()
+        elif isinstance(obj, type) and issubclass(obj, cls):
             factory_cls = obj
         else:
             msg = (
                 f"Topic '{topic}' didn't resolve to a persistence module or "
-                f"infrastructure factory class: {obj}"
+                f"{kind} class: {obj}"
             )
             raise InfrastructureFactoryError(msg)
         return factory_cls(env)
@@ -292,20 +315,12 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
         """The tracking recorder class to construct: ``given``, else the one
         ``TRACKING_RECORDER_TOPIC`` names, else ``default``; a subclass of
         ``default`` in any case (a view of its own, for a projection)."""
-        cls = given
-        if cls is None:
-            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
-            if not topic:
-                return default
-            try:
-                cls = resolve_topic(topic)
-            except TopicError as e:
-                msg = f"TRACKING_RECORDER_TOPIC {topic!r} does not resolve: {e}"
-                raise InfrastructureFactoryError(msg) from None
-        if not (isinstance(cls, type) and issubclass(cls, default)):
-            msg = f"{cls!r} is not a subclass of {default.__qualname__}"
+        if given is None:
+            return self._recorder_class(self.TRACKING_RECORDER_TOPIC, default)
+        if not (isinstance(given, type) and issubclass(given, default)):
+            msg = f"{given!r} is not a subclass of {default.__qualname__}"
             raise InfrastructureFactoryError(msg)
-        return cls
+        return given
 
     def _recorder_class(self, key: str, default: type[Any]) -> type[Any]:
         """The class an ``*_RECORDER_TOPIC`` setting names (a subclass of
@@ -329,14 +344,3 @@ class InfrastructureFactory(ABC, Generic[TTrackingRecorder]):
 
     def close(self) -> None:
         """Close connections and anything else held open."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
