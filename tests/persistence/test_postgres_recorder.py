@@ -1427,3 +1427,23 @@ def test_an_application_dropped_without_close_releases_its_connections(
     gc.collect()
     # The pool, the notifier's and the listener's connections all go.
     wait_until(lambda: not backend_pids("esox Dropped"))
+
+
+def test_create_table_whose_connection_dies_runs_again(
+    make_factory: Callable[..., PostgresFactory], schema: str
+) -> None:
+    calls: list[int] = []
+    execute = psycopg.Connection.execute
+
+    def lose_first(conn: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if "CREATE TABLE" in str(query) and not calls:
+            lose_connection_after(conn, calls)
+        return execute(conn, query, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg.Connection, "execute", lose_first)
+        recorder = make_factory("Creates").application_recorder()
+    # Lost before its COMMIT: the transaction rolled back, and ran again.
+    assert calls == [1]
+    assert "creates_events" in table_names(schema)
+    assert recorder.insert_events([event(uuid4(), 1)]) == [1]

@@ -184,7 +184,18 @@ class PostgresRecorder(Recorder):
                     conn.execute(statement)
 
         names = ", ".join(t.name for t in tables)
-        self.datastore.write(f"create_table {names} in schema {schema!r}", create)
+        # Creating what is missing can run again after a lost connection
+        # (whether or not it committed); statements of a subclass's own may not.
+        again = None if extra else _not_known
+        self.datastore.write(
+            f"create_table {names} in schema {schema!r}", create, again
+        )
+
+
+def _not_known(conn: Connection) -> None:
+    """For ``datastore.write``: a write that may run again, whatever became
+    of the lost one."""
+    return None
 
 
 def _create(conn: Connection, schema: str, table: Table) -> None:
