@@ -181,6 +181,22 @@ impl Class {
             Some(methods) => methods.is_empty()?,
             None => true,
         };
+        // Once, before `build` allocates instances itself: object.__new__
+        // must accept the class, or its instances have another type's
+        // layout (an Exception's, a pyclass's), whose fields only that
+        // type's __new__ sets. (Abstract classes go through it each time.)
+        if plain {
+            if let Err(e) = object_new(py)?.call1((&cls,)) {
+                return programming(
+                    py,
+                    format!(
+                        "{} cannot be made by object.__new__ ({e}): DCB event classes \
+                         must be plain dataclasses",
+                        cls.qualname()?
+                    ),
+                );
+            }
+        }
         Ok(Class {
             cls: cls.unbind(),
             plain,

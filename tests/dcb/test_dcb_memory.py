@@ -12,6 +12,7 @@ import eventsourcing.persistence as es
 import pytest
 from eventsourcing.dcb import tests as es_dcb_tests
 
+from esox._core import StoredEvent
 from esox.dcb import popo
 from esox.dcb.api import DCBEvent, DCBQuery, DCBQueryItem
 from esox.dcb.memory import InMemoryDCBRecorder
@@ -104,6 +105,25 @@ def test_abstract_event_classes_are_refused_when_built():
     recorder.append([event("A")])
     with pytest.raises(TypeError, match="abstract"):
         recorder.read()
+
+
+class ExceptionEvent(Exception):
+    """Has a __dict__, but its instances are BaseException's layout."""
+
+
+class StoredEventSubclass(StoredEvent):
+    """Has a __dict__, but its instances hold Rust fields."""
+
+
+@pytest.mark.parametrize("cls", [ExceptionEvent, StoredEventSubclass])
+def test_event_classes_that_object_new_cannot_make_are_refused(cls: type) -> None:
+    # Built without object.__new__'s check, such an event had the base's
+    # fields unset (NULL), and reading or collecting it crashed the process.
+    refused = f"{cls.__qualname__} cannot be made by object.__new__"
+    with pytest.raises(ProgrammingError, match=refused):
+        InMemoryDCBRecorder(event_class=cls)
+    with pytest.raises(ProgrammingError, match=refused):
+        InMemoryDCBRecorder(sequenced_event_class=cls)
 
 
 def test_event_classes_without_a_dict_are_refused():
