@@ -6,6 +6,7 @@ other's database. Every identifier is validated and quoted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -777,28 +778,65 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         self, after: int, limit: int, stop: int | None = None
     ) -> tuple[list[Notification], bool]:
         """Notifications after ``after`` that no transaction in flight can
-        precede, at most ``limit``; and whether one was held back for that."""
+        precede, at most ``limit``; and whether one was held back for that.
+
+        Most rows are settled by the two cheap rules, which a plain indexed
+        read can mark: the row follows the previous one with no gap, or it
+        was written before every transaction in flight. Only from a row that
+        neither rule settles is the rest read again with all three rules
+        (``_settled_query``: a window over the rows and the snapshot's
+        transactions in flight), which costs the server twice the read.
+        """
         # Ids start at 1: reading after -1 (from start=0) is reading after 0,
         # so that the first row follows its position by rule 1 (no gap).
         after = max(after, 0)
+        plain, quick = _quick_settled_queries(self._table, stop is not None)
+        params: list[Any] = [after]
+        if stop is not None:
+            params.append(stop)
+        params.append(limit + 1)
+
+        def select(conn: Connection) -> tuple[list[Notification], bool]:
+            rows = conn.execute(plain, params, prepare=True, binary=True).fetchall()
+            if not rows or rows[-1][4] - after == len(rows):
+                # No gap: every row is settled by the first rule.
+                return list(starmap(Notification, rows[:limit])), False
+            rows = conn.execute(quick, params, prepare=True, binary=True).fetchall()
+            notifications: list[Notification] = []
+            previous = after
+            for *fields, old in rows:
+                notification_id = fields[4]
+                if not (old or notification_id == previous + 1):
+                    # The rest by all the rules, from the last row taken.
+                    rest, held = self._settled_by_all_rules(
+                        conn, previous, limit - len(notifications), stop
+                    )
+                    return notifications + rest, held
+                if len(notifications) == limit:
+                    break
+                notifications.append(Notification(*fields))
+                previous = notification_id
+            return notifications, False
+
+        return self.datastore.read(self._what_notifications, select)
+
+    def _settled_by_all_rules(
+        self, conn: Connection, after: int, limit: int, stop: int | None
+    ) -> tuple[list[Notification], bool]:
         query = _settled_query(self._table, stop is not None)
         params: list[Any] = [after]
         if stop is not None:
             params.append(stop)
         params += [limit + 1, after, after]
-
-        def select(conn: Connection) -> tuple[list[Notification], bool]:
-            rows = conn.execute(query, params, prepare=True, binary=True).fetchall()
-            notifications: list[Notification] = []
-            for *fields, settled in rows:
-                if not settled:
-                    return notifications, True
-                if len(notifications) == limit:
-                    break
-                notifications.append(Notification(*fields))
-            return notifications, False
-
-        return self.datastore.read(self._what_notifications, select)
+        rows = conn.execute(query, params, prepare=True, binary=True).fetchall()
+        notifications: list[Notification] = []
+        for *fields, settled in rows:
+            if not settled:
+                return notifications, True
+            if len(notifications) == limit:
+                break
+            notifications.append(Notification(*fields))
+        return notifications, False
 
     def max_notification_id(self) -> int | None:
         """The id of the last notification that readers can be given, or None."""
@@ -897,6 +935,26 @@ def _lock_ids(key: int) -> tuple[int, int]:
     return unsigned >> 32, unsigned & 0xFFFFFFFF
 
 
+@functools.cache
+def _quick_settled_queries(table: str, stop: bool) -> tuple[str, str]:
+    """Rows after a position; and the same, each marked if it was written
+    before every transaction in flight (or before the transaction id column
+    existed)."""
+    until = " AND notification_id <= %b" if stop else ""
+    where = f"FROM {table} WHERE notification_id > %b{until}"
+    order = "ORDER BY notification_id LIMIT %b"
+    columns = "originator_id, originator_version, topic, state, notification_id"
+    old = (
+        f"({TRANSACTION_ID} IS NULL OR {TRANSACTION_ID} < "
+        "(SELECT pg_snapshot_xmin(pg_current_snapshot())))"
+    )
+    return (
+        f"SELECT {columns} {where} {order}",
+        f"SELECT {columns}, {old} {where} {order}",
+    )
+
+
+@functools.cache
 def _settled_query(table: str, stop: bool) -> str:
     """Rows after a position, each marked settled or not (held back).
 
