@@ -30,6 +30,7 @@ from esox.persistence.errors import (
     TranscodingNotRegisteredError,
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder, Transcoding
+from tests.values import Money, MoneyAsDict
 
 # Events: anything with originator_id and originator_version in its __dict__.
 
@@ -68,23 +69,6 @@ class Moved:
 
 class Thing:
     pass
-
-
-@dataclass(frozen=True)
-class Money:
-    amount: Decimal
-    currency: str
-
-
-class MoneyAsDict(Transcoding):
-    type = Money
-    name = "money"
-
-    def encode(self, obj: Money) -> dict[str, Any]:
-        return {"amount": obj.amount, "currency": obj.currency}
-
-    def decode(self, data: dict[str, Any]) -> Money:
-        return Money(**data)
 
 
 class DateAsISO(Transcoding):
