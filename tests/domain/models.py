@@ -9,6 +9,14 @@ from typing import Any
 from esox.domain import Aggregate, BaseAggregate, aggregate, event
 
 
+def replay(events: Any) -> Any:
+    """The aggregate that ``events`` make, by their own mutate methods."""
+    agg = None
+    for e in events:
+        agg = e.mutate(agg)
+    return agg
+
+
 class Dog(Aggregate):
     @event("Registered")
     def __init__(self, name: str) -> None:

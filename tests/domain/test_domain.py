@@ -24,14 +24,7 @@ from esox.domain import (
 )
 from esox.examples.dogschool import Dog
 from esox.utils import get_topic, resolve_topic
-from tests.domain.models import Account, Counter, Note, Person
-
-
-def replay(events: Any) -> Any:
-    agg = None
-    for e in events:
-        agg = e.mutate(agg)
-    return agg
+from tests.domain.models import Account, Counter, Note, Person, replay
 
 
 def test_named_event_on_init_and_method_defines_event_classes():
