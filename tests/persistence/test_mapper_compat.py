@@ -28,7 +28,7 @@ from esox.persistence.transcoding import (
     EnumAsTopicValue,
     JSONTranscoder,
 )
-from tests.values import Money, MoneyAsDict
+from tests.values import Happened, Money, MoneyAsDict
 
 KEY = AESCipher.create_key(32)
 
@@ -42,13 +42,6 @@ class Colour(Enum):
 class Point:
     x: int
     y: Decimal
-
-
-@dataclass(frozen=True)
-class Happened:
-    originator_id: UUID
-    originator_version: int
-    value: Any
 
 
 VALUES: list[Any] = [
