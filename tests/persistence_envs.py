@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,15 @@ POSTGRES = {
     "POSTGRES_PORT": os.environ.get("ESOX_TEST_POSTGRES_PORT", "5432"),
     "POSTGRES_USER": os.environ.get("ESOX_TEST_POSTGRES_USER", "postgres"),
     "POSTGRES_PASSWORD": os.environ.get("ESOX_TEST_POSTGRES_PASSWORD", ""),
+}
+
+# The same, as the keyword arguments of a PostgresDatastore.
+POSTGRES_CONNECT: dict[str, Any] = {
+    "dbname": POSTGRES["POSTGRES_DBNAME"],
+    "host": POSTGRES["POSTGRES_HOST"],
+    "port": int(POSTGRES["POSTGRES_PORT"]),
+    "user": POSTGRES["POSTGRES_USER"],
+    "password": POSTGRES["POSTGRES_PASSWORD"],
 }
 
 

@@ -183,6 +183,20 @@ class Closing:
         self.close()
 
 
+class Stopping:
+    """A context manager that stops itself on exit: ``with x:`` ends with
+    ``x.stop()``, which subclasses define."""
+
+    def stop(self) -> None:
+        """Stop what the object runs."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
 class SettingError(ValueError):
     """A setting's value is not accepted; the message names the variable
     that set it and the values it accepts."""

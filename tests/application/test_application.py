@@ -15,30 +15,8 @@ from esox.persistence import (
     IntegrityError,
     JSONTranscoder,
     StoredEvent,
-    Transcoding,
 )
-
-
-class Money:
-    """A value object, stored through a custom transcoding."""
-
-    def __init__(self, amount: Decimal, currency: str) -> None:
-        self.amount = amount
-        self.currency = currency
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Money) and vars(self) == vars(other)
-
-
-class MoneyAsDict(Transcoding):
-    type = Money
-    name = "money"
-
-    def encode(self, obj: Money) -> dict[str, Any]:
-        return {"amount": obj.amount, "currency": obj.currency}
-
-    def decode(self, data: dict[str, Any]) -> Money:
-        return Money(**data)
+from tests.values import Money, MoneyAsDict
 
 
 class Account(Aggregate):

@@ -19,29 +19,12 @@ from esox.domain import (
     OriginatorVersionError,
     ProgrammingError,
     Snapshot,
-    aggregate,
     event,
     triggers,
 )
+from esox.examples.dogschool import Dog
 from esox.utils import get_topic, resolve_topic
-
-
-class Dog(Aggregate):
-    @event("Registered")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tricks: list[str] = []
-
-    @event("TrickAdded")
-    def add_trick(self, trick: str) -> None:
-        self.tricks.append(trick)
-
-
-def replay(events: Any) -> Any:
-    agg = None
-    for e in events:
-        agg = e.mutate(agg)
-    return agg
+from tests.domain.models import Account, Counter, Note, Person, replay
 
 
 def test_named_event_on_init_and_method_defines_event_classes():
@@ -166,26 +149,6 @@ def test_wrong_arguments_raise_type_error_naming_the_problem():
 
 
 def test_explicit_event_class_in_decorator_runs_both_apply_and_method():
-    class Account(Aggregate):
-        class Opened(Aggregate.Created):
-            owner: str
-
-        class Credited(Aggregate.Event):
-            amount: int
-
-            def apply(self, aggregate: Any) -> None:
-                aggregate.history.append(self.amount)
-
-        @event(Opened)
-        def __init__(self, owner: str) -> None:
-            self.owner = owner
-            self.balance = 0
-            self.history: list[int] = []
-
-        @event(Credited)
-        def credit(self, amount: int) -> None:
-            self.balance += amount
-
     account = Account("alice")
     account.credit(10)
     assert account.balance == 10
@@ -199,22 +162,6 @@ def test_explicit_event_class_in_decorator_runs_both_apply_and_method():
 
 
 def test_nested_event_classes_with_apply_and_trigger_event():
-    class Counter(Aggregate):
-        class Started(Aggregate.Created):
-            start: int
-
-            def apply(self, aggregate: Any) -> None:
-                aggregate.count = self.start
-
-        class Incremented(Aggregate.Event):
-            by: int
-
-            def apply(self, aggregate: Any) -> None:
-                aggregate.count += self.by
-
-        def increment(self, by: int) -> None:
-            self.trigger_event(self.Incremented, by=by)
-
     counter = Counter._create(Counter.Started, start=5)
     counter.increment(2)
     assert counter.count == 7
@@ -272,15 +219,6 @@ def test_dataclass_style_aggregate():
 
 
 def test_aggregate_class_decorator():
-    @aggregate
-    class Note:
-        def __init__(self, text: str) -> None:
-            self.text = text
-
-        @event("Edited")
-        def edit(self, text: str) -> None:
-            self.text = text
-
     note = Note("a")
     note.edit("b")
     assert isinstance(note, Aggregate)
@@ -288,19 +226,6 @@ def test_aggregate_class_decorator():
 
 
 def test_property_setter_triggers_event():
-    class Person(Aggregate):
-        def __init__(self, name: str) -> None:
-            self._name = name
-
-        @property
-        def name(self) -> str:
-            return self._name
-
-        @name.setter
-        @event("NameChanged")
-        def name(self, value: str) -> None:
-            self._name = value
-
     person = Person("Ann")
     person.name = "Bea"
     assert person.name == "Bea"
@@ -428,7 +353,7 @@ def test_snapshot_state_is_upcast_to_current_class_version():
 
 
 def test_topics_resolve_back_to_classes():
-    assert get_topic(Dog) == f"{__name__}:Dog"
+    assert get_topic(Dog) == "esox.examples.dogschool:Dog"
     assert resolve_topic(get_topic(Dog)) is Dog
     assert resolve_topic(get_topic(Dog.TrickAdded)) is Dog.TrickAdded
     assert resolve_topic("esox.domain:Aggregate") is Aggregate

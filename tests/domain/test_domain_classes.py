@@ -26,13 +26,7 @@ from esox.domain import (
     event,
 )
 from esox.domain.aggregate import random_uuid
-
-
-def replay(events: Any) -> Any:
-    agg = None
-    for e in events:
-        agg = e.mutate(agg)
-    return agg
+from tests.domain.models import replay
 
 
 def test_random_uuid_is_a_valid_version_4_uuid():

@@ -236,29 +236,25 @@ def results(
 
 
 PAIRS = [(w, r) for w in SIDES for r in SIDES if w != r]
+READS = [(w, r, c) for w, r in PAIRS for c in CONFIGS]
 
 
-@pytest.mark.parametrize("config", list(CONFIGS))
-@pytest.mark.parametrize(("writer", "reader"), PAIRS)
-def test_events_notifications_and_tracking_open_in_the_other_library(
+@pytest.fixture(params=READS, ids=["-".join(read) for read in READS])
+def read(
+    request: pytest.FixtureRequest,
     results: dict[tuple[str, str, str], dict[str, Any]],
-    writer: str,
-    reader: str,
-    config: str,
+) -> dict[str, Any]:
+    """What one reader read from what one writer wrote, in one configuration."""
+    return results[request.param]
+
+
+def test_events_notifications_and_tracking_open_in_the_other_library(
+    read: dict[str, Any],
 ) -> None:
-    read = results[writer, reader, config]
     assert read["events"] == ["Fido", ["roll over", "play dead"], 3]
     assert read["topics"] == ["Registered", "TrickAdded", "TrickAdded"]
     assert read["tracking"] == 7
 
 
-@pytest.mark.parametrize("config", list(CONFIGS))
-@pytest.mark.parametrize(("writer", "reader"), PAIRS)
-def test_snapshots_open_in_the_other_library(
-    results: dict[tuple[str, str, str], dict[str, Any]],
-    writer: str,
-    reader: str,
-    config: str,
-) -> None:
-    read = results[writer, reader, config]
+def test_snapshots_open_in_the_other_library(read: dict[str, Any]) -> None:
     assert read["snapshot"] == ["Fido", ["roll over", "play dead"], 3]

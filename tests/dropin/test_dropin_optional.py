@@ -20,6 +20,18 @@ ESOX_MODULES = [
 ]
 
 
+def python_output(code: str) -> str:
+    """What ``python -c code`` prints."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout
+
+
 def imported_after(modules: list[str]) -> list[str]:
     """The modules of eventsourcing in sys.modules after importing ``modules``."""
     code = (
@@ -29,14 +41,7 @@ def imported_after(modules: list[str]) -> list[str]:
         "print(json.dumps(sorted(m for m in sys.modules\n"
         "    if m == 'eventsourcing' or m.startswith('eventsourcing.'))))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    found: list[str] = json.loads(done.stdout)
+    found: list[str] = json.loads(python_output(code))
     return found
 
 
@@ -58,14 +63,7 @@ def test_the_dropin_modules_say_what_to_install_without_eventsourcing() -> None:
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert "pip install 'esox[eventsourcing]'" in done.stdout
+    assert "pip install 'esox[eventsourcing]'" in python_output(code)
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])

@@ -30,7 +30,7 @@ from esox.dropin.postgres import (
     PostgresTrackingRecorder,
 )
 from esox.postgres import PostgresDatastore
-from tests.persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import POSTGRES, POSTGRES_CONNECT, postgres_schema
 
 
 class WithPostgresSchema(TestCase):
@@ -49,11 +49,7 @@ class WithPostgresSchema(TestCase):
 
     def datastore(self) -> PostgresDatastore:
         datastore = PostgresDatastore(
-            dbname=POSTGRES["POSTGRES_DBNAME"],
-            host=POSTGRES["POSTGRES_HOST"],
-            port=int(POSTGRES["POSTGRES_PORT"]),
-            user=POSTGRES["POSTGRES_USER"],
-            password=POSTGRES["POSTGRES_PASSWORD"],
+            **POSTGRES_CONNECT,
             schema=self.schema,
             originator_id_type=self.originator_id_type,
             pool_size=2,

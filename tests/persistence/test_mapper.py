@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import threading
 import time
 import zlib
 from abc import ABC, abstractmethod
@@ -30,6 +29,7 @@ from esox.persistence.errors import (
     TranscodingNotRegisteredError,
 )
 from esox.persistence.transcoding import JSONTranscoder, Transcoder, Transcoding
+from tests.values import Money, MoneyAsDict, assert_round_trips_in_threads
 
 # Events: anything with originator_id and originator_version in its __dict__.
 
@@ -68,23 +68,6 @@ class Moved:
 
 class Thing:
     pass
-
-
-@dataclass(frozen=True)
-class Money:
-    amount: Decimal
-    currency: str
-
-
-class MoneyAsDict(Transcoding):
-    type = Money
-    name = "money"
-
-    def encode(self, obj: Money) -> dict[str, Any]:
-        return {"amount": obj.amount, "currency": obj.currency}
-
-    def decode(self, data: dict[str, Any]) -> Money:
-        return Money(**data)
 
 
 class DateAsISO(Transcoding):
@@ -462,24 +445,7 @@ def test_one_mapper_is_safe_to_share_between_threads() -> None:
         Happened(uuid4(), i, {"on": date(2024, 1, 1 + i % 28), "n": i})
         for i in range(50)
     ]
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for _ in range(5):
-                assert (
-                    mapper.to_domain_events(mapper.to_stored_events(events)) == events
-                )
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors
-    assert not any(thread.is_alive() for thread in threads)
+    assert_round_trips_in_threads(mapper, events, threads=4, times=5, timeout=60)
 
 
 # Byte-compatibility with eventsourcing 9.x.

@@ -27,8 +27,8 @@ from esox.persistence.transcoding import (
     DateAsISO,
     EnumAsTopicValue,
     JSONTranscoder,
-    Transcoding,
 )
+from tests.values import Happened, Money, MoneyAsDict
 
 KEY = AESCipher.create_key(32)
 
@@ -42,32 +42,6 @@ class Colour(Enum):
 class Point:
     x: int
     y: Decimal
-
-
-class Money:
-    def __init__(self, amount: Decimal, currency: str) -> None:
-        self.amount, self.currency = amount, currency
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Money) and vars(self) == vars(other)
-
-
-class MoneyAsDict(Transcoding):
-    type = Money
-    name = "money"
-
-    def encode(self, obj: Money) -> dict[str, Any]:
-        return {"amount": obj.amount, "currency": obj.currency}
-
-    def decode(self, data: dict[str, Any]) -> Money:
-        return Money(**data)
-
-
-@dataclass(frozen=True)
-class Happened:
-    originator_id: UUID
-    originator_version: int
-    value: Any
 
 
 VALUES: list[Any] = [

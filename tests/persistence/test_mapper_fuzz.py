@@ -31,6 +31,7 @@ from esox.persistence.errors import (
     TranscodingNotRegisteredError,
 )
 from esox.persistence.transcoding import JSONTranscoder
+from tests.values import Happened
 
 KEY = AESCipher.create_key(16)
 EXPECTED = (MapperDeserialisationError, TranscodingNotRegisteredError)
@@ -47,14 +48,7 @@ class Card:
     rank: int
 
 
-@dataclass(frozen=True)
-class Happened:
-    originator_id: UUID
-    originator_version: int
-    value: Any
-
-
-TOPIC = f"{__name__}:Happened"
+TOPIC = "tests.values:Happened"
 CONFIGS = ["plain", "zlib", "zstd", "aes", "zlib+aes", "zstd+aes"]
 
 

@@ -5,9 +5,7 @@ and the errors of damaged data."""
 from __future__ import annotations
 
 import base64
-import threading
 import zlib
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,19 +21,12 @@ from esox.persistence.errors import (
     MapperDeserialisationError,
 )
 from esox.persistence.transcoding import JSONTranscoder
+from tests.values import Happened, assert_round_trips_in_threads
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 
-
-@dataclass(frozen=True)
-class Happened:
-    originator_id: UUID
-    originator_version: int
-    value: Any
-
-
-TOPIC = f"{__name__}:Happened"
+TOPIC = "tests.values:Happened"
 
 
 def events(n: int) -> list[Happened]:
@@ -254,23 +245,7 @@ def test_a_subclass_of_an_esox_compressor_is_called_through_python() -> None:
 def test_large_batches_are_safe_to_run_from_several_threads_at_once() -> None:
     mapper = Mapper(JSONTranscoder(), compressor=ZstdCompressor(), cipher=cipher())
     originals = events(3000)
-    failures: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for _ in range(3):
-                assert mapper.to_domain_events(mapper.to_stored_events(originals)) == (
-                    originals
-                )
-        except BaseException as e:  # pragma: no cover - reported below
-            failures.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not failures
+    assert_round_trips_in_threads(mapper, originals, threads=3, times=3, timeout=120)
 
 
 class Factory(InfrastructureFactory):

@@ -26,6 +26,7 @@ from esox.persistence.transcoding import (
     JSONTranscoder,
     Transcoding,
 )
+from tests.values import Happened
 
 
 class Colour(Enum):
@@ -77,13 +78,6 @@ class Parcel:
 @dataclass
 class Mutable:
     x: int
-
-
-@dataclass(frozen=True)
-class Happened:
-    originator_id: UUID
-    originator_version: int
-    value: Any
 
 
 def round_trip(value: Any, transcoder: Any = None) -> Any:

@@ -18,7 +18,7 @@ from esox.persistence import (
 from esox.postgres import PostgresApplicationRecorder, PostgresDatastore
 from esox.postgres.recorders import index_name
 from esox.utils import Environment
-from tests.persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import POSTGRES, POSTGRES_CONNECT, postgres_schema
 
 
 def without(env: dict[str, Any], name: str) -> dict[str, Any]:
@@ -116,11 +116,7 @@ def test_tables_whose_index_names_would_be_cut_get_distinct_indexes() -> None:
     tables = ["a" * 56 + "_events", "a" * 56 + "_stored"]
     with postgres_schema() as schema:
         datastore = PostgresDatastore(
-            dbname=POSTGRES["POSTGRES_DBNAME"],
-            host=POSTGRES["POSTGRES_HOST"],
-            port=int(POSTGRES["POSTGRES_PORT"]),
-            user=POSTGRES["POSTGRES_USER"],
-            password=POSTGRES["POSTGRES_PASSWORD"],
+            **POSTGRES_CONNECT,
             schema=schema,
         )
         try:

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,24 +27,29 @@ slow = pytest.mark.slow
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def small_run(out: Path, **options: Any) -> tuple[dict[str, Any], str, str]:
+    """run_bench at 200 events, once each, on memory without latency unless
+    ``options`` say otherwise: its results, stdout and stderr."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    options = {"persistence": ("memory",), "latency": False} | options
+    results = run_bench(
+        Options(scale=200, repeats=1, out=out, **options), stdout=stdout, stderr=stderr
+    )
+    return results, stdout.getvalue(), stderr.getvalue()
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
     """Every workload at 200 events, once each, on memory and SQLite."""
     out_dir = tmp_path_factory.mktemp("bench-out")
-    stdout, stderr = io.StringIO(), io.StringIO()
-    run_bench(
-        Options(
-            scale=200,
-            repeats=1,
-            persistence=("memory", "sqlite"),
-            out=out_dir,
-            profile=False,
-            goals=True,
-        ),
-        stdout=stdout,
-        stderr=stderr,
+    _, stdout, stderr = small_run(
+        out_dir,
+        persistence=("memory", "sqlite"),
+        latency=True,
+        profile=False,
+        goals=True,
     )
-    return stdout.getvalue(), stderr.getvalue(), out_dir
+    return stdout, stderr, out_dir
 
 
 @slow
@@ -120,24 +126,11 @@ def test_goals_are_judged_met_missed_or_not_measured(tiny_run):
 
 
 def test_without_eventsourcing_only_esox_numbers_are_shown(tmp_path: Path):
-    stdout = io.StringIO()
-    results = run_bench(
-        Options(
-            compare="none",
-            scale=200,
-            repeats=1,
-            persistence=("memory",),
-            only=("mapper encode",),
-            latency=False,
-            out=tmp_path,
-        ),
-        stdout=stdout,
-        stderr=io.StringIO(),
-    )
+    results, stdout, _ = small_run(tmp_path, compare="none", only=("mapper encode",))
     assert results["goals"] == []
     assert {w["family"] for w in results["workloads"]} == {"mapper encode"}
     assert all(w["ratio_eventsourcing"] is None for w in results["workloads"])
-    assert "Goal" not in stdout.getvalue()
+    assert "Goal" not in stdout
     assert (tmp_path / "results.json").exists()
 
 
@@ -272,22 +265,10 @@ def test_writer_processes_end_when_their_parent_dies(tmp_path: Path) -> None:
 
 
 def test_goals_are_shown_only_when_asked(tmp_path: Path):
-    stdout = io.StringIO()
-    results = run_bench(
-        Options(
-            scale=200,
-            repeats=1,
-            persistence=("memory",),
-            only=("mapper encode",),
-            latency=False,
-            profile=False,
-            out=tmp_path,
-            goals=True,
-        ),
-        stdout=stdout,
-        stderr=io.StringIO(),
+    results, stdout, _ = small_run(
+        tmp_path, only=("mapper encode",), profile=False, goals=True
     )
-    assert "Goals (esox against eventsourcing 9.x" in stdout.getvalue()
+    assert "Goals (esox against eventsourcing 9.x" in stdout
     assert any(g["title"].startswith("mapper JSON encode") for g in results["goals"])
 
 
@@ -314,25 +295,12 @@ def test_without_the_bench_extra_the_run_says_what_to_install(tmp_path: Path):
 
 
 def test_postgres_only_families_say_why_they_did_not_run(tmp_path: Path):
-    stdout = io.StringIO()
-    results = run_bench(
-        Options(
-            scale=200,
-            repeats=1,
-            persistence=("memory",),
-            only=("partitions",),
-            latency=False,
-            chart=False,
-            out=tmp_path,
-        ),
-        stdout=stdout,
-        stderr=io.StringIO(),
-    )
+    results, stdout, _ = small_run(tmp_path, only=("partitions",), chart=False)
     assert results["workloads"] == []
     assert (
         "Note: partitions: PostgreSQL only, not run "
         "(PostgreSQL is not in --persistence)"
-    ) in stdout.getvalue()
+    ) in stdout
 
 
 @pytest.mark.parametrize("side", ["esox", "eventsourcing"])

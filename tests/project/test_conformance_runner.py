@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -236,32 +237,51 @@ def test_pending_file_ignores_comments_and_blank_lines(tmp_path: Path) -> None:
 # --- the pytest plugin and crash recovery -------------------------------------
 
 
-def test_run_side_records_outcomes_and_survives_a_crash(tmp_path: Path) -> None:
+def run_tree(
+    tmp_path: Path,
+    tests: dict[str, str],
+    timeout: int = 30,
+    deferred: tuple[tuple[str, str], ...] = (),
+    **options: Any,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """run_side on a tree of the given test files (under tests/): its outcomes
+    and collection errors."""
     tree = tmp_path / "tree"
     (tree / "tests").mkdir(parents=True)
     (tree / "pytest.ini").write_text("[pytest]\n")
-    (tree / "tests" / "test_a.py").write_text(
-        "import os, pytest\n"
-        "def test_pass(): pass\n"
-        "def test_fail(): assert 1 == 2, 'one is not two'\n"
-        "def test_skip(): pytest.skip('not here')\n"
-        "def test_crash(): os._exit(3)\n"
-        "def test_after_crash(): pass\n"
-        "def test_interrupt(): raise KeyboardInterrupt\n"
-        "def test_after_interrupt(): pass\n"
-        "def test_deferred(): assert False\n"
-    )
-    (tree / "tests" / "test_b.py").write_text("import no_such_module_anywhere\n")
-    deferred = (("tests/test_a.py::test_deferred", "later"),)
-    tests, errors, _ = run_side(
+    for name, code in tests.items():
+        (tree / "tests" / name).write_text(code)
+    outcomes, errors, _ = run_side(
         "fake",
         tree,
         ["tests"],
-        30,
+        timeout,
         (),
         work_dir=tmp_path / "work",
         deferred=deferred,
         lock=False,
+        **options,
+    )
+    return outcomes, errors
+
+
+def test_run_side_records_outcomes_and_survives_a_crash(tmp_path: Path) -> None:
+    deferred = (("tests/test_a.py::test_deferred", "later"),)
+    tests, errors = run_tree(
+        tmp_path,
+        {
+            "test_a.py": "import os, pytest\n"
+            "def test_pass(): pass\n"
+            "def test_fail(): assert 1 == 2, 'one is not two'\n"
+            "def test_skip(): pytest.skip('not here')\n"
+            "def test_crash(): os._exit(3)\n"
+            "def test_after_crash(): pass\n"
+            "def test_interrupt(): raise KeyboardInterrupt\n"
+            "def test_after_interrupt(): pass\n"
+            "def test_deferred(): assert False\n",
+            "test_b.py": "import no_such_module_anywhere\n",
+        },
+        deferred=deferred,
     )
     outcomes = {nodeid.split("::")[1]: r["outcome"] for nodeid, r in tests.items()}
     assert outcomes == {
@@ -300,25 +320,16 @@ def test_the_plugin_imports_neither_library() -> None:
 def test_a_module_stops_running_after_its_share_of_timeouts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tree = tmp_path / "tree"
-    (tree / "tests").mkdir(parents=True)
-    (tree / "pytest.ini").write_text("[pytest]\n")
-    (tree / "tests" / "test_hang.py").write_text(
-        "import time\n"
-        "def test_hangs(): time.sleep(30)\n"
-        "def test_would_hang_too(): time.sleep(30)\n"
-    )
-    (tree / "tests" / "test_other.py").write_text("def test_fine(): pass\n")
     monkeypatch.setenv("ESOX_CONFORMANCE_MODULE_TIMEOUTS", "1")
-    tests, _, _ = run_side(
-        "hang",
-        tree,
-        ["tests"],
-        1,
-        (),
-        work_dir=tmp_path / "work",
-        deferred=(),
-        lock=False,
+    tests, _ = run_tree(
+        tmp_path,
+        {
+            "test_hang.py": "import time\n"
+            "def test_hangs(): time.sleep(30)\n"
+            "def test_would_hang_too(): time.sleep(30)\n",
+            "test_other.py": "def test_fine(): pass\n",
+        },
+        timeout=1,
     )
     assert tests["tests/test_hang.py::test_hangs"]["outcome"] == "failed"
     assert "Timeout" in tests["tests/test_hang.py::test_hangs"]["message"]
@@ -374,24 +385,14 @@ def test_helper_drift_compares_esox_tests_with_the_port_of_eventsourcings(
 
 
 def test_a_pass_puts_its_settings_back_before_each_test(tmp_path: Path) -> None:
-    tree = tmp_path / "tree"
-    (tree / "tests").mkdir(parents=True)
-    (tree / "pytest.ini").write_text("[pytest]\n")
-    (tree / "tests" / "test_env.py").write_text(
-        "import os\n"
-        "def test_1_deletes_it(): del os.environ['PERSISTENCE_MODULE']\n"
-        "def test_2_sees_it_again():\n"
-        "    assert os.environ['PERSISTENCE_MODULE'] == 'esox.sqlite'\n"
-    )
-    tests, _, _ = run_side(
-        "env",
-        tree,
-        ["tests"],
-        30,
-        (),
-        work_dir=tmp_path / "work",
-        deferred=(),
-        lock=False,
+    tests, _ = run_tree(
+        tmp_path,
+        {
+            "test_env.py": "import os\n"
+            "def test_1_deletes_it(): del os.environ['PERSISTENCE_MODULE']\n"
+            "def test_2_sees_it_again():\n"
+            "    assert os.environ['PERSISTENCE_MODULE'] == 'esox.sqlite'\n"
+        },
         extra_env=pass_env("sqlite", "esox")
         | {"ESOX_CONFORMANCE_PASS_ENV": json.dumps(pass_env("sqlite", "esox"))},
     )

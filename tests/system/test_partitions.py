@@ -34,7 +34,12 @@ from esox.postgres import PostgresDatastore
 from esox.postgres.leases import PartitionLeases, assign_partitions
 from esox.system import SystemDefinitionError, run_application
 from esox.system.partition import partition_of, partition_tracking_name, partitioned
-from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
+from tests.persistence_envs import (
+    POSTGRES,
+    POSTGRES_CONNECT,
+    postgres_conninfo,
+    postgres_schema,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 6
@@ -54,11 +59,7 @@ def pg_env() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def datastore(pg_env: dict[str, str]) -> Iterator[PostgresDatastore]:
     store = PostgresDatastore(
-        dbname=POSTGRES["POSTGRES_DBNAME"],
-        host=POSTGRES["POSTGRES_HOST"],
-        port=POSTGRES["POSTGRES_PORT"],
-        user=POSTGRES["POSTGRES_USER"],
-        password=POSTGRES["POSTGRES_PASSWORD"] or None,
+        **POSTGRES_CONNECT,
         schema=pg_env["POSTGRES_SCHEMA"],
     )
     yield store

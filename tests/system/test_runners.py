@@ -69,16 +69,25 @@ def case(request: pytest.FixtureRequest) -> tuple[type[Runner], str]:
     return RUNNERS[runner_kind], persistence
 
 
+@contextmanager
+def running(
+    case: tuple[type[Runner[Any]], str], tmp_path: Path, system: System
+) -> Iterator[Runner[Any]]:
+    """The case's runner, started on ``system``, on the case's persistence."""
+    runner_cls, persistence = case
+    with (
+        system_env(persistence, tmp_path, system) as env,
+        runner_cls(system, env=env) as runner,
+    ):
+        yield runner
+
+
 def labels(records: list[tuple[str, int, str]]) -> list[str]:
     return [label for _, _, label in records]
 
 
 def test_one_edge_processes_every_event_once_in_order(case: Any, tmp_path: Path):
-    runner_cls, persistence = case
-    with (
-        system_env(persistence, tmp_path, one_edge) as env,
-        runner_cls(one_edge, env=env) as runner,
-    ):
+    with running(case, tmp_path, one_edge) as runner:
         items = runner.get(Items)
         for i in range(20):
             items.create(f"item {i}")
@@ -93,11 +102,7 @@ def test_one_edge_processes_every_event_once_in_order(case: Any, tmp_path: Path)
 
 
 def test_two_edges_process_events_down_the_pipe(case: Any, tmp_path: Path):
-    runner_cls, persistence = case
-    with (
-        system_env(persistence, tmp_path, two_edges) as env,
-        runner_cls(two_edges, env=env) as runner,
-    ):
+    with running(case, tmp_path, two_edges) as runner:
         items = runner.get(Items)
         item_id = items.create("a")
         items.tag(item_id, "t")
@@ -133,11 +138,7 @@ def test_follower_started_late_catches_up_once(
 
 
 def test_followers_process_only_their_topics(case: Any, tmp_path: Path):
-    runner_cls, persistence = case
-    with (
-        system_env(persistence, tmp_path, fan_out) as env,
-        runner_cls(fan_out, env=env) as runner,
-    ):
+    with running(case, tmp_path, fan_out) as runner:
         items = runner.get(Items)
         a = items.create("a")
         items.tag(a, "x")

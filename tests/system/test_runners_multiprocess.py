@@ -8,7 +8,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +35,22 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
     """The environment of a child process that can import the tests package."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return os.environ | env | {"PYTHONPATH": path}
+
+
+@contextmanager
+def esox_run(args: list[str], env: dict[str, str], **popen: Any) -> Iterator[list[str]]:
+    """``esox run args`` in a process, ended with SIGTERM on leaving, when it
+    must exit with 0; what it wrote to stderr is then in the list yielded."""
+    stderr: list[str] = []
+    process = subprocess.Popen(
+        [ESOX, "run", *args], env=env, stderr=subprocess.PIPE, text=True, **popen
+    )
+    try:
+        yield stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stderr.append(process.communicate(timeout=20)[1])
+    assert process.returncode == 0, stderr[0]
 
 
 def test_same_system_ends_in_identical_state_under_every_runner(tmp_path: Path):
@@ -158,27 +177,16 @@ def test_multiprocess_runner_refuses_databases_other_processes_cannot_read(
 
 def test_esox_run_follows_postgres_upstreams_as_a_standalone_process(tmp_path: Path):
     with persistence_env("postgres", tmp_path, "cli") as env:
-        command = [ESOX, "run", "tests.system_apps:two_edges", "--app", "Copier"]
-        command += ["--poll-interval", "1"]
+        args = ["tests.system_apps:two_edges", "--app", "Copier"]
+        args += ["--poll-interval", "1"]
         with Items(env) as items, Copier(env) as copier:
             items.create("before")
-            process = subprocess.Popen(
-                command,
-                env=process_env(env),
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=tmp_path,
-            )
-            try:
+            with esox_run(args, process_env(env), cwd=tmp_path) as stderr:
                 copier.recorder.wait("Items", 1, timeout=30)
                 items.create("after")
                 copier.recorder.wait("Items", 2, timeout=10)
                 assert [r[2] for r in copier.records()] == ["before", "after"]
-            finally:
-                process.send_signal(signal.SIGTERM)
-                _, stderr = process.communicate(timeout=20)
-        assert process.returncode == 0, stderr
-        assert "Copier is following Items" in stderr
+        assert "Copier is following Items" in stderr[0]
 
 
 def test_esox_run_follows_an_upstream_over_http(tmp_path: Path):
@@ -188,26 +196,18 @@ def test_esox_run_follows_an_upstream_over_http(tmp_path: Path):
         f"{n.upper()}_SQLITE_DBNAME": str(tmp_path / f"{n}.db")
         for n in ("items", "copier")
     }
-    command = [ESOX, "run", "tests.system_apps:one_edge", "--app", "Copier"]
+    args = ["tests.system_apps:one_edge", "--app", "Copier"]
     with Items(env) as items, ServerThread(create_app(items)) as server:
-        command += ["--upstream", f"Items={server.url}", "--poll-interval", "0.2"]
+        args += ["--upstream", f"Items={server.url}", "--poll-interval", "0.2"]
         items.create("a")
         child_env = process_env(env) | {
             "ITEMS_SQLITE_DBNAME": str(tmp_path / "elsewhere")
         }
-        process = subprocess.Popen(
-            command, env=child_env, stderr=subprocess.PIPE, text=True
-        )
-        try:
-            with Copier(env) as copier:
-                copier.recorder.wait("Items", 1, timeout=30)
-                items.create("b")
-                copier.recorder.wait("Items", 2, timeout=10)
-                assert [r[2] for r in copier.records()] == ["a", "b"]
-        finally:
-            process.send_signal(signal.SIGTERM)
-            _, stderr = process.communicate(timeout=20)
-        assert process.returncode == 0, stderr
+        with esox_run(args, child_env), Copier(env) as copier:
+            copier.recorder.wait("Items", 1, timeout=30)
+            items.create("b")
+            copier.recorder.wait("Items", 2, timeout=10)
+            assert [r[2] for r in copier.records()] == ["a", "b"]
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Generic, Self
+from typing import Any, Generic
 
 from esox.dcb.domain import (
     EnduringObject,
@@ -21,12 +20,12 @@ from esox.dcb.domain import (
 from esox.dcb.eventstore import DCBEventStore, NotFoundError
 from esox.dcb.factory import DCBInfrastructureFactory
 from esox.dcb.mapper import DCBMapper
-from esox.utils import Environment, EnvType
+from esox.utils import Closing, Environment, EnvType
 
 __all__ = ["DCBApplication", "DCBRepository", "NotFoundError"]
 
 
-class DCBApplication:
+class DCBApplication(Closing):
     """An application whose decisions have dynamic consistency boundaries.
 
     Configured like ``esox.Application`` (class ``env``, then ``os.environ``,
@@ -74,19 +73,6 @@ class DCBApplication:
     def close(self) -> None:
         """Close the recorder's connections."""
         self.factory.close()
-
-    def __enter__(self) -> Self:
-        self.factory.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.close()
-        self.factory.__exit__(exc_type, exc_val, exc_tb)
 
 
 class DCBRepository(Generic[TDecision]):

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, Self
 
 try:
@@ -22,7 +21,7 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
     raise ImportError(msg) from e
 
 from esox.application import Application
-from esox.utils import TopicError, resolve_topic
+from esox.utils import Stopping, TopicError, resolve_topic
 
 __all__ = ["ServerThread", "load_application"]
 
@@ -57,7 +56,7 @@ def load_application(spec: str) -> Application[Any]:
     return obj
 
 
-class ServerThread:
+class ServerThread(Stopping):
     """A uvicorn server on a background thread, on a free loopback port by default.
 
     For tests, docs and notebooks: ``with ServerThread(create_app(app)) as s:``
@@ -118,11 +117,3 @@ class ServerThread:
 
     def __enter__(self) -> Self:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -10,12 +10,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from threading import Event
-from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
 from esox._core import Notification, StoredEvent, Tracking
 from esox.persistence.errors import WaitInterruptedError
+from esox.utils import Stopping
 
 __all__ = [
     "AggregateRecorder",
@@ -158,7 +158,7 @@ class ProcessRecorder(TrackingRecorder, ApplicationRecorder, ABC):
     """Records new events and a tracking position in one atomic step."""
 
 
-class Subscription(Iterator[Notification]):
+class Subscription(Stopping, Iterator[Notification]):
     """New notifications, yielded as they are committed; stop() or close it."""
 
     def __init__(
@@ -174,17 +174,6 @@ class Subscription(Iterator[Notification]):
         self._batch_size = batch_size
         self._buffer: list[Notification] = []
         self._stopped = Event()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def stop(self) -> None:
         """Stop the subscription: iteration ends."""

@@ -13,7 +13,6 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from esox.application import Application, ProcessingEvent
@@ -28,7 +27,7 @@ from esox.persistence import (
     WaitInterruptedError,
 )
 from esox.system.dispatch import singledispatchmethod
-from esox.utils import Environment, EnvType
+from esox.utils import Environment, EnvType, Stopping
 
 __all__ = [
     "ApplicationSubscription",
@@ -45,7 +44,7 @@ TEventSourcedProjection = TypeVar(
 )
 
 
-class ApplicationSubscription(Iterator[tuple[Any, Tracking]]):
+class ApplicationSubscription(Stopping, Iterator[tuple[Any, Tracking]]):
     """The events of an application after ``gt``, with their positions, forever.
 
     Notifications are selected and decoded a batch at a time; when there are
@@ -74,12 +73,6 @@ class ApplicationSubscription(Iterator[tuple[Any, Tracking]]):
     def stop(self) -> None:
         """End the iteration."""
         self._stopped.set()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __iter__(self) -> Self:
         return self
@@ -198,7 +191,7 @@ class EventSourcedProjection(Application[TAggregateID]):
         """
 
 
-class _ProjectionRunnerBase(Generic[TApplication]):
+class _ProjectionRunnerBase(Stopping, Generic[TApplication]):
     """Feeds the events of an application to a projection, in a thread."""
 
     def __init__(
@@ -312,15 +305,7 @@ class _ProjectionRunnerBase(Generic[TApplication]):
             if not self._has_called_stop:
                 raise
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         """Stop, wait for the thread, close the application; raise any error."""
         self.stop()
         if self._thread is not None:

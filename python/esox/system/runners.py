@@ -33,7 +33,7 @@ from esox.system.follower import (
     RecordingEvent,
     RecordingEventReceiver,
 )
-from esox.utils import EnvType
+from esox.utils import EnvType, Stopping
 
 __all__ = [
     "MultiThreadedRunner",
@@ -47,7 +47,7 @@ TApplication = TypeVar("TApplication", bound=Application[Any])
 logger = logging.getLogger(__name__)
 
 
-class Runner(ABC, Generic[TAggregateID]):
+class Runner(Stopping, ABC, Generic[TAggregateID]):
     """Runs a ``System``: ``start()``, ``get(AppClass)``, ``stop()``, or ``with``."""
 
     def __init__(self, system: System, env: EnvType | None = None) -> None:
@@ -150,9 +150,6 @@ class Runner(ABC, Generic[TAggregateID]):
     def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def _check_distinct_databases(apps: Mapping[str, Application[Any]]) -> None:
