@@ -1408,7 +1408,7 @@ def test_factory_accepts_empty_values_as_defaults(
 
 
 def test_datastore_rejects_an_unknown_originator_id_type() -> None:
-    with pytest.raises(ProgrammingError, match="originator_id_type"):
+    with pytest.raises(ValueError, match="originator_id_type"):
         PostgresDatastore(dbname="test", originator_id_type="int")
 
 

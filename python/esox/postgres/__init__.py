@@ -6,9 +6,14 @@ database written by either library is read by the other. See docs/postgres.md.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
-from esox.persistence.errors import InfrastructureFactoryError, ProgrammingError
+from esox.persistence.errors import (
+    InfrastructureFactoryError,
+    InvalidSettingError,
+    ProgrammingError,
+)
 from esox.persistence.factory import InfrastructureFactory
 from esox.persistence.recorders import (
     AggregateRecorder,
@@ -25,7 +30,7 @@ from esox.postgres.recorders import (
     PostgresSubscription,
 )
 from esox.postgres.tracking import PostgresProcessRecorder, PostgresTrackingRecorder
-from esox.utils import Environment, EnvType
+from esox.utils import Environment, EnvType, TopicError, resolve_topic
 
 __all__ = [
     "PgStoredEvent",
@@ -67,6 +72,9 @@ class PostgresFactory(InfrastructureFactory[Any]):
     )
     POSTGRES_LISTEN_NOTIFY = "POSTGRES_LISTEN_NOTIFY"
     POSTGRES_POLL_INTERVAL = "POSTGRES_POLL_INTERVAL"
+    POSTGRES_GET_PASSWORD_TOPIC = "POSTGRES_GET_PASSWORD_TOPIC"
+    POSTGRES_SINGLE_ROW_TRACKING = "SINGLE_ROW_TRACKING"
+    POSTGRES_ENABLE_DB_FUNCTIONS = "POSTGRES_ENABLE_DB_FUNCTIONS"
     ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
     CREATE_TABLE = "CREATE_TABLE"
     APPLICATION_RECORDER_TOPIC = "APPLICATION_RECORDER_TOPIC"
@@ -93,7 +101,11 @@ class PostgresFactory(InfrastructureFactory[Any]):
             check_identifier(schema, "schema")
         except ProgrammingError as e:
             raise env.invalid(self.POSTGRES_SCHEMA, f"a schema name ({e})") from None
-        id_type = env.read_choice(self.ORIGINATOR_ID_TYPE, "uuid", ("uuid", "text"))
+        try:
+            id_type = env.read_choice(self.ORIGINATOR_ID_TYPE, "uuid", ("uuid", "text"))
+        except InvalidSettingError as e:
+            msg = f"{e} (Invalid {self.ORIGINATOR_ID_TYPE})"
+            raise InvalidSettingError(msg) from None
         self.create_tables = env.read_bool(self.CREATE_TABLE, default=True)
         # Establishing a connection gives up after POSTGRES_CONNECT_TIMEOUT
         # (default 5s); waiting for a pooled one, after it too if it is set
@@ -121,9 +133,8 @@ class PostgresFactory(InfrastructureFactory[Any]):
             max_waiting=env.read_int(self.POSTGRES_MAX_WAITING, 0, minimum=0),
             connect_timeout=connect_timeout,
             pool_timeout=30.0 if connect_timeout_unset else connect_timeout,
-            conn_max_age=env.read_duration(
-                self.POSTGRES_CONN_MAX_AGE, 3600.0, positive=True
-            ),
+            # 0: a new connection for every use, as in eventsourcing.
+            conn_max_age=env.read_duration(self.POSTGRES_CONN_MAX_AGE, 3600.0),
             pre_ping=env.read_bool(self.POSTGRES_PRE_PING, default=False),
             lock_timeout=env.read_duration(
                 self.POSTGRES_LOCK_TIMEOUT, 0.0, maximum=self.MAX_TIMEOUT
@@ -134,6 +145,13 @@ class PostgresFactory(InfrastructureFactory[Any]):
                 maximum=self.MAX_TIMEOUT,
             ),
             application_name=f"esox {env.name}".strip()[:63],
+            get_password_func=self._get_password_func(),
+            single_row_tracking=env.read_bool(
+                self.POSTGRES_SINGLE_ROW_TRACKING, default=True
+            ),
+            enable_db_functions=env.read_bool(
+                self.POSTGRES_ENABLE_DB_FUNCTIONS, default=False
+            ),
             listen_notify=listen_notify,
             poll_interval=env.read_duration(
                 self.POSTGRES_POLL_INTERVAL,
@@ -152,6 +170,25 @@ class PostgresFactory(InfrastructureFactory[Any]):
             msg = f"PostgreSQL needs a database name: set {names}"
             raise InfrastructureFactoryError(msg)
         return value
+
+    def _get_password_func(self) -> Callable[[], str] | None:
+        """The function ``POSTGRES_GET_PASSWORD_TOPIC`` names, if set: called
+        for the password of each new connection."""
+        topic = self.env.read_str(self.POSTGRES_GET_PASSWORD_TOPIC)
+        if topic is None:
+            return None
+        try:
+            func = resolve_topic(topic)
+        except TopicError as e:
+            raise self.env.invalid(
+                self.POSTGRES_GET_PASSWORD_TOPIC, f"the topic of a function ({e})"
+            ) from None
+        if not callable(func):
+            raise self.env.invalid(
+                self.POSTGRES_GET_PASSWORD_TOPIC,
+                f"the topic of a function, not of a {type(func).__name__}",
+            )
+        return cast("Callable[[], str]", func)
 
     def _table_name(self, default_prefix: str, suffix: str) -> str:
         name = f"{self.env.name.lower() or default_prefix}_{suffix}"

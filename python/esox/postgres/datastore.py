@@ -204,6 +204,36 @@ def _has_pending_input(conn: Connection) -> bool:
     return bool(readable)
 
 
+class ConnectionPool(psycopg_pool.ConnectionPool[Connection]):
+    """psycopg's pool, asking ``get_password_func`` (if given) for the
+    password of each new connection: for passwords that expire, such as
+    cloud IAM tokens (eventsourcing's ``POSTGRES_GET_PASSWORD_TOPIC``)."""
+
+    def __init__(
+        self,
+        *,
+        kwargs: dict[str, Any],
+        get_password_func: Callable[[], str] | None = None,
+        **options: Any,
+    ) -> None:
+        self.get_password_func = get_password_func
+        super().__init__(kwargs=kwargs, **options)
+
+    def _connect(self, timeout: float | None = None) -> Connection:
+        if self.get_password_func is not None and isinstance(self.kwargs, dict):
+            self.kwargs["password"] = self.get_password_func()
+        return super()._connect(timeout)
+
+
+def _connect(
+    kwargs: dict[str, Any], get_password_func: Callable[[], str] | None
+) -> Connection:
+    """A new connection outside the pool, with a fresh password if asked."""
+    if get_password_func is not None:
+        kwargs = {**kwargs, "password": get_password_func()}
+    return psycopg.connect(**kwargs)
+
+
 class PostgresDatastore:
     """A pool of connections to one database, shared by an application's recorders.
 
@@ -241,28 +271,27 @@ class PostgresDatastore:
         listen_notify: bool = True,
         poll_interval: float | None = None,
     ) -> None:
-        # eventsourcing's options: a password callback; single-row tracking
-        # (esox's only layout); server-side functions and the pool's opening
-        # timeout, which esox's statements and lazily opened pool don't use.
-        del single_row_tracking, enable_db_functions, pool_open_timeout
-        if get_password_func is not None:
-            password = get_password_func()
-        schema = schema or "public"
-        self.schema = check_identifier(schema, "schema")
         if originator_id_type not in ("uuid", "text"):
             msg = (
                 "originator_id_type must be 'uuid' or 'text', "
                 f"not {originator_id_type!r}"
             )
-            raise ProgrammingError(msg)
+            raise ValueError(msg)
+        schema = schema.strip() or "public"
+        self.schema = check_identifier(schema, "schema")
         self.originator_id_type = originator_id_type
         self.pre_ping = pre_ping
         self.read_attempts = max(1, read_attempts)
-        options = (
-            f"-c lock_timeout={int(lock_timeout * 1000)} "
-            "-c idle_in_transaction_session_timeout="
-            f"{int(idle_in_transaction_session_timeout * 1000)}"
-        )
+        self.single_row_tracking = single_row_tracking
+        """Whether tracking recorders keep one row per upstream application
+        (eventsourcing 9.5's layout, the default) or eventsourcing's older
+        layout, a row per processed notification (``False``)."""
+        self.enable_db_functions = enable_db_functions
+        """eventsourcing's option; esox's statements need no functions of
+        their own in the database, so it changes nothing."""
+        self.pool_open_timeout = pool_open_timeout
+        """eventsourcing's option: esox opens its pool on first use, which
+        waits ``connect_timeout`` at most for the server."""
         self.connect_kwargs: dict[str, Any] = {
             "dbname": dbname,
             "host": host,
@@ -271,7 +300,6 @@ class PostgresDatastore:
             "password": password,
             # libpq takes whole seconds, and treats 1 as 2.
             "connect_timeout": max(2, round(connect_timeout)),
-            "options": options,
             "application_name": application_name,
             "autocommit": True,
             "context": ADAPTERS,
@@ -279,17 +307,19 @@ class PostgresDatastore:
         self.connect_kwargs = {
             k: v for k, v in self.connect_kwargs.items() if v is not None
         }
-        self.pool: psycopg_pool.ConnectionPool[Connection] = (
-            psycopg_pool.ConnectionPool(
-                kwargs=self.connect_kwargs,
-                min_size=pool_size,
-                max_size=pool_size + max_overflow,
-                max_waiting=max_waiting,
-                timeout=pool_timeout,
-                max_lifetime=conn_max_age,
-                open=False,
-                name=f"esox-{application_name}",
-            )
+        self._lock_timeout = lock_timeout
+        self._idle_timeout = idle_in_transaction_session_timeout
+        self._set_options()
+        self.pool: ConnectionPool = ConnectionPool(
+            kwargs=self.connect_kwargs,
+            get_password_func=get_password_func,
+            min_size=pool_size,
+            max_size=pool_size + max_overflow,
+            max_waiting=max_waiting,
+            timeout=pool_timeout,
+            max_lifetime=conn_max_age,
+            open=False,
+            name=f"esox-{application_name}",
         )
         self._opened = False
         self._lock = threading.Lock()
@@ -312,6 +342,36 @@ class PostgresDatastore:
             raise ValueError(msg)
         self.poll_interval = poll_interval
         """The longest a waiter goes without checking the database."""
+
+    @property
+    def lock_timeout(self) -> float:
+        """Seconds a statement waits for a lock before it fails (0: no limit);
+        set, it applies to connections opened afterwards."""
+        return self._lock_timeout
+
+    @lock_timeout.setter
+    def lock_timeout(self, seconds: float) -> None:
+        self._lock_timeout = seconds
+        self._set_options()
+
+    @property
+    def idle_in_transaction_session_timeout(self) -> float:
+        """Seconds a transaction may stay idle before the server ends its
+        session (0: no limit); set, it applies to connections opened afterwards."""
+        return self._idle_timeout
+
+    @idle_in_transaction_session_timeout.setter
+    def idle_in_transaction_session_timeout(self, seconds: float) -> None:
+        self._idle_timeout = seconds
+        self._set_options()
+
+    def _set_options(self) -> None:
+        # The pool holds this very dict: new connections get the options.
+        self.connect_kwargs["options"] = (
+            f"-c lock_timeout={int(self._lock_timeout * 1000)} "
+            "-c idle_in_transaction_session_timeout="
+            f"{int(self._idle_timeout * 1000)}"
+        )
 
     # Connections.
 
@@ -340,7 +400,7 @@ class PostgresDatastore:
     def probe(self) -> None:
         """Connect once, or raise OperationalError saying where and why not."""
         try:
-            psycopg.connect(**self.connect_kwargs).close()
+            self.connect().close()
         except psycopg.Error as e:
             reason = str(e).strip() or type(e).__name__
             password = self.connect_kwargs.get("password")
@@ -395,14 +455,22 @@ class PostgresDatastore:
         """A pool connection whose cursors give rows as dicts, in autocommit
         mode, as eventsourcing's ``PostgresDatastore.get_connection``: for SQL
         of your own. psycopg errors raised in the block become esox's
-        persistence errors (``IntegrityError``, ``ProgrammingError``...)."""
+        persistence errors (``IntegrityError``, ``ProgrammingError``...).
+        A transaction the block began (``BEGIN``) and left open is committed
+        when the block ends, or rolled back if it raises, as psycopg's
+        ``with connection:`` does."""
         with _translated("a datastore connection"), self.connection() as conn:
             conn.row_factory = dict_row  # type: ignore[assignment]
             try:
                 yield cast("psycopg.Connection[DictRow]", conn)
+                if _in_transaction(conn):
+                    conn.execute("COMMIT")
             finally:
                 # esox's own statements read rows as tuples.
                 conn.row_factory = tuple_row
+                if _in_transaction(conn):
+                    with suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
 
     @contextmanager
     def transaction(self, *, commit: bool = False) -> Iterator[psycopg.Cursor[DictRow]]:
@@ -436,7 +504,7 @@ class PostgresDatastore:
 
     def connect(self) -> Connection:
         """A new connection outside the pool (for LISTEN)."""
-        return psycopg.connect(**self.connect_kwargs)
+        return _connect(self.connect_kwargs, self.pool.get_password_func)
 
     # Running statements.
 
@@ -551,7 +619,9 @@ class PostgresDatastore:
         with parts.lock:
             if parts.listener is None:
                 parts.listener = Listener(
-                    functools.partial(psycopg.connect, **self.connect_kwargs),
+                    functools.partial(
+                        _connect, self.connect_kwargs, self.pool.get_password_func
+                    ),
                     listen=self.listen_notify,
                     poll_interval=self.poll_interval,
                 )
@@ -563,7 +633,9 @@ class PostgresDatastore:
         with parts.lock:
             notifier = parts.notifier
             if notifier is None:
-                connect = functools.partial(psycopg.connect, **self.connect_kwargs)
+                connect = functools.partial(
+                    _connect, self.connect_kwargs, self.pool.get_password_func
+                )
                 notifier = parts.notifier = Notifier(connect)
         notifier.notify(channels)
 
@@ -600,6 +672,14 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except psycopg.Error as e:
         raise translate_error(e, what) from e
+
+
+def _in_transaction(conn: Connection) -> bool:
+    """Whether a live connection is inside a transaction (open or failed)."""
+    return not (conn.closed or conn.broken) and conn.pgconn.transaction_status in (
+        TransactionStatus.INTRANS,
+        TransactionStatus.INERROR,
+    )
 
 
 def _recover(conn: Connection, error: psycopg.Error) -> None:

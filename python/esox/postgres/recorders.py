@@ -76,6 +76,8 @@ class Table:
     originator_id_type: str | None = None
     # Columns added to an existing table that lacks them: (name, statements).
     added_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Run with the connection when the table exists already (a migration).
+    existing: Callable[[Connection], None] | None = None
 
 
 _TABLE_INFO = (
@@ -207,6 +209,8 @@ def _create(conn: Connection, schema: str, table: Table) -> None:
         for statement, params in table.seed:
             conn.execute(statement, params)
         return
+    if table.existing is not None:
+        table.existing(conn)
     if table.originator_id_type and row[0] != table.originator_id_type:
         msg = (
             f"table {quote(schema, table.name)} has {row[0]} originator ids, but "
@@ -1006,6 +1010,9 @@ class PostgresSubscription(Subscription):
         self._listener.poke()
 
     def __next__(self) -> Notification:
+        if self._stopped.is_set():
+            # Stopped means ended, even with notifications in hand.
+            raise StopIteration
         recorder, channel = self._postgres, self._postgres.channel
         topics = frozenset(self._topics)
         while not self._buffer:

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from esox._core import StoredEvent, Tracking
-from esox.persistence.errors import IntegrityError
+from esox.persistence.errors import IntegrityError, NotSupportedError
 from esox.persistence.recorders import ProcessRecorder, TrackingRecorder
 from esox.postgres.datastore import (
     Connection,
@@ -28,6 +28,7 @@ from esox.postgres.recorders import (
     Table,
     check_timeout,
     locked_insert,
+    truncated_identifier,
 )
 
 __all__ = ["PostgresProcessRecorder", "PostgresTrackingRecorder"]
@@ -35,6 +36,14 @@ __all__ = ["PostgresProcessRecorder", "PostgresTrackingRecorder"]
 # eventsourcing marks a tracking table as single-row with this row; without it,
 # eventsourcing would "migrate" (rename) a tracking table that esox created.
 MIGRATION_ROW = ("__migration__", 1)
+
+# The number of columns of a table's primary key: 2 for a tracking table of a
+# row per notification (application_name, notification_id), 1 for a row per
+# application. No row: no primary key.
+_PRIMARY_KEY_SIZE = (
+    "SELECT indnkeyatts FROM pg_catalog.pg_index"
+    " WHERE indrelid = to_regclass(%s) AND indisprimary"
+)
 
 
 def _check_tracking(tracking: object) -> Tracking:
@@ -86,6 +95,19 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
         )
         self._what_tracking = f"insert_tracking into {self._tracking}"
         self._what_max_tracking = f"max_tracking_id of {self._tracking}"
+        if not datastore.single_row_tracking:
+            msg = (
+                "esox records tracking one row per application "
+                "(SINGLE_ROW_TRACKING); single_row_tracking=False is not supported"
+            )
+            raise NotSupportedError(msg)
+        self.tracking_table_exists = False
+        """Whether the tracking table existed when ``create_table`` ran."""
+        self.tracking_migration_previous: int | None = None
+        """The table's layout version before ``create_table`` (eventsourcing's
+        ``__migration__`` row): None for a table of a row per notification."""
+        self.tracking_migration_current: int | None = None
+        """The layout version after ``create_table``: 1, a row per application."""
         super().__init__(datastore, **kwargs)
 
     def _tables(self) -> list[Table]:
@@ -98,8 +120,49 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
                 "PRIMARY KEY (application_name))",
             ),
             seed=((f"INSERT INTO {escaped} VALUES (%s, %s)", MIGRATION_ROW),),
+            existing=self._migrate,
         )
         return [*super()._tables(), spec]
+
+    def create_table(self) -> None:
+        """Create the tables that are missing; a tracking table of a row per
+        notification (eventsourcing before 9.5) becomes one of a row per
+        application, its rows kept in a backup table (see ``_migrate``)."""
+        self.tracking_table_exists = False
+        self.tracking_migration_previous = None
+        super().create_table()
+        self.tracking_migration_current = MIGRATION_ROW[1]
+
+    def _migrate(self, conn: Connection) -> None:
+        """Bring an existing tracking table to a row per application.
+
+        A table keyed by application and notification id is renamed
+        ``bkup1_<name>`` (as eventsourcing 9.5 does; nothing is deleted) and
+        a new one holds each application's last id, in the transaction that
+        creates the tables, under an exclusive lock on the old one.
+        """
+        self.tracking_table_exists = True
+        table = self._tracking
+        row = conn.execute(_PRIMARY_KEY_SIZE, (table,)).fetchone()
+        if row is None or row[0] != 2:
+            found = conn.execute(
+                f"SELECT max(notification_id) FROM {table} WHERE application_name = %s",
+                (MIGRATION_ROW[0],),
+            ).fetchone()
+            self.tracking_migration_previous = found[0] if found else None
+            return
+        backup = truncated_identifier(f"bkup1_{self.tracking_table_name}")
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        conn.execute(f"ALTER TABLE {table} RENAME TO {quote(backup)}")
+        spec = self._tables()[-1]
+        for statement in spec.create:
+            conn.execute(statement)
+        for statement, params in spec.seed:
+            conn.execute(statement, params)
+        conn.execute(
+            f"INSERT INTO {table} SELECT application_name, max(notification_id) "
+            f"FROM {quote(self.schema, backup)} GROUP BY application_name"
+        )
 
     def insert_tracking(self, tracking: Tracking) -> None:
         """Record a tracking position; IntegrityError unless it is past the last one."""
