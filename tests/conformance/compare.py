@@ -34,10 +34,13 @@ Outcome = dict[str, Any]  # {"outcome": str, "message": str, ...}
 
 
 def matches(nodeid: str, pattern: str) -> bool:
-    """A node id, or a node-id prefix ending in "*" (brackets are literal)."""
-    if pattern.endswith("*"):
-        return nodeid.startswith(pattern[:-1])
-    return nodeid == pattern
+    """A node id, or a pattern in which each "*" stands for any characters
+    (brackets are literal): ``...::TestPostgres*::test_x`` names test_x in
+    every class whose name starts so."""
+    if "*" not in pattern:
+        return nodeid == pattern
+    regex = ".*".join(re.escape(piece) for piece in pattern.split("*"))
+    return re.fullmatch(regex, nodeid) is not None
 
 
 _PASS_PREFIX = re.compile(r"^\[(\w+)\] ")

@@ -293,3 +293,25 @@ def test_a_stopped_subscription_ends_even_with_notifications_in_hand(
             seen.append(notification.id)
             subscription.stop()
     assert seen == [1]
+
+
+def test_sql_create_statements_list_the_recorders_own_tables_then_added_ones(
+    schema: str,
+) -> None:
+    env = Environment("Listed", {**POSTGRES, "POSTGRES_SCHEMA": schema})
+    with PostgresFactory(env) as factory:
+        recorder = factory.application_recorder()
+        own = [s.as_string() for s in recorder.sql_create_statements]
+        assert own[0].startswith(f'CREATE TABLE "{schema}"."listed_events"')
+        view = f'"{schema}"."listed_view"'
+        recorder.sql_create_statements.append(
+            f"CREATE TABLE IF NOT EXISTS {view} (id int)"
+        )
+        recorder.create_table()
+        recorder.create_table()  # the own tables exist: only the added runs again
+        tracking = factory.tracking_recorder()
+        assert f'"{schema}".' in tracking.sql_create_statements[0].as_string()
+    rows = admin(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,)
+    )
+    assert {"listed_events", "listed_view"} <= {name for (name,) in rows}

@@ -409,3 +409,22 @@ def test_known_differences_and_pending_apply_per_pass() -> None:
     assert result.unexplained == ["[sqlite] m.py::u"]
     assert cmp.pass_of("[sqlite] m.py::u") == "sqlite"
     assert cmp.pass_of("m.py::u") == "popo"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "nodeid", "expected"),
+    [
+        ("m.py::TestA::test_x", "m.py::TestA::test_x", True),
+        ("m.py::TestA::test_x", "m.py::TestA::test_xy", False),
+        ("m.py::TestA*", "m.py::TestAB::test_y", True),
+        ("m.py::Test*::test_x", "m.py::TestAB::test_x", True),
+        ("m.py::Test*::test_x", "m.py::TestAB::test_xy", False),
+        ("m.py::Test*::test_x", "n.py::TestAB::test_x", False),
+        ("m.py::test[a*]", "m.py::test[a-b]", True),  # brackets are literal
+        ("m.py::test[a]", "m.py::testa", False),
+    ],
+)
+def test_a_known_difference_names_tests_with_stars(
+    pattern: str, nodeid: str, expected: bool
+) -> None:
+    assert cmp.matches(nodeid, pattern) is expected

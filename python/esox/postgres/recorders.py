@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
@@ -148,9 +149,25 @@ class PostgresRecorder(Recorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
         self.schema = datastore.schema
-        self.sql_create_statements: list[Any] = []
-        """More statements ``create_table`` runs after its own (eventsourcing's
-        extension point: a subclass adds the tables of its view)."""
+        self._sql_create: list[Any] | None = None
+        self._own_creates = 0
+
+    @property
+    def sql_create_statements(self) -> list[Any]:
+        """The CREATE statements of the recorder's own tables (psycopg
+        ``SQL``, as eventsourcing's recorders list theirs), then any that a
+        subclass adds (eventsourcing's extension point: the tables of its
+        view). ``create_table`` creates whichever of its own tables are
+        missing (migrating older ones), then runs the added statements."""
+        if self._sql_create is None:
+            own = [sql.SQL(s) for t in self._tables() for s in t.create]
+            self._sql_create, self._own_creates = own, len(own)
+        return self._sql_create
+
+    @sql_create_statements.setter
+    def sql_create_statements(self, statements: list[Any]) -> None:
+        # A list set whole is run whole, after the recorder's own creation.
+        self._sql_create, self._own_creates = list(statements), 0
 
     @staticmethod
     def check_identifier_length(name: str) -> None:
@@ -171,7 +188,7 @@ class PostgresRecorder(Recorder):
         """
         schema = self.schema
         tables = self._tables()
-        extra = list(self.sql_create_statements)
+        extra = self.sql_create_statements[self._own_creates :]
 
         def create(conn: Connection) -> None:
             with conn.transaction():
