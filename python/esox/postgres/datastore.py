@@ -279,17 +279,15 @@ class PostgresDatastore:
         self.connect_kwargs = {
             k: v for k, v in self.connect_kwargs.items() if v is not None
         }
-        self.pool: psycopg_pool.ConnectionPool[Connection] = (
-            psycopg_pool.ConnectionPool(
-                kwargs=self.connect_kwargs,
-                min_size=pool_size,
-                max_size=pool_size + max_overflow,
-                max_waiting=max_waiting,
-                timeout=pool_timeout,
-                max_lifetime=conn_max_age,
-                open=False,
-                name=f"esox-{application_name}",
-            )
+        self.pool: psycopg_pool.ConnectionPool[Connection] = _LastUsedFirstPool(
+            kwargs=self.connect_kwargs,
+            min_size=pool_size,
+            max_size=pool_size + max_overflow,
+            max_waiting=max_waiting,
+            timeout=pool_timeout,
+            max_lifetime=conn_max_age,
+            open=False,
+            name=f"esox-{application_name}",
         )
         self._opened = False
         self._lock = threading.Lock()
@@ -570,6 +568,23 @@ class PostgresDatastore:
     def close(self) -> None:
         """Send pending NOTIFYs, stop listening and close every connection."""
         self._parts.close()
+
+
+class _LastUsedFirstPool(psycopg_pool.ConnectionPool[Connection]):
+    """psycopg's pool, handing out the idle connection returned last.
+
+    psycopg's pool hands them out in turn, so a thread that reads and then
+    writes wakes a different server process each time, whose caches have
+    gone cold: one client ran its DCB decisions 1.3-1.5x faster on the
+    connection it used last. The pool shrinks from the other end, closing
+    the connections left idle longest.
+    """
+
+    def _get_ready_connection(self, timeout: float | None) -> Connection | None:
+        # Called under the pool's lock; its deque takes connections from
+        # the left and puts returned ones on the right.
+        self._pool.rotate(1)
+        return super()._get_ready_connection(timeout)
 
 
 class _Parts:
