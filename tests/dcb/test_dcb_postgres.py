@@ -243,3 +243,29 @@ def test_odd_table_names_are_quoted_everywhere(schema: str):
         assert [next(subscription).position, next(subscription).position] == [1, 2]
     assert "Index" in "\n".join(recorder.explain_read(query((["B"], ["x"]))))
     store.close()
+
+
+def test_appends_prepare_again_what_the_server_deallocated(
+    recorder: PostgresDCBRecorder,
+):
+    boundary = query((["A"], ["x"]))
+    store = recorder.datastore
+
+    def append() -> int:
+        condition = DCBAppendCondition(boundary, after=recorder.read(boundary).head)
+        return recorder.append([DCBEvent("A", b"", ["x"])], condition)
+
+    assert [append(), append()] == [1, 2]
+    for position in (3, 4):
+        with store.connection() as conn:
+            backend = conn.info.backend_pid
+            conn.execute("DEALLOCATE ALL")
+        assert append() == position
+        # Prepared again on the same connection (not on one opened afresh).
+        with store.connection() as conn:
+            assert conn.info.backend_pid == backend
+    with pytest.raises(IntegrityError):
+        recorder.append(
+            [DCBEvent("A", b"", ["x"])], DCBAppendCondition(boundary, after=1)
+        )
+    assert [e.position for e in recorder.read(boundary)] == [1, 2, 3, 4]

@@ -8,6 +8,7 @@ import pytest
 
 from esox import Application
 from esox.persistence import OperationalError
+from esox.postgres import PostgresDatastore
 from tests.persistence_envs import POSTGRES, require_postgres
 
 
@@ -61,3 +62,30 @@ def test_connecting_gives_up_after_a_few_seconds_or_the_setting(
     with Application(env=env) as app:
         datastore = app.factory.datastore  # type: ignore[attr-defined]
         assert datastore.connect_kwargs["connect_timeout"] == seconds
+
+
+def test_a_thread_gets_back_the_connection_it_returned_last() -> None:
+    require_postgres()
+    with PostgresDatastore(
+        POSTGRES["POSTGRES_DBNAME"],
+        POSTGRES["POSTGRES_HOST"],
+        POSTGRES["POSTGRES_PORT"],
+        POSTGRES["POSTGRES_USER"],
+        POSTGRES["POSTGRES_PASSWORD"],
+        pool_size=3,
+    ) as datastore:
+        with datastore.connection():
+            datastore.pool.wait()  # all open, the others idle
+        backends = []
+        for _ in range(4):
+            with datastore.connection() as conn:
+                backends.append(conn.info.backend_pid)
+        assert datastore.pool.get_stats()["pool_available"] >= 2
+        assert len(set(backends)) == 1
+        # Two at once: the second is another connection, and it comes back
+        # first when it was returned last.
+        with datastore.connection() as first, datastore.connection() as second:
+            pids = first.info.backend_pid, second.info.backend_pid
+        assert pids[0] != pids[1]
+        with datastore.connection() as conn:
+            assert conn.info.backend_pid == pids[0]

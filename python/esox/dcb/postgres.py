@@ -11,16 +11,25 @@ A read is one statement (its events and the head, from one snapshot). An
 append is one round trip: a pipeline of ``LOCK TABLE ... IN EXCLUSIVE MODE``
 (as eventsourcing's conditional append takes it) and one statement that
 checks the condition, inserts the events and their tags, and NOTIFYs, then
-COMMIT. Every esox append holds the lock until it commits, so positions
-become visible in order and a subscriber never skips one.
+COMMIT, sent in one write (libpq's pipeline mode, below psycopg's). Every
+esox append holds the lock until it commits, so positions become visible
+in order and a subscriber never skips one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Generator, Sequence
 from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.waiting import Wait
 
 from esox._core import dcb_append_arguments, dcb_read_arguments
 from esox.dcb.api import (
@@ -33,7 +42,12 @@ from esox.dcb.api import (
 )
 from esox.dcb.persistence import NativeDCBReads
 from esox.persistence.errors import IntegrityError, ProgrammingError
-from esox.postgres.datastore import Connection, PostgresDatastore, quote
+from esox.postgres.datastore import (
+    Connection,
+    PostgresDatastore,
+    is_stale_statement,
+    quote,
+)
 from esox.postgres.recorders import PostgresRecorder, Table
 
 __all__ = ["PostgresDCBRecorder", "PostgresDCBSubscription"]
@@ -74,6 +88,31 @@ def _check_items(items: _Items, what: str) -> None:
             _check_text(type_, f"{what}.items[{i}].types[{j}]")
         for j, tag in enumerate(tags):
             _check_text(tag, f"{what}.items[{i}].tags[{j}]")
+
+
+# The append statements each connection has prepared, by name (a hash of
+# the statement, so recorders of one table share them).
+_PREPARED: weakref.WeakKeyDictionary[Connection, set[bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+_PREPARED_LOCK = threading.Lock()
+
+
+def _sync_results(pgconn: pq.abc.PGconn) -> Generator[Wait, Any, list[pq.abc.PGresult]]:
+    """Send what libpq buffered, then the results up to the pipeline's sync."""
+    while pgconn.flush():
+        yield Wait.W
+    results: list[pq.abc.PGresult] = []
+    while True:
+        while pgconn.is_busy():
+            yield Wait.R
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:  # the end of one statement's results
+            continue
+        if result.status == pq.ExecStatus.PIPELINE_SYNC:
+            return results
+        results.append(result)
 
 
 class PostgresDCBRecorder(NativeDCBReads, PostgresRecorder, DCBRecorder):
@@ -408,17 +447,7 @@ class PostgresDCBRecorder(NativeDCBReads, PostgresRecorder, DCBRecorder):
         sql = self._append_sql(shape)
 
         def write(conn: Connection) -> tuple[Any, ...]:
-            # One round trip. BEGIN and COMMIT are plain statements: psycopg's
-            # transaction() adds client work in a pipeline (a third more CPU
-            # per append); after an error the datastore rolls back.
-            with conn.pipeline():
-                conn.execute("BEGIN")
-                conn.execute(self._sql_lock)
-                cursor = conn.execute(sql, params, prepare=True, binary=True)
-                conn.execute("COMMIT")
-            row = cursor.fetchone()
-            assert row is not None
-            return row
+            return self._append_in_one_write(conn, sql, params)
 
         head, conflict, last, _ = self.datastore.write(self._what_append, write)
         if last is not None:
@@ -435,6 +464,61 @@ class PostgresDCBRecorder(NativeDCBReads, PostgresRecorder, DCBRecorder):
             "use the head of a read from this recorder"
         )
         raise ProgrammingError(msg)
+
+    def _append_in_one_write(
+        self, conn: Connection, sql: str, params: list[Any]
+    ) -> tuple[Any, ...]:
+        """BEGIN, the table lock, the append statement (prepared, binary)
+        and COMMIT, sent in one write through libpq's pipeline mode, which
+        buffers them until the sync. (psycopg's pipeline sends each statement
+        as it comes: a write, a TLS record and a wake-up of the server each.)"""
+        pgconn = conn.pgconn
+        with _PREPARED_LOCK:
+            prepared = _PREPARED.setdefault(conn, set())
+        name = (
+            b"esox_dcb_"
+            + hashlib.blake2b(sql.encode(), digest_size=12).hexdigest().encode()
+        )
+        transformer = Transformer(conn)
+        values = transformer.dump_sequence(params, [PyFormat.BINARY] * len(params))
+        pgconn.enter_pipeline_mode()
+        try:
+            pgconn.send_query_params(b"BEGIN", None)
+            pgconn.send_query_params(self._sql_lock.encode(), None)
+            prepare = name not in prepared
+            if prepare:
+                numbers = iter(range(1, len(params) + 1))
+                query = re.sub(
+                    "%[%b]",
+                    lambda m: "%" if m[0] == "%%" else f"${next(numbers)}",
+                    sql,
+                )
+                pgconn.send_prepare(name, query.encode(), transformer.types)
+            pgconn.send_query_prepared(
+                name,
+                values,
+                param_formats=[pq.Format.BINARY] * len(values),
+                result_format=pq.Format.BINARY,
+            )
+            pgconn.send_query_params(b"COMMIT", None)
+            pgconn.pipeline_sync()
+            results = conn.wait(_sync_results(pgconn))
+            pgconn.exit_pipeline_mode()
+        except BaseException:
+            conn.close()  # its state is unknown: the pool replaces it
+            raise
+        if prepare and results[2].status == pq.ExecStatus.COMMAND_OK:
+            prepared.add(name)
+        for result in results:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                error = psycopg.errors.error_from_result(result, conn.info.encoding)
+                if is_stale_statement(error):
+                    # Deallocated (the datastore does so after stale ones).
+                    prepared.clear()
+                raise error
+        rows = [r for r in results if r.status == pq.ExecStatus.TUPLES_OK]
+        transformer.set_pgresult(rows[-1])
+        return transformer.load_row(0, tuple)
 
     def subscribe(
         self,
