@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -923,10 +924,31 @@ def test_write_whose_connection_dies_before_its_commit_is_run_again(
     assert [n.id for n in recorder.select_notifications(0, 10)][1:] == ids
 
 
-def lose_connection_after(conn: psycopg.Connection[Any], calls: list[int]) -> None:
-    """Its backend ends the connection, as a server that goes away does."""
-    calls.append(1)
-    conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+@contextmanager
+def connection_lost_at(statement: str, *, after: bool = False) -> Iterator[list[int]]:
+    """The first statement containing ``statement`` loses its connection
+    (its backend ends it, as a server that goes away does): before it is
+    sent, or ``after`` it ran (and, in autocommit, committed). Yields the
+    list of losses, to assert on."""
+    losses: list[int] = []
+    execute = psycopg.Connection.execute
+
+    def lose(conn: Any) -> None:
+        losses.append(1)
+        execute(conn, "SELECT pg_terminate_backend(pg_backend_pid())")
+
+    def losing(conn: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        at = statement in str(query) and not losses
+        if at and not after:
+            lose(conn)
+        cursor = execute(conn, query, *args, **kwargs)
+        if at and after:
+            lose(conn)
+        return cursor
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg.Connection, "execute", losing)
+        yield losses
 
 
 @pytest.mark.parametrize("kind", ["aggregate", "application", "process"])
@@ -936,20 +958,10 @@ def test_write_whose_connection_dies_after_its_commit_is_not_run_again(
     factory = make_factory("Lost")
     recorder: Any = getattr(factory, f"{kind}_recorder")()
     a = uuid4()
-    calls: list[int] = []
-    execute = psycopg.Connection.execute
-
-    def execute_then_lose(conn: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        cursor = execute(conn, query, *args, **kwargs)
-        if "INSERT" in str(query) and not calls:
-            lose_connection_after(conn, calls)
-        return cursor
-
     kwargs: dict[str, Any] = {}
     if kind == "process":
         kwargs["tracking"] = Tracking(notification_id=5, application_name="up")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(psycopg.Connection, "execute", execute_then_lose)
+    with connection_lost_at("INSERT", after=True) as calls:
         ids = recorder.insert_events([event(a, 1), event(a, 2)], **kwargs)
     # The INSERT committed; its connection died before the answer came
     # back; the write found its rows on a new connection and returned their
@@ -970,18 +982,11 @@ def test_write_that_finds_another_writers_rows_is_an_integrity_error(
     recorder = make_factory("Other").application_recorder()
     a = uuid4()
     recorder.insert_events([StoredEvent(a, 1, "other topic", b"other state")])
-    calls: list[int] = []
-    execute = psycopg.Connection.execute
-
-    def lose_first(conn: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        if "INSERT" in str(query) and not calls:
-            lose_connection_after(conn, calls)
-        return execute(conn, query, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(psycopg.Connection, "execute", lose_first)
-        with pytest.raises(IntegrityError, match="version 1"):
-            recorder.insert_events([event(a, 1)])
+    with (
+        connection_lost_at("INSERT") as calls,
+        pytest.raises(IntegrityError, match="version 1"),
+    ):
+        recorder.insert_events([event(a, 1)])
     assert calls == [1]
     assert [e.topic for e in recorder.select_events(a)] == ["other topic"]
 
@@ -1432,16 +1437,7 @@ def test_an_application_dropped_without_close_releases_its_connections(
 def test_create_table_whose_connection_dies_runs_again(
     make_factory: Callable[..., PostgresFactory], schema: str
 ) -> None:
-    calls: list[int] = []
-    execute = psycopg.Connection.execute
-
-    def lose_first(conn: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        if "CREATE TABLE" in str(query) and not calls:
-            lose_connection_after(conn, calls)
-        return execute(conn, query, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(psycopg.Connection, "execute", lose_first)
+    with connection_lost_at("CREATE TABLE") as calls:
         recorder = make_factory("Creates").application_recorder()
     # Lost before its COMMIT: the transaction rolled back, and ran again.
     assert calls == [1]
