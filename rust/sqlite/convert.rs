@@ -1,6 +1,6 @@
-//! Between Python objects and the SQLite recorders' rows: originator ids in,
-//! StoredEvent and Notification objects out (built after the I/O, with the
-//! GIL held, one object per row and nothing else).
+//! Between Python objects and the SQLite recorders' rows: originator ids and
+//! stored events in, StoredEvent and Notification objects out (built after
+//! the I/O, with the GIL held, one object per row and nothing else).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyType};
 
-use super::store::{parse_uuid, IdType, RawId, Rows};
+use super::store::{parse_uuid, IdType, NewEvent, RawId, Rows};
 use crate::errors::{error, ErrorKind};
 use crate::records::{Notification, StoredEvent};
 
@@ -60,6 +60,48 @@ pub fn stored_originator_id<'a>(
         "originator_id must be a UUID or a str, not {}",
         obj.get_type().qualname()?
     )))
+}
+
+/// The stored events of a Python sequence as rows to insert (borrowing their
+/// topics and states), passed to `f`.
+pub(super) fn with_new_events<'py, R>(
+    py: Python<'py>,
+    stored_events: &Bound<'py, PyAny>,
+    id_type: IdType,
+    f: impl FnOnce(&[NewEvent<'_>]) -> PyResult<R>,
+) -> PyResult<R> {
+    let items = stored_events
+        .try_iter()
+        .map_err(|_| {
+            PyTypeError::new_err("stored_events must be a sequence of StoredEvent objects")
+        })?
+        .map(|item| {
+            item?.cast_into::<StoredEvent>().map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "stored_events must contain StoredEvent objects, not {}",
+                    e.into_inner()
+                        .get_type()
+                        .qualname()
+                        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+                ))
+            })
+        })
+        .collect::<PyResult<Vec<Bound<'py, StoredEvent>>>>()?;
+    let originator_ids: Vec<Bound<'py, PyAny>> = items
+        .iter()
+        .map(|item| item.get().originator_id.bind(py).clone())
+        .collect();
+    let mut events = Vec::with_capacity(items.len());
+    for (item, originator_id) in items.iter().zip(&originator_ids) {
+        let event = item.get();
+        events.push(NewEvent {
+            originator_id: stored_originator_id(originator_id, id_type)?,
+            version: event.originator_version,
+            topic: event.topic.bind(py).to_str()?,
+            state: event.state.bind(py).as_bytes(),
+        });
+    }
+    f(&events)
 }
 
 /// Builds `uuid.UUID` objects without running `UUID.__init__` (a third of
