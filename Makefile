@@ -5,6 +5,9 @@ VENV ?= .venv
 # rebuild) for development and tests; release (fat LTO) for benchmarks and
 # wheels, which `make bench` and `make wheel` use whatever this says.
 PROFILE ?= dev-fast
+# Cargo features of the extension: empty for every build users get;
+# FEATURES=public-api measures what the limited API would cost (docs/performance.md).
+FEATURES ?=
 # CPython 3.12 and 3.13 besides the venv's (3.11): each its own venv
 # (.venv-3.12...) and cargo target dir, from pyenv or PYTHON3.12=/path/python.
 OTHER_PYTHONS := 3.12 3.13
@@ -15,7 +18,7 @@ RUST_SOURCES := $(shell find rust -name "*.rs") Cargo.toml Cargo.lock
 STAMP_DEPS := $(BIN)/.deps-installed
 EXT_STAMP := $(BIN)/.esox-built
 
-.PHONY: demo test test-python test-rust format lint bench test-all build build-release wheel wheel-test \
+.PHONY: demo test test-public-api test-python test-rust format lint bench test-all build build-release wheel wheel-test \
 	clean conformance conformance-update test-all-pythons wheels $(OTHER_PYTHONS:%=test-%) \
 	$(OTHER_PYTHONS:%=wheel-%)
 
@@ -29,10 +32,10 @@ $(STAMP_DEPS): pyproject.toml | $(BIN)/python
 	touch $@
 
 # The Rust extension, built with $(PROFILE) and installed in development
-# mode; switching profile rebuilds it (the marker is newer than the stamp).
-$(EXT_STAMP): $(STAMP_DEPS) $(RUST_SOURCES) build.rs pyproject.toml $(BIN)/.profile-$(PROFILE)
+# mode; switching profile or features rebuilds it (the marker is newer than the stamp).
+$(EXT_STAMP): $(STAMP_DEPS) $(RUST_SOURCES) build.rs pyproject.toml $(BIN)/.profile-$(PROFILE)$(FEATURES)
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH \
-		$(BIN)/maturin develop --profile $(PROFILE) --quiet
+		$(BIN)/maturin develop --profile $(PROFILE) $(FEATURES:%=--features %) --quiet
 	touch $@
 
 $(BIN)/.profile-%: | $(BIN)/python
@@ -127,10 +130,24 @@ $(OTHER_PYTHONS:%=wheel-%): wheel-%:
 	@test -x "$(PYTHON$*)" || { echo "no CPython $* found: pass PYTHON$*=/path/to/python$*"; exit 1; }
 	CARGO_TARGET_DIR=target/py$* PYO3_PYTHON=$(PYTHON$*) $(MAKE) wheel VENV=.venv-$* PYTHON=$(PYTHON$*)
 
+# The public-API fallbacks of rust/cpython.rs (FEATURES=public-api, which no
+# wheel has): the Rust tests, and the domain, persistence and application
+# tests on an extension that uses no CPython internal that has a fallback.
+# Both venvs load the extension from python/esox/, so the usual one is put
+# back afterwards (a quick copy from its cargo target dir).
+test-public-api:
+	CARGO_TARGET_DIR=target/public-api cargo test --quiet --lib --features public-api
+	rm -f .venv-public-api/bin/.esox-built
+	CARGO_TARGET_DIR=target/public-api $(MAKE) build VENV=.venv-public-api FEATURES=public-api
+	.venv-public-api/bin/python -m pytest tests/domain tests/persistence tests/application $(SLOW) \
+		|| { rm -f $(EXT_STAMP); $(MAKE) build; exit 1; }
+	rm -f $(EXT_STAMP)
+	$(MAKE) build
+
 test-all-pythons: test $(OTHER_PYTHONS:%=test-%)
 
 # A wheel per supported CPython, in dist/.
 wheels: wheel $(OTHER_PYTHONS:%=wheel-%)
 
 clean:
-	rm -rf $(VENV) $(OTHER_PYTHONS:%=.venv-%) target dist build python/esox/*.so
+	rm -rf $(VENV) $(OTHER_PYTHONS:%=.venv-%) .venv-public-api target dist build python/esox/*.so

@@ -14,7 +14,10 @@
 //! | `tp_version_tag`                      | any               | 0: nothing cached            |
 //! | `tp_alloc`, `tp_getattro`, ... slots  | any (not abi3)    | `PyType_GenericAlloc`        |
 //!
-//! None of this is possible under the limited API (abi3): see docs.
+//! None of this is possible under the limited API (abi3): see docs. The
+//! `public-api` cargo feature makes each internal above that has a fallback
+//! take it, to measure what the limited API would cost and to test the
+//! fallbacks (`make bench-public-api`).
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -38,6 +41,9 @@ pub enum IntLayout {
 /// The layout compiled for, if this interpreter's digits are the expected
 /// 30 bits in 4 bytes and its version is the one compiled for.
 pub fn int_layout(py: Python<'_>) -> PyResult<IntLayout> {
+    if cfg!(feature = "public-api") {
+        return Ok(IntLayout::Unknown);
+    }
     let info = py.import("sys")?.getattr("int_info")?;
     let bits: u32 = info.getattr("bits_per_digit")?.extract()?;
     let size: u32 = info.getattr("sizeof_digit")?.extract()?;
@@ -119,6 +125,9 @@ pub fn dict_presized(py: Python<'_>) -> Option<NewPresized> {
 
 /// The address of a function that libpython exports, if it does.
 fn exported(py: Python<'_>, name: &str) -> Option<usize> {
+    if cfg!(feature = "public-api") {
+        return None;
+    }
     let address = (|| -> PyResult<usize> {
         let ctypes = py.import("ctypes")?;
         let function = ctypes.getattr("pythonapi")?.getattr(name)?;
@@ -183,6 +192,9 @@ fn lookup_in_mro<'py>(
 /// The type version tag of `cls`, which CPython changes whenever the class
 /// or one of its bases is modified; 0 if it has none (nothing is cached).
 pub fn version_tag(cls: &Bound<'_, PyType>) -> u32 {
+    if cfg!(feature = "public-api") {
+        return 0;
+    }
     // SAFETY: reads a field of a live type object.
     unsafe { (*cls.as_type_ptr()).tp_version_tag }
 }
@@ -262,6 +274,9 @@ pub unsafe fn untrack(obj: *mut ffi::PyObject) {
 /// The offsets of UUID's `int` and `is_safe` slots, if both are member
 /// descriptors of plain object slots (as in every CPython so far).
 pub fn uuid_slots(uuid_type: &Bound<'_, PyType>) -> Option<(isize, isize)> {
+    if cfg!(feature = "public-api") {
+        return None;
+    }
     let slot = |name: &str| -> Option<isize> {
         let descr = uuid_type.getattr(name).ok()?;
         // SAFETY: the object is checked to be a member descriptor before its
@@ -284,6 +299,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(feature = "public-api"))]
     fn the_int_layout_is_the_compiled_one_and_reads_small_ints() {
         Python::initialize();
         Python::attach(|py| {
@@ -294,6 +310,22 @@ mod tests {
                 // SAFETY: an exact int and this interpreter's layout.
                 assert_eq!(unsafe { compact_int(int.as_ptr(), layout) }, Some(value));
             }
+        });
+    }
+
+    #[test]
+    #[cfg(feature = "public-api")]
+    fn every_internal_with_a_fallback_takes_it() {
+        Python::initialize();
+        Python::attach(|py| {
+            assert_eq!(int_layout(py).unwrap(), IntLayout::Unknown);
+            assert!(dict_presized(py).is_none());
+            let uuid = py.import("uuid").unwrap().getattr("UUID").unwrap();
+            assert!(uuid_slots(uuid.cast::<PyType>().unwrap()).is_none());
+            assert_eq!(
+                version_tag(&py.get_type::<pyo3::exceptions::PyKeyError>()),
+                0
+            );
         });
     }
 
