@@ -17,8 +17,7 @@ import eventsourcing.utils as es_utils
 import orjson
 import pytest
 
-from esox.bench.es_models import Dog as EsDog
-from esox.bench.models import Dog
+from esox.bench.workloads.mapper import events as events_of
 from esox.domain import Aggregate
 from esox.persistence import JSONTranscoder, Mapper, StoredEvent
 from esox.utils import get_topic, resolve_topic
@@ -134,13 +133,6 @@ class EsPythonMapper(es_persistence.Mapper):
         return event
 
 
-def dog_events(dog_cls: Any) -> list[Any]:
-    dog = dog_cls("Fido")
-    for i in range(N_EVENTS - 1):
-        dog.add_trick(f"trick {i}")
-    return list(dog.collect_events())
-
-
 def round_trip_esox(mapper: Mapper[UUID], events: list[Any]) -> list[Any]:
     return mapper.to_domain_events(mapper.to_stored_events(events))
 
@@ -151,14 +143,14 @@ def round_trip_es(mapper: Any, events: list[Any]) -> list[Any]:
 
 @pytest.mark.benchmark(group=f"python mapper subclass: round trip of {N_EVENTS} events")
 def test_python_mapper_esox(benchmark: Any) -> None:
-    events = dog_events(Dog)
+    events = events_of("Dog", "esox", N_EVENTS)
     copies = benchmark(round_trip_esox, PythonMapper(JSONTranscoder()), events)
     assert [e.originator_version for e in copies] == list(range(1, N_EVENTS + 1))
 
 
 @pytest.mark.benchmark(group=f"python mapper subclass: round trip of {N_EVENTS} events")
 def test_python_mapper_eventsourcing(benchmark: Any) -> None:
-    events = dog_events(EsDog)
+    events = events_of("Dog", "eventsourcing", N_EVENTS)
     mapper = EsPythonMapper(transcoder=es_persistence.JSONTranscoder())
     copies = benchmark(round_trip_es, mapper, events)
     assert [e.originator_version for e in copies] == list(range(1, N_EVENTS + 1))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from esox.bench.harness import WARM_UP_BELOW, Workload, close_all
+from esox.bench.harness import WARM_UP_BELOW, Workload, close_all, settled
 from esox.bench.plan import Plan, eventsourcing_installed, postgres_unreachable
 
 __all__ = ["bench_side", "plan_at", "workloads_at"]
@@ -45,8 +45,9 @@ def _run(block: Callable[[], object]) -> object:
 
 
 def bench_side(benchmark: Any, workload: Workload, side: str) -> None:
-    """Benchmark one side of a workload: untimed set-up per round, as
-    ``esox bench`` does; units per second go in ``extra_info``."""
+    """Benchmark one side of a workload: untimed set-up per round, and the
+    workload's set-up collected and frozen before the rounds, as ``esox bench``
+    does; units per second go in ``extra_info``."""
     if workload.persistence == "PostgreSQL" and _postgres_problem():
         pytest.skip(_postgres_problem())
     twins = workload.build()
@@ -54,12 +55,13 @@ def bench_side(benchmark: Any, workload: Workload, side: str) -> None:
         twin = twins.get(side)
         if twin is None:
             pytest.skip(f"{workload.name} has no {side} side")
-        benchmark.pedantic(
-            _run,
-            setup=lambda: ((twin.prepare(),), {}),
-            rounds=workload.repeats,
-            warmup_rounds=1 if workload.scale < WARM_UP_BELOW else 0,
-        )
+        with settled():
+            benchmark.pedantic(
+                _run,
+                setup=lambda: ((twin.prepare(),), {}),
+                rounds=workload.repeats,
+                warmup_rounds=1 if workload.scale < WARM_UP_BELOW else 0,
+            )
         benchmark.extra_info["units"] = workload.units
         benchmark.extra_info["unit"] = workload.unit
         if benchmark.stats:  # None under --benchmark-disable

@@ -7,6 +7,8 @@ Imported only when eventsourcing is installed.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +27,7 @@ __all__ = [
     "EsHandling",
     "EsOrders",
     "Items",
+    "Parcel",
     "SQLiteNormalFactory",
     "system",
 ]
@@ -39,6 +42,28 @@ class Dog(Aggregate):
     @event("TrickAdded")
     def add_trick(self, trick: str) -> None:
         self.tricks.append(trick)
+
+
+class Parcel(Aggregate):
+    @event("Packed")
+    def __init__(self) -> None:
+        self.shipments = 0
+
+    @event("Shipped")
+    def ship(
+        self,
+        parcel_id: UUID,
+        carrier: str,
+        weight_kg: float,
+        items: int,
+        price: Decimal,
+        express: bool,
+        note: str | None,
+        shipped_at: datetime,
+        tags: list[str],
+        address: dict[str, str],
+    ) -> None:
+        self.shipments += 1
 
 
 class Item(Aggregate):

@@ -8,7 +8,11 @@ drifts of a busy machine hit every side alike. The garbage collector runs
 once before a workload's repeats and is off during each timed block (as
 pytest-benchmark's ``--benchmark-disable-gc`` does): a collection would land
 in whichever block happened to cross its threshold. That is conservative for
-esox, which allocates less: the other side's collections go untimed.
+esox, which allocates less: the other side's collections go untimed. What is
+left after that collection (the set-up's events, databases, applications) is
+frozen until the repeats end (``settled``), so that a collection that does run
+in a block (pytest-benchmark runs ``benches/`` with the collector on)
+traverses what the block made, not the set-up: the same for every side.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "close_all",
     "measure",
     "profile_side",
+    "settled",
     "summarise",
     "timed",
 ]
@@ -190,6 +195,18 @@ def built(workload: Workload) -> Iterator[Mapping[str, Twin]]:
         close_all(twins.values())
 
 
+@contextmanager
+def settled() -> Iterator[None]:
+    """Collect, then freeze what is left (``gc.freeze``) until the end: the
+    collector's full collections skip the frozen objects."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def close_all(twins: Iterable[Twin]) -> None:
     """Close every twin, even when one fails to; then raise the first error."""
     errors: list[BaseException] = []
@@ -206,9 +223,8 @@ def measure(workload: Workload) -> Measurement:
     """Run the workload's repeats, sides interleaved; errors are recorded."""
     measurement = Measurement(workload)
     try:
-        with built(workload) as twins:
+        with built(workload) as twins, settled():
             sides = [side for side in SIDES if side in twins]
-            gc.collect()
             if workload.scale < WARM_UP_BELOW:
                 for side in sides:
                     twins[side].prepare()()

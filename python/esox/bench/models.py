@@ -1,12 +1,15 @@
 """The domain model and system the workloads run, for esox.
 
 ``esox.bench.es_models`` holds the same classes for eventsourcing 9.x.
-``Dog`` is the README's aggregate; ``Items -> Copier`` is a two-application
-system whose follower records one event per event it processes.
+``Dog`` is the README's aggregate; ``Parcel``'s ``Shipped`` events have ten
+attributes of mixed types; ``Items -> Copier`` is a two-application system
+whose follower records one event per event it processes.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +17,7 @@ from esox import Aggregate, Application, event
 from esox.application import ProcessingEvent
 from esox.system import ProcessApplication, System, singledispatchmethod
 
-__all__ = ["Copier", "Copy", "Dog", "Item", "Items", "system"]
+__all__ = ["Copier", "Copy", "Dog", "Item", "Items", "Parcel", "system"]
 
 
 class Dog(Aggregate):
@@ -26,6 +29,28 @@ class Dog(Aggregate):
     @event("TrickAdded")
     def add_trick(self, trick: str) -> None:
         self.tricks.append(trick)
+
+
+class Parcel(Aggregate):
+    @event("Packed")
+    def __init__(self) -> None:
+        self.shipments = 0
+
+    @event("Shipped")
+    def ship(
+        self,
+        parcel_id: UUID,
+        carrier: str,
+        weight_kg: float,
+        items: int,
+        price: Decimal,
+        express: bool,
+        note: str | None,
+        shipped_at: datetime,
+        tags: list[str],
+        address: dict[str, str],
+    ) -> None:
+        self.shipments += 1
 
 
 class Item(Aggregate):

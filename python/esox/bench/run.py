@@ -131,7 +131,9 @@ def run_bench(
             notes.append(
                 f"{missing} is not installed: no practical limit for {variant}"
             )
-    notes.append("zstd is esox only: eventsourcing has no zstd compressor")
+    notes.append(
+        "mapper zstd: eventsourcing has no zstd compressor; its side is its zlib"
+    )
 
     options.out.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -1,10 +1,18 @@
 """Mapper workloads: domain events to stored events (encode) and back (decode),
-as plain JSON, zlib, zstd (esox only), AES-GCM, and zlib then AES-GCM.
+as plain JSON, zlib, zstd, AES-GCM, and zlib then AES-GCM, of two kinds of
+event: the README's Dog tricks (one string attribute), and parcels'
+``Shipped`` events with ten attributes of mixed types (a UUID, a Decimal, a
+datetime, a float, an int, a bool, an optional note, a list and a dict: the
+variants "..., 10 attributes").
 
 esox maps the whole list in one call; eventsourcing maps one event at a time,
-as its event store does. The practical limit is ``orjson.dumps``/``loads`` of
-the same state dicts (with stdlib ``zlib`` and ``cryptography``'s AES-GCM for
-the compressed and encrypted variants): JSON bytes alone, no event objects.
+as its event store does, with the transcodings its applications register. It
+has no zstd: its side of the zstd variants is its zlib. The practical limit
+is ``orjson.dumps``/``loads`` of the same state dicts (with stdlib ``zlib``
+and ``cryptography``'s AES-GCM for the compressed and encrypted variants):
+JSON bytes alone, no event objects.
+
+``benches/bench_mapper.py`` runs the same workloads under pytest-benchmark.
 """
 
 from __future__ import annotations
@@ -12,8 +20,11 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any
+from uuid import uuid4
 
 from esox.bench import models
 from esox.bench.harness import Twin, Workload
@@ -22,18 +33,41 @@ from esox.persistence import JSONTranscoder, Mapper
 from esox.persistence.cipher import AESCipher
 from esox.persistence.compression import ZlibCompressor, ZstdCompressor
 
-__all__ = ["CIPHER_KEY", "VARIANTS", "dog_events", "workloads"]
+__all__ = ["CIPHER_KEY", "KINDS", "VARIANTS", "events", "workloads"]
 
 VARIANTS = ("plain", "zlib", "zstd", "AES", "zlib+AES")
+# The kinds of event, and what their variants' names end with.
+KINDS = {"Dog": "", "Shipped": ", 10 attributes"}
 CIPHER_KEY = AESCipher.create_key(32)
 
 
-def dog_events(dog_cls: Any, count: int) -> list[Any]:
-    """``count`` events of one dog: registered, then tricks."""
-    dog = dog_cls("Fido")
+def events(kind: str, library: str, count: int) -> list[Any]:
+    """``count`` events of one aggregate of ``library``'s model: a dog
+    registered, then tricks; or a parcel packed, then ``Shipped`` events."""
+    if library == "esox":
+        module: Any = models
+    else:
+        from esox.bench import es_models as module
+    if kind == "Dog":
+        dog = module.Dog("Fido")
+        for i in range(count - 1):
+            dog.add_trick(f"trick {i}")
+        return list(dog.collect_events())
+    parcel = module.Parcel()
     for i in range(count - 1):
-        dog.add_trick(f"trick {i}")
-    return list(dog.collect_events())
+        parcel.ship(
+            parcel_id=uuid4(),
+            carrier="Parcelforce",
+            weight_kg=1.25 + i,
+            items=i % 7,
+            price=Decimal("19.99"),
+            express=i % 2 == 0,
+            note=None if i % 3 else "leave with neighbour",
+            shipped_at=datetime(2024, 5, 6, 7, 8, 9, i % 1000, tzinfo=UTC),
+            tags=["fragile", "gift"],
+            address={"street": "1 High St", "city": "Leeds", "postcode": "LS1 1AA"},
+        )
+    return list(parcel.collect_events())
 
 
 def _missing_module(name: str) -> str:
@@ -56,26 +90,27 @@ def workloads(plan: Plan) -> list[Workload]:
     """The mapper workloads of the plan."""
     found = []
     for direction in ("encode", "decode"):
-        for variant in VARIANTS:
-            has_limit = variant != "zstd" and not limit_missing(variant)
-            # eventsourcing's AES (pycryptodome) takes 0.2 ms an event.
-            scales = plan.slow_scales() if "AES" in variant else plan.scales
-            for scale in scales:
-                found.append(
-                    Workload(
-                        family=f"mapper {direction}",
-                        variant=variant,
-                        scale=scale,
-                        units=scale,
-                        build=partial(build, plan, direction, variant, scale),
-                        repeats=plan.repeats_at(scale),
-                        side_repeats=plan.side_repeats_at(scale, scales),
-                        limit_name="orjson" if has_limit else "",
-                        note="esox only (eventsourcing has no zstd)"
-                        if variant == "zstd"
-                        else "",
+        for kind, suffix in KINDS.items():
+            for variant in VARIANTS:
+                has_limit = variant != "zstd" and not limit_missing(variant)
+                # eventsourcing's AES (pycryptodome) takes 0.2 ms an event.
+                scales = plan.slow_scales() if "AES" in variant else plan.scales
+                for scale in scales:
+                    found.append(
+                        Workload(
+                            family=f"mapper {direction}",
+                            variant=variant + suffix,
+                            scale=scale,
+                            units=scale,
+                            build=partial(build, plan, direction, kind, variant, scale),
+                            repeats=plan.repeats_at(scale),
+                            side_repeats=plan.side_repeats_at(scale, scales),
+                            limit_name="orjson" if has_limit else "",
+                            note="eventsourcing has no zstd: its side is zlib"
+                            if variant == "zstd"
+                            else "",
+                        )
                     )
-                )
     return found
 
 
@@ -91,7 +126,8 @@ def esox_mapper(variant: str) -> Mapper[Any]:
 
 
 def es_mapper(variant: str) -> Any:
-    """eventsourcing's mapper for the variant, transcodings as its apps have."""
+    """eventsourcing's mapper for the variant (zlib for zstd, which it has
+    not), with the transcodings its applications have."""
     import eventsourcing.persistence as es
     from eventsourcing.cipher import AESCipher as EsAESCipher
     from eventsourcing.compressor import ZlibCompressor as EsZlibCompressor
@@ -101,7 +137,8 @@ def es_mapper(variant: str) -> Any:
     transcoder.register(es.UUIDAsHex())
     transcoder.register(es.DecimalAsStr())
     transcoder.register(es.DatetimeAsISO())
-    compressor = EsZlibCompressor() if "zlib" in variant else None
+    compressed = "zlib" in variant or variant == "zstd"
+    compressor = EsZlibCompressor() if compressed else None
     cipher = None
     if "AES" in variant:
         cipher = EsAESCipher(Environment(env={"CIPHER_KEY": CIPHER_KEY}))
@@ -114,11 +151,17 @@ def _state(event: Any) -> dict[str, Any]:
     return state
 
 
-def limit_codec(variant: str) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
-    """The plain tools' encode and decode of one state dict for the variant."""
+def limit_codec(
+    variant: str, default: Callable[[Any], Any] | None = None
+) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """The plain tools' encode and decode of one state dict for the variant
+    (``default`` encodes what orjson does not, as ``orjson.dumps``'s)."""
     import orjson
 
-    dumps, loads = orjson.dumps, orjson.loads
+    dumps: Callable[[Any], bytes] = orjson.dumps
+    if default is not None:
+        dumps = partial(orjson.dumps, default=default)
+    loads = orjson.loads
     compress, decompress = zlib.compress, zlib.decompress
     if "AES" not in variant:
         if variant == "zlib":
@@ -145,61 +188,50 @@ def limit_codec(variant: str) -> tuple[Callable[[Any], bytes], Callable[[bytes],
     return (lambda d: seal(dumps(d))), (lambda b: loads(open_(b)))
 
 
-def build(plan: Plan, direction: str, variant: str, scale: int) -> dict[str, Twin]:
-    """Twins that encode (or decode) ``scale`` events of one dog."""
-    twins: dict[str, Twin] = {}
+def _twin(function: Callable[[Any], object], argument: Any) -> Twin:
+    """A twin whose block is ``function(argument)``."""
+    block = partial(function, argument)
+    return Twin(lambda: block)
+
+
+def _each(function: Callable[[Any], object]) -> Callable[[list[Any]], object]:
+    """``function`` of each item of a list: eventsourcing's way, per event."""
+
+    def each(items: list[Any]) -> object:
+        return [function(item) for item in items]
+
+    return each
+
+
+def build(
+    plan: Plan, direction: str, kind: str, variant: str, scale: int
+) -> dict[str, Twin]:
+    """Twins that encode (or decode) ``scale`` events of one aggregate."""
     encode = direction == "encode"
-
     mapper = esox_mapper(variant)
-    events = dog_events(models.Dog, scale)
+    domain = events(kind, "esox", scale)
+    twins: dict[str, Twin] = {}
     if encode:
-        to_stored_events = mapper.to_stored_events
-
-        def esox_block() -> object:
-            return to_stored_events(events)
-
+        twins["esox"] = _twin(mapper.to_stored_events, domain)
     else:
-        stored = mapper.to_stored_events(events)
-        to_domain_events = mapper.to_domain_events
+        stored = mapper.to_stored_events(domain)
+        twins["esox"] = _twin(mapper.to_domain_events, stored)
 
-        def esox_block() -> object:
-            return to_domain_events(stored)
-
-    twins["esox"] = Twin(lambda: esox_block)
-
-    if plan.eventsourcing and variant != "zstd":
-        from esox.bench import es_models
-
+    if plan.eventsourcing:
         es = es_mapper(variant)
-        es_events = dog_events(es_models.Dog, scale)
+        es_domain = events(kind, "eventsourcing", scale)
         if encode:
-            to_stored = es.to_stored_event
-
-            def es_block() -> object:
-                return [to_stored(e) for e in es_events]
-
+            twins["eventsourcing"] = _twin(_each(es.to_stored_event), es_domain)
         else:
-            es_stored = [es.to_stored_event(e) for e in es_events]
-            to_domain = es.to_domain_event
-
-            def es_block() -> object:
-                return [to_domain(s) for s in es_stored]
-
-        twins["eventsourcing"] = Twin(lambda: es_block)
+            es_stored = [es.to_stored_event(e) for e in es_domain]
+            twins["eventsourcing"] = _twin(_each(es.to_domain_event), es_stored)
 
     if variant != "zstd" and not limit_missing(variant):
-        dumps, loads = limit_codec(variant)
-        states = [_state(e) for e in events]
+        # orjson has no Decimal: str, as eventsourcing's DecimalAsStr.
+        dumps, loads = limit_codec(variant, str if kind == "Shipped" else None)
+        states = [_state(e) for e in domain]
         if encode:
-
-            def limit_block() -> object:
-                return [dumps(s) for s in states]
-
+            twins["limit"] = _twin(_each(dumps), states)
         else:
-            encoded = [dumps(s) for s in states]
-
-            def limit_block() -> object:
-                return [loads(b) for b in encoded]
-
-        twins["limit"] = Twin(lambda: limit_block)
+            twins["limit"] = _twin(_each(loads), [dumps(s) for s in states])
     return twins
