@@ -21,14 +21,15 @@ from esox.persistence.recorders import (
     ProcessRecorder,
     TrackingRecorder,
 )
-from esox.postgres.datastore import PostgresDatastore, check_identifier
+from esox.postgres.datastore import PostgresDatastore
+from esox.postgres.identifiers import check_identifier
 from esox.postgres.recorders import (
     PgStoredEvent,
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
-    PostgresRecorder,
-    PostgresSubscription,
 )
+from esox.postgres.settled import PostgresSubscription
+from esox.postgres.tables import PostgresRecorder
 from esox.postgres.tracking import PostgresProcessRecorder, PostgresTrackingRecorder
 from esox.utils import Environment, EnvType, TopicError, resolve_topic
 
