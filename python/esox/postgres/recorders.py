@@ -296,8 +296,7 @@ class PostgresApplicationRecorder(PostgresAggregateRecorder, ApplicationRecorder
         super().__init__(datastore, events_table_name=events_table_name, **kwargs)
         # eventsourcing's channel name (database-wide, like all channels).
         self.channel = self.events_table_name
-        table = quote(self.schema, self.events_table_name, params=True)
-        self._table = table
+        self._table = quote(self.schema, self.events_table_name, params=True)
         self.lock_key = lock_key(self._events)
         # A test's hook: seconds to sleep after drawing the ids, before COMMIT.
         self._pause = 0.0

@@ -34,6 +34,7 @@ __all__ = [
     "lock_ctes",
     "lock_key",
     "locked_insert",
+    "max_settled_query",
     "select_notifications",
     "select_settled",
 ]
@@ -79,25 +80,6 @@ def lock_ctes(key: int) -> tuple[str, str, str]:
     )
 
 
-def locked_insert(conn: Connection, key: int, execute: Callable[[], T]) -> T:
-    """Run an INSERT that takes the session lock ``key`` and releases it; if
-    it fails, release the lock if it still holds it (only that one: the
-    connection may hold other session locks)."""
-    try:
-        return execute()
-    except BaseException:
-        if not (conn.closed or conn.broken):
-            try:
-                if conn.pgconn.transaction_status != TransactionStatus.IDLE:
-                    conn.execute("ROLLBACK")
-                held = conn.execute(_SQL_HOLDS_LOCK, _lock_ids(key)).fetchone()
-                if held and held[0]:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            except psycopg.Error:
-                conn.close()
-        raise
-
-
 def insert_statement(
     insert_into: str, lock: str, unlocked: str | None, rows: str, pause: float = 0.0
 ) -> str:
@@ -128,6 +110,25 @@ def insert_statement(
         f"WITH {', '.join(ctes)} SELECT notification_id FROM {joined} "
         "ORDER BY notification_id"
     )
+
+
+def locked_insert(conn: Connection, key: int, execute: Callable[[], T]) -> T:
+    """Run an INSERT that takes the session lock ``key`` and releases it; if
+    it fails, release the lock if it still holds it (only that one: the
+    connection may hold other session locks)."""
+    try:
+        return execute()
+    except BaseException:
+        if not (conn.closed or conn.broken):
+            try:
+                if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                held = conn.execute(_SQL_HOLDS_LOCK, _lock_ids(key)).fetchone()
+                if held and held[0]:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except psycopg.Error:
+                conn.close()
+        raise
 
 
 # Whether this session holds the session-level advisory lock (classid, objid).
