@@ -16,7 +16,7 @@ from esox.persistence import (
     InvalidSettingError,
 )
 from esox.postgres import PostgresApplicationRecorder, PostgresDatastore
-from esox.postgres.recorders import index_name
+from esox.postgres.identifiers import index_name
 from esox.utils import Environment
 from tests.persistence_envs import POSTGRES, POSTGRES_CONNECT, postgres_schema
 

@@ -42,13 +42,10 @@ from esox.dcb.api import (
 )
 from esox.dcb.persistence import NativeDCBReads
 from esox.persistence.errors import IntegrityError, ProgrammingError
-from esox.postgres.datastore import (
-    Connection,
-    PostgresDatastore,
-    is_stale_statement,
-    quote,
-)
-from esox.postgres.recorders import PostgresRecorder, Table
+from esox.postgres.datastore import Connection, PostgresDatastore
+from esox.postgres.errors import is_stale_statement
+from esox.postgres.identifiers import quote
+from esox.postgres.tables import PostgresRecorder, Table
 
 __all__ = ["PostgresDCBRecorder", "PostgresDCBSubscription"]
 

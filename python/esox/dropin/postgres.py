@@ -28,6 +28,7 @@ from esox.dropin.recorders import (
     TrackingRecorder,
 )
 from esox.postgres import PostgresDatastore
+from esox.postgres.settings import PostgresSettings
 
 __all__ = [
     "Factory",
@@ -113,21 +114,13 @@ class PostgresProcessRecorder(TableRecorder, ProcessRecorder):
         self.tracking_table_name = tracking_table_name
 
 
-class PostgresFactory(DropinFactory[PostgresTrackingRecorder]):
+class PostgresFactory(PostgresSettings, DropinFactory[PostgresTrackingRecorder]):
     """Builds PostgreSQL recorders over one connection pool, configured by env.
 
     Tables are named after the application (lower-cased): ``<name>_events``,
-    ``<name>_snapshots`` and ``<name>_tracking``, in ``POSTGRES_SCHEMA``.
+    ``<name>_snapshots`` and ``<name>_tracking``, in ``POSTGRES_SCHEMA``;
+    the settings are esox's factory's (``PostgresSettings``).
     """
-
-    POSTGRES_DBNAME = "POSTGRES_DBNAME"
-    POSTGRES_HOST = "POSTGRES_HOST"
-    POSTGRES_PORT = "POSTGRES_PORT"
-    POSTGRES_USER = "POSTGRES_USER"
-    POSTGRES_PASSWORD = "POSTGRES_PASSWORD"
-    POSTGRES_SCHEMA = "POSTGRES_SCHEMA"
-    POSTGRES_SINGLE_ROW_TRACKING = DropinFactory.SINGLE_ROW_TRACKING
-    ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)

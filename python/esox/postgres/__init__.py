@@ -21,14 +21,16 @@ from esox.persistence.recorders import (
     ProcessRecorder,
     TrackingRecorder,
 )
-from esox.postgres.datastore import PostgresDatastore, check_identifier
+from esox.postgres.datastore import PostgresDatastore
+from esox.postgres.identifiers import check_identifier
 from esox.postgres.recorders import (
     PgStoredEvent,
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
-    PostgresRecorder,
-    PostgresSubscription,
 )
+from esox.postgres.settings import PostgresSettings
+from esox.postgres.settled import PostgresSubscription
+from esox.postgres.tables import PostgresRecorder
 from esox.postgres.tracking import PostgresProcessRecorder, PostgresTrackingRecorder
 from esox.utils import Environment, EnvType, TopicError, resolve_topic
 
@@ -47,35 +49,14 @@ __all__ = [
 R = TypeVar("R", bound=PostgresRecorder)
 
 
-class PostgresFactory(InfrastructureFactory[Any]):
+class PostgresFactory(PostgresSettings, InfrastructureFactory[Any]):
     """Builds PostgreSQL recorders over one connection pool, configured by env.
 
     Tables are named after the application (lower-cased): ``<name>_events``,
     ``<name>_snapshots`` and ``<name>_tracking``, in ``POSTGRES_SCHEMA``.
+    The names of its settings are ``PostgresSettings``'s attributes.
     """
 
-    POSTGRES_DBNAME = "POSTGRES_DBNAME"
-    POSTGRES_HOST = "POSTGRES_HOST"
-    POSTGRES_PORT = "POSTGRES_PORT"
-    POSTGRES_USER = "POSTGRES_USER"
-    POSTGRES_PASSWORD = "POSTGRES_PASSWORD"
-    POSTGRES_SCHEMA = "POSTGRES_SCHEMA"
-    POSTGRES_POOL_SIZE = "POSTGRES_POOL_SIZE"
-    POSTGRES_MAX_OVERFLOW = "POSTGRES_MAX_OVERFLOW"
-    POSTGRES_MAX_WAITING = "POSTGRES_MAX_WAITING"
-    POSTGRES_CONNECT_TIMEOUT = "POSTGRES_CONNECT_TIMEOUT"
-    POSTGRES_CONN_MAX_AGE = "POSTGRES_CONN_MAX_AGE"
-    POSTGRES_PRE_PING = "POSTGRES_PRE_PING"
-    POSTGRES_LOCK_TIMEOUT = "POSTGRES_LOCK_TIMEOUT"
-    POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT = (
-        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"
-    )
-    POSTGRES_LISTEN_NOTIFY = "POSTGRES_LISTEN_NOTIFY"
-    POSTGRES_POLL_INTERVAL = "POSTGRES_POLL_INTERVAL"
-    POSTGRES_GET_PASSWORD_TOPIC = "POSTGRES_GET_PASSWORD_TOPIC"
-    POSTGRES_SINGLE_ROW_TRACKING = "SINGLE_ROW_TRACKING"
-    POSTGRES_ENABLE_DB_FUNCTIONS = "POSTGRES_ENABLE_DB_FUNCTIONS"
-    ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
     CREATE_TABLE = "CREATE_TABLE"
     APPLICATION_RECORDER_TOPIC = "APPLICATION_RECORDER_TOPIC"
     PROCESS_RECORDER_TOPIC = "PROCESS_RECORDER_TOPIC"
@@ -204,54 +185,53 @@ class PostgresFactory(InfrastructureFactory[Any]):
         """Whether recorders create their tables (``CREATE_TABLE``, default yes)."""
         return self.create_tables
 
-    def _prepared(self, recorder: R) -> R:
+    def _recorder(self, cls: Callable[..., R], **table_names: str) -> R:
+        """A recorder of class ``cls`` of the tables ``table_names``, which
+        it creates unless ``CREATE_TABLE`` says no."""
+        recorder = cls(self.datastore, **table_names)
         if self.create_tables:
             recorder.create_table()
         return recorder
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """A recorder of ``<name>_<purpose>`` (``events`` or ``snapshots``)."""
-        recorder = self.aggregate_recorder_class(
-            self.datastore, events_table_name=self._table_name("stored", purpose)
+        return self._recorder(
+            self.aggregate_recorder_class,
+            events_table_name=self._table_name("stored", purpose),
         )
-        return self._prepared(recorder)
 
     def application_recorder(self) -> ApplicationRecorder:
         """The recorder of ``<name>_events``, numbered as notifications
         (of the class ``APPLICATION_RECORDER_TOPIC`` names, if set)."""
-        cls = self._recorder_class(
+        cls: type[PostgresApplicationRecorder] = self._recorder_class(
             self.APPLICATION_RECORDER_TOPIC, self.application_recorder_class
         )
-        recorder: PostgresApplicationRecorder = cls(
-            self.datastore, events_table_name=self._table_name("stored", "events")
+        return self._recorder(
+            cls, events_table_name=self._table_name("stored", "events")
         )
-        return self._prepared(recorder)
 
     def tracking_recorder(
         self, tracking_recorder_class: type[TrackingRecorder] | None = None
     ) -> TrackingRecorder:
         """A recorder of ``<name>_tracking``."""
-        cls = self.tracking_recorder_class(
+        cls: type[PostgresTrackingRecorder] = self.tracking_recorder_class(
             tracking_recorder_class, PostgresTrackingRecorder
         )
-        recorder: PostgresTrackingRecorder = cls(
-            self.datastore,
-            tracking_table_name=self._table_name("notification", "tracking"),
+        return self._recorder(
+            cls, tracking_table_name=self._table_name("notification", "tracking")
         )
-        return self._prepared(recorder)
 
     def process_recorder(self) -> ProcessRecorder:
         """A recorder of ``<name>_events`` and ``<name>_tracking`` together
         (of the class ``PROCESS_RECORDER_TOPIC`` names, if set)."""
-        cls = self._recorder_class(
+        cls: type[PostgresProcessRecorder] = self._recorder_class(
             self.PROCESS_RECORDER_TOPIC, self.process_recorder_class
         )
-        recorder: PostgresProcessRecorder = cls(
-            self.datastore,
+        return self._recorder(
+            cls,
             events_table_name=self._table_name("stored", "events"),
             tracking_table_name=self._table_name("notification", "tracking"),
         )
-        return self._prepared(recorder)
 
     def close(self) -> None:
         """Stop listening and close the pool's connections."""

@@ -1,9 +1,11 @@
-"""The PostgreSQL datastore: a connection pool, error translation and LISTEN.
+"""The PostgreSQL datastore: a connection pool, and reads and writes over it.
 
-Every psycopg error raised by a recorder passes through ``translate_error``,
-the one place where it becomes one of esox's persistence errors. Reads that
-lose their connection are retried a bounded number of times; writes never are,
-because the COMMIT may already have reached the server.
+Every psycopg error raised by a recorder passes through ``translate_error``
+(esox.postgres.errors), the one place where it becomes one of esox's
+persistence errors. Reads that lose their connection are retried a bounded
+number of times; writes never are, because the COMMIT may already have
+reached the server. LISTEN and NOTIFY have threads of their own
+(esox.postgres.channels).
 """
 
 from __future__ import annotations
@@ -11,45 +13,51 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import re
 import select
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, Self, TypeAlias, TypeVar, cast
 
 import psycopg
 import psycopg.errors
 import psycopg_pool
-from psycopg import sql
 from psycopg.adapt import AdaptersMap
-from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
-from esox.persistence.errors import (
-    DatabaseError,
-    DataError,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    PersistenceError,
-    ProgrammingError,
+from esox.persistence.errors import OperationalError
+from esox.postgres.channels import Listener, Notifier
+from esox.postgres.errors import (
+    describe_error,
+    is_connection_error,
+    is_stale_statement,
+    translate_error,
+    translated,
 )
+from esox.postgres.identifiers import MAX_IDENTIFIER_BYTES, check_identifier, quote
 
-__all__ = ["PostgresDatastore", "check_identifier", "quote", "translate_error"]
+# What moved to esox.postgres.channels, .errors and .identifiers is still
+# importable from here, as it always was.
+__all__ = [
+    "MAX_IDENTIFIER_BYTES",
+    "Listener",
+    "Notifier",
+    "PostgresDatastore",
+    "check_identifier",
+    "is_connection_error",
+    "is_stale_statement",
+    "quote",
+    "translate_error",
+]
 
 logger = logging.getLogger(__name__)
 
 Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
 T = TypeVar("T")
-
-# PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1).
-MAX_IDENTIFIER_BYTES = 63
 
 # Python ints are sent as bigint, whatever their size: every integer column is
 # bigint, and one type per parameter means one prepared statement per query
@@ -57,130 +65,6 @@ MAX_IDENTIFIER_BYTES = 63
 ADAPTERS = AdaptersMap(psycopg.adapters)
 ADAPTERS.register_dumper(int, Int8Dumper)
 ADAPTERS.register_dumper(int, Int8BinaryDumper)
-
-
-def check_identifier(name: object, what: str) -> str:
-    """Return ``name`` if it can be a PostgreSQL identifier, else ProgrammingError.
-
-    Any characters are allowed (identifiers are always quoted), except NUL;
-    names longer than 63 bytes are refused rather than silently truncated.
-    """
-    if not isinstance(name, str) or not name:
-        msg = f"{what} must be a non-empty string, got {name!r}"
-        raise ProgrammingError(msg)
-    if "\x00" in name:
-        msg = f"{what} {name!r} contains a NUL character"
-        raise ProgrammingError(msg)
-    size = len(name.encode())
-    if size > MAX_IDENTIFIER_BYTES:
-        msg = (
-            f"{what} {name!r} is {size} bytes long; PostgreSQL identifiers are "
-            f"at most {MAX_IDENTIFIER_BYTES} bytes"
-        )
-        raise ProgrammingError(msg)
-    return name
-
-
-def quote(*names: str, params: bool = False) -> str:
-    """Quote a (qualified) identifier with psycopg's ``sql.Identifier``.
-
-    With ``params``, ``%`` is doubled: the text goes into a query that psycopg
-    scans for ``%s`` placeholders, and a name must never be mistaken for one.
-    """
-    quoted = sql.Identifier(*names).as_string(None)
-    return quoted.replace("%", "%%") if params else quoted
-
-
-# How errors are classified.
-
-_CONNECTION_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
-_UNIQUE_KEY = re.compile(r"Key \((?P<cols>.*?)\)=\((?P<vals>.*), (?P<version>-?\d+)\)")
-
-
-def is_connection_error(error: BaseException) -> bool:
-    """Whether ``error`` means the connection was lost (not a pool timeout)."""
-    if isinstance(
-        error,
-        psycopg_pool.PoolTimeout
-        | psycopg_pool.PoolClosed
-        | psycopg.errors.PipelineAborted,
-    ):
-        return False
-    if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
-        return False
-    state = error.sqlstate
-    return state is None or state.startswith("08") or state in _CONNECTION_LOST_STATES
-
-
-def is_stale_statement(error: BaseException) -> bool:
-    """Whether a prepared statement went stale (table changed under it, or gone)."""
-    if isinstance(error, psycopg.errors.InvalidSqlStatementName):
-        return True
-    return isinstance(error, psycopg.errors.FeatureNotSupported) and (
-        "cached plan must not change result type" in str(error)
-    )
-
-
-def _describe(error: psycopg.Error) -> str:
-    text = error.diag.message_primary or str(error).strip() or type(error).__name__
-    if error.sqlstate:
-        return f"{text} [{type(error).__name__}, SQLSTATE {error.sqlstate}]"
-    return f"{text} [{type(error).__name__}]"
-
-
-def translate_error(
-    error: psycopg.Error, what: str, *, writing: bool = False
-) -> PersistenceError:
-    """The esox persistence error for a psycopg error; ``what`` names the operation."""
-    if isinstance(error, psycopg.errors.UniqueViolation):
-        match = _UNIQUE_KEY.search(error.diag.message_detail or "")
-        if match and match["cols"] == "originator_id, originator_version":
-            msg = (
-                f"{what}: stored event already recorded: originator_id "
-                f"{match['vals']} version {match['version']}"
-            )
-            return IntegrityError(msg)
-        return IntegrityError(f"{what}: {_describe(error)}")
-    if isinstance(error, psycopg.IntegrityError):
-        return IntegrityError(f"{what}: {_describe(error)}")
-    if isinstance(error, psycopg_pool.PoolClosed):
-        return InterfaceError(f"{what}: the datastore is closed")
-    if isinstance(error, psycopg_pool.PoolTimeout):
-        msg = (
-            f"{what}: no database connection became available ({error}); "
-            "consider raising POSTGRES_POOL_SIZE or POSTGRES_MAX_OVERFLOW"
-        )
-        return OperationalError(msg)
-    if isinstance(error, psycopg.errors.LockNotAvailable):
-        msg = (
-            f"{what}: lock timeout (POSTGRES_LOCK_TIMEOUT) expired; nothing was "
-            f"written [{_describe(error)}]"
-        )
-        return OperationalError(msg)
-    if writing and is_connection_error(error):
-        msg = (
-            f"{what}: the connection was lost, so the transaction may or may not "
-            f"have been committed; not retried [{_describe(error)}]"
-        )
-        return OperationalError(msg)
-    if isinstance(error, psycopg.errors.UndefinedTable):
-        msg = f"{what}: {_describe(error)} (create it, or set CREATE_TABLE=yes)"
-        return ProgrammingError(msg)
-    for psycopg_class, esox_class in _ERROR_CLASSES:
-        if isinstance(error, psycopg_class):
-            return esox_class(f"{what}: {_describe(error)}")
-    return PersistenceError(f"{what}: {_describe(error)}")
-
-
-_ERROR_CLASSES: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
-    (psycopg.InterfaceError, InterfaceError),
-    (psycopg.OperationalError, OperationalError),
-    (psycopg.DataError, DataError),
-    (psycopg.InternalError, InternalError),
-    (psycopg.ProgrammingError, ProgrammingError),
-    (psycopg.NotSupportedError, NotSupportedError),
-    (psycopg.DatabaseError, DatabaseError),
-)
 
 
 def _has_pending_input(conn: Connection) -> bool:
@@ -474,7 +358,7 @@ class PostgresDatastore:
         A transaction the block began (``BEGIN``) and left open is committed
         when the block ends, or rolled back if it raises, as psycopg's
         ``with connection:`` does."""
-        with _translated("a datastore connection"), self.connection() as conn:
+        with translated("a datastore connection"), self.connection() as conn:
             conn.row_factory = dict_row  # type: ignore[assignment]
             try:
                 yield cast("psycopg.Connection[DictRow]", conn)
@@ -493,7 +377,7 @@ class PostgresDatastore:
         ``commit``, else rolled back, as eventsourcing's
         ``PostgresDatastore.transaction``; psycopg errors become esox's."""
         with (
-            _translated("a datastore transaction"),
+            translated("a datastore transaction"),
             self.connection() as conn,
             conn.transaction(force_rollback=not commit),
             conn.cursor(row_factory=dict_row) as cursor,
@@ -521,19 +405,30 @@ class PostgresDatastore:
         """A new connection outside the pool (for LISTEN)."""
         return _connect(self.connect_kwargs, self.pool.get_password_func)
 
+    def _connector(self) -> Callable[[], Connection]:
+        """``connect``, for a thread: without a reference to the datastore,
+        which can then become garbage while the thread runs."""
+        return functools.partial(
+            _connect, self.connect_kwargs, self.pool.get_password_func
+        )
+
     # Running statements.
+
+    def _run(self, func: Callable[[Connection], T]) -> T:
+        """Run ``func`` with a pool connection, left idle and usable if it raises."""
+        with self.connection() as conn:
+            try:
+                return func(conn)
+            except psycopg.Error as e:
+                _recover(conn, e)
+                raise
 
     def read(self, what: str, func: Callable[[Connection], T]) -> T:
         """Run ``func`` with a connection; retry if the connection was lost."""
         failures = refreshed = 0
         while True:
             try:
-                with self.connection() as conn:
-                    try:
-                        return func(conn)
-                    except psycopg.Error as e:
-                        _recover(conn, e)
-                        raise
+                return self._run(func)
             except psycopg.Error as e:
                 # Each stale connection is refreshed once (by _recover).
                 if is_stale_statement(e) and refreshed <= self.pool.max_size:
@@ -565,12 +460,7 @@ class PostgresDatastore:
         refreshed = 0
         while True:
             try:
-                with self.connection() as conn:
-                    try:
-                        return func(conn)
-                    except psycopg.Error as e:
-                        _recover(conn, e)
-                        raise
+                return self._run(func)
             except psycopg.Error as e:
                 if is_stale_statement(e) and refreshed <= self.pool.max_size:
                     refreshed += 1
@@ -597,17 +487,16 @@ class PostgresDatastore:
         with a unique violation if it commits, so ``committed`` is asked
         once more before that error is raised.
         """
+
+        def again(conn: Connection) -> T:
+            found = committed(conn)
+            return found[0] if found is not None else func(conn)
+
         error = lost
         for failures in range(1, self.read_attempts + 1):
             time.sleep(0.05 * 2**failures)
             try:
-                with self.connection() as conn:
-                    try:
-                        found = committed(conn)
-                        return found[0] if found is not None else func(conn)
-                    except psycopg.Error as e:
-                        _recover(conn, e)
-                        raise
+                return self._run(again)
             except psycopg.errors.UniqueViolation as e:
                 found = self.read(what, committed)
                 if found is not None:
@@ -622,7 +511,8 @@ class PostgresDatastore:
         msg = (
             f"{what}: the connection was lost, and {self.read_attempts} attempts "
             "to find out whether the transaction was committed failed; it may "
-            f"or may not have been [{_describe(lost)}; then {_describe(error)}]"
+            f"or may not have been [{describe_error(lost)}; "
+            f"then {describe_error(error)}]"
         )
         raise OperationalError(msg) from error
 
@@ -634,9 +524,7 @@ class PostgresDatastore:
         with parts.lock:
             if parts.listener is None:
                 parts.listener = Listener(
-                    functools.partial(
-                        _connect, self.connect_kwargs, self.pool.get_password_func
-                    ),
+                    self._connector(),
                     listen=self.listen_notify,
                     poll_interval=self.poll_interval,
                 )
@@ -648,10 +536,7 @@ class PostgresDatastore:
         with parts.lock:
             notifier = parts.notifier
             if notifier is None:
-                connect = functools.partial(
-                    _connect, self.connect_kwargs, self.pool.get_password_func
-                )
-                notifier = parts.notifier = Notifier(connect)
+                notifier = parts.notifier = Notifier(self._connector())
         notifier.notify(channels)
 
     def close(self) -> None:
@@ -686,15 +571,6 @@ class _Parts:
         threading.Thread(target=self.close, name="esox-postgres-close").start()
 
 
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """psycopg errors raised in the block as esox's persistence errors."""
-    try:
-        yield
-    except psycopg.Error as e:
-        raise translate_error(e, what) from e
-
-
 def _in_transaction(conn: Connection) -> bool:
     """Whether a live connection is inside a transaction (open or failed)."""
     return not (conn.closed or conn.broken) and conn.pgconn.transaction_status in (
@@ -717,218 +593,3 @@ def _recover(conn: Connection, error: psycopg.Error) -> None:
     except psycopg.Error:
         with suppress(psycopg.Error):
             conn.close()
-
-
-class Listener:
-    """One LISTEN connection per datastore, waking threads that wait on channels.
-
-    Each channel has a generation number, bumped by every NOTIFY on it, and
-    also whenever a notification may have been missed (LISTEN just started,
-    the connection was lost). A waiter reads the generation, checks the
-    database, and then waits for the generation to change. Waits are capped
-    (``poll_interval`` while listening, 50ms while LISTEN is not in place),
-    so a lost NOTIFY delays a waiter, never blocks it. Without ``listen``
-    (poll-only mode) no LISTEN connection is opened: waits last
-    ``poll_interval`` at most.
-    """
-
-    POLL_INTERVAL = 1.0
-    FALLBACK_POLL_INTERVAL = 0.05
-    LOOP_TIMEOUT = 0.25
-
-    def __init__(
-        self,
-        connect: Callable[[], Connection],
-        *,
-        listen: bool = True,
-        poll_interval: float = POLL_INTERVAL,
-    ) -> None:
-        self._connect = connect
-        self.listen = listen
-        self.poll_interval = poll_interval
-        self._cond = threading.Condition()
-        self._generations: dict[str, int] = {}
-        self._listening: frozenset[str] = frozenset()
-        self._closed = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def generation(self, channel: str) -> int:
-        """The channel's current generation; starts listening to it."""
-        with self._cond:
-            if self._closed.is_set():
-                msg = "the datastore is closed"
-                raise InterfaceError(msg)
-            generation = self._generations.setdefault(channel, 0)
-            if self._thread is None and self.listen:
-                self._thread = threading.Thread(
-                    target=self._run, name="esox-postgres-listener", daemon=True
-                )
-                self._thread.start()
-            return generation
-
-    def wait(
-        self,
-        channel: str,
-        generation: int,
-        timeout: float,
-        interrupt: threading.Event | None = None,
-    ) -> None:
-        """Return when ``channel`` passed ``generation``, or a poll interval ends."""
-        with self._cond:
-            if channel in self._listening or not self.listen:
-                timeout = min(timeout, self.poll_interval)
-            else:
-                timeout = min(timeout, self.FALLBACK_POLL_INTERVAL, self.poll_interval)
-            self._cond.wait_for(
-                lambda: (
-                    self._generations.get(channel) != generation
-                    or self._closed.is_set()
-                    or (interrupt is not None and interrupt.is_set())
-                ),
-                timeout=max(timeout, 0.0),
-            )
-
-    def poke(self) -> None:
-        """Wake every waiter (to notice an interrupt)."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Stop the thread and close its connection."""
-        self._closed.set()
-        self.poke()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.LOOP_TIMEOUT * 4)
-
-    def _bump(self, channels: set[str] | None) -> None:
-        with self._cond:
-            for channel in self._generations if channels is None else channels:
-                if channel in self._generations:
-                    self._generations[channel] += 1
-            self._cond.notify_all()
-
-    def _run(self) -> None:
-        delay = 0.05
-        while not self._closed.is_set():
-            try:
-                conn = self._connect()
-            except psycopg.Error:
-                logger.debug("LISTEN connection failed", exc_info=True)
-            else:
-                delay = 0.05
-                try:
-                    with conn:
-                        self._listen(conn)
-                except psycopg.Error:
-                    logger.debug("LISTEN connection lost", exc_info=True)
-                finally:
-                    with self._cond:
-                        self._listening = frozenset()
-                    # Whatever was notified meanwhile is unknown: waiters recheck.
-                    self._bump(None)
-            if self._closed.wait(delay):
-                return
-            delay = min(delay * 2, 2.0)
-
-    def _listen(self, conn: Connection) -> None:
-        listening: set[str] = set()
-        while not self._closed.is_set():
-            with self._cond:
-                new = set(self._generations) - listening
-            for channel in sorted(new):
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                listening.add(channel)
-            if new:
-                with self._cond:
-                    self._listening = frozenset(listening)
-                # Something may have been committed before LISTEN took effect.
-                self._bump(new)
-            for notify in conn.notifies(timeout=self.LOOP_TIMEOUT):
-                self._bump({notify.channel})
-                if self._closed.is_set() or len(self._generations) > len(listening):
-                    break
-
-
-class Notifier:
-    """Sends NOTIFYs after the writers' commits, from a thread and connection
-    of its own.
-
-    A NOTIFY inside a writing transaction takes PostgreSQL's database-wide
-    notify lock at commit and holds it through the commit's WAL flush, so
-    notifying writers cannot share a flush: they commit one at a time. Sent
-    afterwards, in a transaction that writes nothing, it costs no flush.
-    Channels that writers ask for meanwhile are sent together. A NOTIFY that
-    is lost (the connection fails) only delays waiters until their next poll.
-    """
-
-    def __init__(self, connect: Callable[[], Connection]) -> None:
-        self._connect = connect
-        self._cond = threading.Condition()
-        self._pending: set[str] = set()
-        self._sending = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._conn: Connection | None = None
-
-    def notify(self, channels: Iterable[str]) -> None:
-        """Queue ``channels`` to be notified (at once, if the thread is idle)."""
-        with self._cond:
-            if self._closed:
-                return
-            self._pending.update(channels)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="esox-postgres-notifier", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-
-    def close(self) -> None:
-        """Send what is pending, then stop the thread and close its connection."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: bool(self._pending) or self._closed)
-                channels, self._pending = sorted(self._pending), set()
-                closed = self._closed
-            if channels:
-                self._send(channels)
-            if closed:
-                with self._cond:
-                    if not self._pending:
-                        break
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with suppress(psycopg.Error):
-                conn.close()
-
-    def _send(self, channels: list[str]) -> None:
-        # One simple query straight through libpq: a cursor's machinery
-        # would cost the writers' process more CPU than the NOTIFY itself.
-        query = "; ".join(
-            sql.SQL("NOTIFY {}").format(sql.Identifier(c)).as_string(None)
-            for c in channels
-        ).encode()
-        for attempt in range(2):
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = self._connect()
-                result = self._conn.pgconn.exec_(query)
-                if result.status != ExecStatus.COMMAND_OK:
-                    raise psycopg.OperationalError(result.get_error_message())
-            except psycopg.Error:
-                logger.debug("NOTIFY failed (attempt %d)", attempt + 1, exc_info=True)
-                if self._conn is not None:
-                    with suppress(psycopg.Error):
-                        self._conn.close()
-                    self._conn = None
-            else:
-                return

@@ -34,12 +34,8 @@ import socket
 import uuid
 
 from esox.persistence.errors import ProgrammingError
-from esox.postgres.datastore import (
-    Connection,
-    PostgresDatastore,
-    check_identifier,
-    quote,
-)
+from esox.postgres.datastore import Connection, PostgresDatastore
+from esox.postgres.identifiers import check_identifier, quote
 
 __all__ = ["PartitionLeases", "assign_partitions", "new_worker_id"]
 

@@ -5,7 +5,6 @@ The tracking table is eventsourcing 9.5's: one row per upstream application.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,21 +14,12 @@ from psycopg.rows import DictRow
 from esox._core import StoredEvent, Tracking
 from esox.persistence.errors import IntegrityError, NotSupportedError
 from esox.persistence.recorders import ProcessRecorder, TrackingRecorder
-from esox.postgres.datastore import (
-    Connection,
-    PostgresDatastore,
-    check_identifier,
-    quote,
-    translate_error,
-)
-from esox.postgres.recorders import (
-    PostgresApplicationRecorder,
-    PostgresRecorder,
-    Table,
-    check_timeout,
-    locked_insert,
-    truncated_identifier,
-)
+from esox.postgres.datastore import Connection, PostgresDatastore
+from esox.postgres.errors import translate_error
+from esox.postgres.identifiers import check_identifier, quote, truncated_identifier
+from esox.postgres.recorders import PostgresApplicationRecorder, check_timeout
+from esox.postgres.settled import locked_insert
+from esox.postgres.tables import PostgresRecorder, Table
 
 __all__ = ["PostgresProcessRecorder", "PostgresTrackingRecorder"]
 
@@ -154,11 +144,7 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
         backup = truncated_identifier(f"bkup1_{self.tracking_table_name}")
         conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         conn.execute(f"ALTER TABLE {table} RENAME TO {quote(backup)}")
-        spec = self._tables()[-1]
-        for statement in spec.create:
-            conn.execute(statement)
-        for statement, params in spec.seed:
-            conn.execute(statement, params)
+        self._tables()[-1].create_in(conn)
         conn.execute(
             f"INSERT INTO {table} SELECT application_name, max(notification_id) "
             f"FROM {quote(self.schema, backup)} GROUP BY application_name"
@@ -227,16 +213,11 @@ class PostgresTrackingRecorder(PostgresRecorder, TrackingRecorder):
     ) -> bool:
         """Block until the tracking id is recorded or ``timeout`` passes (LISTEN)."""
         check_timeout(timeout)
-        deadline = time.monotonic() + timeout
-        listener = self.datastore.listener
-        while True:
-            generation = listener.generation(self.tracking_channel)
-            if self.has_tracking_id(application_name, notification_id):
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            listener.wait(self.tracking_channel, generation, remaining)
+        return self.datastore.listener.wait_until(
+            self.tracking_channel,
+            timeout,
+            lambda: self.has_tracking_id(application_name, notification_id),
+        )
 
 
 class PostgresProcessRecorder(
