@@ -7,9 +7,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from esox.postgres import PostgresDatastore
 
 POSTGRES = {
     "POSTGRES_DBNAME": os.environ.get("ESOX_TEST_POSTGRES_DBNAME", "test"),
@@ -27,6 +30,14 @@ POSTGRES_CONNECT: dict[str, Any] = {
     "user": POSTGRES["POSTGRES_USER"],
     "password": POSTGRES["POSTGRES_PASSWORD"],
 }
+
+
+def postgres_datastore(schema: str, **options: Any) -> PostgresDatastore:
+    """A datastore on the test database, in ``schema``; ``options`` are the
+    datastore's own (``pool_size=2``), or override a connection setting."""
+    from esox.postgres import PostgresDatastore
+
+    return PostgresDatastore(**{**POSTGRES_CONNECT, "schema": schema, **options})
 
 
 def postgres_conninfo() -> str:
