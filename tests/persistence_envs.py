@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from psycopg.sql import Composable
+
     from esox.postgres import PostgresDatastore
 
 POSTGRES = {
@@ -58,6 +60,15 @@ def require_postgres() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is unreachable in CI: {e}")
         pytest.skip(f"PostgreSQL is unreachable: {e}")
+
+
+def admin(query: str | Composable, params: Any = None) -> list[Any]:
+    """Run one statement on a connection of its own (not esox's)."""
+    import psycopg
+
+    with psycopg.connect(postgres_conninfo(), autocommit=True) as conn:
+        cursor = conn.execute(query, params)  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description else []
 
 
 @contextmanager

@@ -47,7 +47,11 @@ from esox.postgres import (
 )
 from esox.testing import in_threads
 from esox.utils import Environment
-from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
+from tests.persistence_envs import (
+    POSTGRES,
+    admin,
+    postgres_conninfo,
+)
 
 # eventsourcing's own classes, at module level so that their topics resolve.
 try:
@@ -82,40 +86,11 @@ def stream(
     return [event(originator_id, v, topic) for v in versions]
 
 
-def admin(query: str | sql.Composable, params: Any = None) -> list[Any]:
-    """Run one statement on a connection of its own (not esox's)."""
-    with psycopg.connect(postgres_conninfo(), autocommit=True) as conn:
-        cursor = conn.execute(query, params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
-
-
 def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for a condition"
         time.sleep(0.01)
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    with postgres_schema() as name:
-        yield name
-
-
-@pytest.fixture
-def make_factory(schema: str) -> Iterator[Callable[..., PostgresFactory]]:
-    """Factories over the test's schema (closed afterwards): name, then env."""
-    factories: list[PostgresFactory] = []
-
-    def make(name: str = "Test", **env: str) -> PostgresFactory:
-        settings = {**POSTGRES, "POSTGRES_SCHEMA": schema, **env}
-        factory = PostgresFactory(Environment(name, settings))
-        factories.append(factory)
-        return factory
-
-    yield make
-    for factory in factories:
-        factory.close()
 
 
 @pytest.fixture
@@ -168,6 +143,17 @@ def pause_before_commit(recorder: ApplicationRecorder, seconds: float) -> None:
     assert isinstance(recorder, PostgresApplicationRecorder)
     recorder._pause = seconds
     recorder._compose()
+
+
+def slow_writer_fast_writer_and_reader(
+    make_factory: Callable[..., PostgresFactory], name: str, pause: float
+) -> tuple[PostgresApplicationRecorder, ApplicationRecorder, ApplicationRecorder]:
+    """Two writers and a reader, each of a factory (and pool) of its own; the
+    slow writer sleeps ``pause`` seconds after drawing its ids, before COMMIT."""
+    slow, fast, reader = (make_factory(name).application_recorder() for _ in range(3))
+    assert isinstance(slow, PostgresApplicationRecorder)
+    pause_before_commit(slow, pause)
+    return slow, fast, reader
 
 
 def read_past_transactions_in_flight(recorder: ApplicationRecorder) -> None:
@@ -564,11 +550,7 @@ def test_follower_never_sees_a_later_id_before_an_earlier_one_commits(
     # A slow writer holds id 1 uncommitted for a while; a fast writer starts
     # after it and commits id 2 first. The reader holds id 2 back while the
     # transaction that may fill the gap before it is in flight.
-    slow = make_factory("NoSkip").application_recorder()
-    fast = make_factory("NoSkip").application_recorder()
-    reader = make_factory("NoSkip").application_recorder()
-    assert isinstance(slow, PostgresApplicationRecorder)
-    pause_before_commit(slow, 0.5)
+    slow, fast, reader = slow_writer_fast_writer_and_reader(make_factory, "NoSkip", 0.5)
     seen = run_slow_then_fast(slow, fast, reader)
     assert seen == [[], [1, 2]]
 
@@ -578,11 +560,7 @@ def test_reading_past_transactions_in_flight_a_follower_would_skip(
 ) -> None:
     # The control experiment: the same race read without the transaction
     # ids shows the hazard they prevent, so the test above can fail.
-    slow = make_factory("Skip").application_recorder()
-    fast = make_factory("Skip").application_recorder()
-    reader = make_factory("Skip").application_recorder()
-    assert isinstance(slow, PostgresApplicationRecorder)
-    pause_before_commit(slow, 0.5)
+    slow, fast, reader = slow_writer_fast_writer_and_reader(make_factory, "Skip", 0.5)
     read_past_transactions_in_flight(reader)
     seen = run_slow_then_fast(slow, fast, reader)
     assert seen == [[2], []]  # a follower at 2 never reads id 1
@@ -1292,22 +1270,8 @@ def test_factories_creating_tables_at_once_do_not_collide(
     make_factory: Callable[..., PostgresFactory], schema: str
 ) -> None:
     factories = [make_factory("Racing") for _ in range(6)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(factories))
-
-    def create(factory: PostgresFactory) -> None:
-        barrier.wait()
-        try:
-            factory.process_recorder()
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=create, args=(f,)) for f in factories]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    # Any error in a thread is raised here.
+    in_threads(len(factories), lambda i: factories[i].process_recorder())
     assert table_names(schema) == {"racing_events", "racing_tracking"}
 
 
