@@ -47,10 +47,11 @@ from esox.postgres import (
 )
 from esox.testing import in_threads
 from esox.utils import Environment
-from tests.persistence_envs import (
-    POSTGRES,
-    admin,
-    postgres_conninfo,
+from tests.persistence_envs import POSTGRES, admin, postgres_conninfo
+from tests.writer_processes import (
+    insert_batches_until_killed,
+    killed_at_the_end,
+    results_of,
 )
 
 # eventsourcing's own classes, at module level so that their topics resolve.
@@ -452,11 +453,7 @@ def test_processes_inserting_lose_and_duplicate_nothing(
         context.Process(target=insert_batches, args=(env, batches, batch_size, queue))
         for _ in range(processes)
     ]
-    for w in workers:
-        w.start()
-    results = [queue.get(timeout=120) for _ in workers]
-    for w in workers:
-        w.join(timeout=30)
+    results = results_of(workers, queue, timeout=120)
     assert [r for r in results if isinstance(r, str)] == []
     check_batches(recorder, [ids for r in results for ids in r], batch_size)
 
@@ -726,16 +723,7 @@ def write_forever(env: dict[str, str], prefix: str, batch_size: int) -> None:
     """In a spawned process: insert big batches until killed."""
     factory = PostgresFactory(Environment("Killed", env))
     recorder = factory.application_recorder()
-    state = os.urandom(4000)
-    n = 0
-    while True:
-        n += 1
-        recorder.insert_events(
-            [
-                StoredEvent(f"{prefix}-{n}", v, "t:E", state)
-                for v in range(1, batch_size + 1)
-            ]
-        )
+    insert_batches_until_killed(recorder, prefix, batch_size, os.urandom(4000))
 
 
 def test_writer_killed_mid_batch_leaves_nothing_partial(
@@ -750,14 +738,9 @@ def test_writer_killed_mid_batch_leaves_nothing_partial(
         writer = context.Process(
             target=write_forever, args=(env, f"round{round_}", batch_size)
         )
-        writer.start()
-        try:
+        with killed_at_the_end(writer):
             assert recorder.wait_for_notification(previous + 3 * batch_size, 60)
             time.sleep(0.05 * round_)
-        finally:
-            assert writer.pid is not None
-            os.kill(writer.pid, signal.SIGKILL)
-            writer.join(timeout=30)
         assert writer.exitcode == -signal.SIGKILL
         # The server ends the dead client's transaction: the lock is freed.
         started = time.monotonic()
@@ -793,14 +776,9 @@ def test_writer_killed_while_its_transaction_holds_the_lock_leaves_all_or_nothin
     writer = multiprocessing.get_context("spawn").Process(
         target=write_slowly, args=(env, str(a))
     )
-    writer.start()
-    try:
+    with killed_at_the_end(writer):
         # Its INSERT has run; the table lock is held; COMMIT is yet to run.
         wait_until(lambda: sleeping_pid("esox Held"), timeout=60)
-    finally:
-        assert writer.pid is not None
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.join(timeout=30)
     started = time.monotonic()
     assert recorder.insert_events([event(uuid4(), 1)])
     assert time.monotonic() - started < 10
