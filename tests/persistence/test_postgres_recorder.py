@@ -48,6 +48,7 @@ from esox.postgres import (
 from esox.testing import in_threads
 from esox.utils import Environment
 from tests.persistence_envs import POSTGRES, admin, postgres_conninfo
+from tests.stored_events import event, stream
 from tests.writer_processes import (
     insert_batches_until_killed,
     killed_at_the_end,
@@ -75,16 +76,6 @@ else:
 
     class DogSchool(EsApplication):  # type: ignore[type-arg]
         pass
-
-
-def event(originator_id: UUID | str, version: int, topic: str = "t:E") -> StoredEvent:
-    return StoredEvent(originator_id, version, topic, f"state {version}".encode())
-
-
-def stream(
-    originator_id: UUID | str, versions: range, topic: str = "t:E"
-) -> list[StoredEvent]:
-    return [event(originator_id, v, topic) for v in versions]
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
@@ -155,6 +146,25 @@ def slow_writer_fast_writer_and_reader(
     assert isinstance(slow, PostgresApplicationRecorder)
     pause_before_commit(slow, pause)
     return slow, fast, reader
+
+
+def follow(
+    reader: ApplicationRecorder, seen: list[int], done: threading.Event, idle: float
+) -> None:
+    """Read notifications by position into ``seen`` until ``done`` is set
+    and one more read finds nothing new; sleep ``idle`` seconds after a read
+    that finds nothing."""
+    position = 0
+    while True:
+        finished = done.is_set()  # then one more read sees every commit
+        batch = reader.select_notifications(position, 500, inclusive_of_start=False)
+        seen.extend(n.id for n in batch)
+        if batch:
+            position = batch[-1].id
+        elif finished:
+            return
+        elif idle:
+            time.sleep(idle)
 
 
 def read_past_transactions_in_flight(recorder: ApplicationRecorder) -> None:
@@ -635,22 +645,11 @@ def test_follower_reading_under_concurrent_writers_never_skips(
 
     seen: list[int] = []
     written = threading.Event()
-
-    def follow() -> None:
-        position = 0
-        while True:
-            done = written.is_set()  # then one more read sees every commit
-            batch = reader.select_notifications(position, 500, inclusive_of_start=False)
-            seen.extend(n.id for n in batch)
-            if batch:
-                position = batch[-1].id
-            elif done:
-                return
-
     threads = [threading.Thread(target=write, args=(w,)) for w in writers[:3]]
     threads.append(threading.Thread(target=conflict, args=(writers[3],)))
     threads.append(threading.Thread(target=es_write))
-    follower = threading.Thread(target=follow)
+    # The follower reads as fast as it can: no pause between empty reads.
+    follower = threading.Thread(target=follow, args=(reader, seen, written, 0.0))
     for t in [*threads, follower]:
         t.start()
     time.sleep(2.0)

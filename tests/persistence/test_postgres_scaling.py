@@ -23,15 +23,15 @@ from esox.postgres import PostgresApplicationRecorder, PostgresFactory
 from esox.postgres.recorders import TRANSACTION_ID
 from esox.utils import Environment
 from tests.persistence_envs import POSTGRES, admin, postgres_conninfo
+from tests.stored_events import event, stream
 
 from .test_postgres_recorder import (
     DogSchool,
     EsApplication,
     es_env,
-    event,
+    follow,
     sleeping_pid,
     slow_writer_fast_writer_and_reader,
-    stream,
     wait_until,
 )
 
@@ -94,21 +94,7 @@ def test_follower_never_skips_with_writer_processes_racing_killed_and_stalled(
     seen: list[int] = []
     done = threading.Event()
     table = sql.Identifier(schema, "race_events")
-
-    def follow() -> None:
-        position = 0
-        while True:
-            finished = done.is_set()  # then one more read sees every commit
-            batch = reader.select_notifications(position, 500, inclusive_of_start=False)
-            seen.extend(n.id for n in batch)
-            if batch:
-                position = batch[-1].id
-            elif finished:
-                return
-            else:
-                time.sleep(0.005)
-
-    follower = threading.Thread(target=follow)
+    follower = threading.Thread(target=follow, args=(reader, seen, done, 0.005))
     follower.start()
     try:
         for process in writers:

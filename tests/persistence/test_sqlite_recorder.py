@@ -41,21 +41,12 @@ from esox.sqlite import (
     SQLiteTrackingRecorder,
 )
 from esox.utils import Environment
+from tests.stored_events import event, stream
 from tests.writer_processes import (
     insert_batches_until_killed,
     killed_at_the_end,
     results_of,
 )
-
-
-def event(originator_id: UUID | str, version: int, topic: str = "t:E") -> StoredEvent:
-    return StoredEvent(originator_id, version, topic, f"state {version}".encode())
-
-
-def stream(
-    originator_id: UUID | str, versions: range, topic: str = "t:E"
-) -> list[StoredEvent]:
-    return [event(originator_id, v, topic) for v in versions]
 
 
 @pytest.fixture(params=["file", "memory"])
