@@ -9,9 +9,15 @@ import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
-from esox.persistence import ApplicationRecorder, StoredEvent
+from esox.persistence import StoredEvent
+
+
+class Inserts(Protocol):
+    """A recorder (esox's, or the Rust SqliteRecorder) that inserts events."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent]) -> object: ...
 
 
 def results_of(
@@ -41,7 +47,7 @@ def killed_at_the_end(process: BaseProcess) -> Iterator[None]:
 
 
 def insert_batches_until_killed(
-    recorder: ApplicationRecorder, prefix: str, batch_size: int, state: bytes
+    recorder: Inserts, prefix: str, batch_size: int, state: bytes
 ) -> NoReturn:
     """Insert batches of ``batch_size`` events, each a new aggregate's (named
     ``prefix-n``), until the process is killed."""
