@@ -7,9 +7,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from psycopg.sql import Composable
+
+    from esox.postgres import PostgresDatastore
 
 POSTGRES = {
     "POSTGRES_DBNAME": os.environ.get("ESOX_TEST_POSTGRES_DBNAME", "test"),
@@ -27,6 +32,14 @@ POSTGRES_CONNECT: dict[str, Any] = {
     "user": POSTGRES["POSTGRES_USER"],
     "password": POSTGRES["POSTGRES_PASSWORD"],
 }
+
+
+def postgres_datastore(schema: str, **options: Any) -> PostgresDatastore:
+    """A datastore on the test database, in ``schema``; ``options`` are the
+    datastore's own (``pool_size=2``), or override a connection setting."""
+    from esox.postgres import PostgresDatastore
+
+    return PostgresDatastore(**{**POSTGRES_CONNECT, "schema": schema, **options})
 
 
 def postgres_conninfo() -> str:
@@ -47,6 +60,15 @@ def require_postgres() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is unreachable in CI: {e}")
         pytest.skip(f"PostgreSQL is unreachable: {e}")
+
+
+def admin(query: str | Composable, params: Any = None) -> list[Any]:
+    """Run one statement on a connection of its own (not esox's)."""
+    import psycopg
+
+    with psycopg.connect(postgres_conninfo(), autocommit=True) as conn:
+        cursor = conn.execute(query, params)  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description else []
 
 
 @contextmanager

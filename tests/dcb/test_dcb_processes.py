@@ -27,8 +27,8 @@ from esox.dcb.api import (
 from esox.dcb.postgres import PostgresDCBRecorder
 from esox.dcb.sqlite import SqliteDCBRecorder
 from esox.persistence import IntegrityError
-from esox.postgres import PostgresDatastore
-from tests.persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import postgres_datastore, postgres_schema
+from tests.writer_processes import results_of
 
 CLIENTS, ROUNDS, COURSES, STUDENTS = 6, 12, 3, 8
 JOINED = "StudentJoined"
@@ -38,13 +38,7 @@ def open_recorder(where: tuple[str, str]) -> DCBRecorder:
     kind, place = where
     if kind == "sqlite":
         return SqliteDCBRecorder(place, create_table=False, lock_timeout=30)
-    datastore = PostgresDatastore(
-        *(POSTGRES[f"POSTGRES_{k}"] for k in ("DBNAME", "HOST", "PORT", "USER")),
-        password=POSTGRES["POSTGRES_PASSWORD"],
-        schema=place,
-        pool_size=1,
-    )
-    return PostgresDCBRecorder(datastore)
+    return PostgresDCBRecorder(postgres_datastore(place, pool_size=1))
 
 
 def boundary(course: int, student: int) -> DCBQuery:
@@ -143,11 +137,7 @@ def test_racing_processes_exactly_the_non_conflicting_decisions_win_and_none_is_
         context.Process(target=book, args=(where, c, barrier, queue))
         for c in range(CLIENTS)
     ]
-    for client in clients:
-        client.start()
-    results = [queue.get(timeout=300) for _ in clients]
-    for client in clients:
-        client.join(timeout=30)
+    results = results_of(clients, queue, timeout=300)
     assert all(isinstance(r, list) for r in results), results
     attempts = [attempt for result in results for attempt in result]
     log = list(recorder.read())

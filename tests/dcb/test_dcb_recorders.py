@@ -23,8 +23,7 @@ from esox.dcb.memory import InMemoryDCBRecorder
 from esox.dcb.postgres import PostgresDCBRecorder
 from esox.dcb.sqlite import SqliteDCBRecorder
 from esox.persistence import IntegrityError, ProgrammingError
-from esox.postgres import PostgresDatastore
-from tests.persistence_envs import POSTGRES, postgres_schema
+from tests.persistence_envs import postgres_datastore, postgres_schema
 
 Recorder = InMemoryDCBRecorder | SqliteDCBRecorder | PostgresDCBRecorder
 
@@ -39,16 +38,7 @@ def recorder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Recorde
         recorder.database.close()
     else:
         with postgres_schema() as schema:
-            datastore = PostgresDatastore(
-                POSTGRES["POSTGRES_DBNAME"],
-                POSTGRES["POSTGRES_HOST"],
-                POSTGRES["POSTGRES_PORT"],
-                POSTGRES["POSTGRES_USER"],
-                POSTGRES["POSTGRES_PASSWORD"],
-                schema=schema,
-                pool_size=2,
-                max_overflow=24,
-            )
+            datastore = postgres_datastore(schema, pool_size=2, max_overflow=24)
             recorder = PostgresDCBRecorder(datastore)
             recorder.create_table()
             yield recorder

@@ -6,20 +6,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from esox._core import MemoryRecorder, StoredEvent
+from esox._core import MemoryRecorder
 from esox.persistence.errors import IntegrityError, PersistenceError
 from esox.testing import in_threads
-
-
-def event(originator_id: UUID | str, version: int, topic: str = "t:E") -> StoredEvent:
-    return StoredEvent(originator_id, version, topic, b"{}")
-
-
-def stream(
-    originator_id: UUID | str, versions: range, topic: str = "t:E"
-) -> list[StoredEvent]:
-    return [event(originator_id, v, topic) for v in versions]
-
+from tests.stored_events import event
 
 # insert_events
 

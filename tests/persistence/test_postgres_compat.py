@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import uuid4
 
-import psycopg
 import pytest
 
 from esox._core import StoredEvent, Tracking
@@ -28,7 +27,11 @@ from esox.postgres import (
     PostgresTrackingRecorder,
 )
 from esox.utils import Environment, get_topic
-from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
+from tests.persistence_envs import (
+    POSTGRES,
+    admin,
+    postgres_datastore,
+)
 
 PASSWORDS_GIVEN = itertools.count()
 
@@ -40,26 +43,12 @@ def password_from_a_vault() -> str:
 
 
 @pytest.fixture
-def schema() -> Iterator[str]:
-    with postgres_schema() as name:
-        yield name
-
-
-@pytest.fixture
 def make_datastore(schema: str) -> Iterator[Callable[..., PostgresDatastore]]:
     datastores: list[PostgresDatastore] = []
 
     def make(**options: Any) -> PostgresDatastore:
         password = options.pop("password", POSTGRES["POSTGRES_PASSWORD"])
-        datastore = PostgresDatastore(
-            POSTGRES["POSTGRES_DBNAME"],
-            POSTGRES["POSTGRES_HOST"],
-            POSTGRES["POSTGRES_PORT"],
-            POSTGRES["POSTGRES_USER"],
-            password,
-            schema=schema,
-            **options,
-        )
+        datastore = postgres_datastore(schema, password=password, **options)
         datastores.append(datastore)
         return datastore
 
@@ -70,12 +59,6 @@ def make_datastore(schema: str) -> Iterator[Callable[..., PostgresDatastore]]:
 
 def factory_env(schema: str, **settings: str) -> Environment:
     return Environment("Test", {**POSTGRES, "POSTGRES_SCHEMA": schema, **settings})
-
-
-def admin(query: str, params: Any = None) -> list[Any]:
-    with psycopg.connect(postgres_conninfo(), autocommit=True) as conn:
-        cursor = conn.execute(query, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 # The datastore's connections for SQL of one's own

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from psycopg import Cursor
@@ -33,11 +32,13 @@ from esox.postgres import (
     PostgresProcessRecorder,
 )
 from esox.utils import Environment, get_topic
-from tests.persistence_envs import POSTGRES, postgres_schema
+from tests.insert_hook_cases import InsertHookCases, event
+from tests.persistence_envs import POSTGRES, postgres_datastore, postgres_schema
 
 
 class NotedMixin:
-    """Keeps a note per event in a table of its own, in the same transaction."""
+    """Keeps a note per event in a table of its own, in the same transaction
+    (``n`` numbers the notes in the order they were written)."""
 
     datastore: PostgresDatastore
     sql_create_statements: list[Any]
@@ -46,7 +47,8 @@ class NotedMixin:
         self.notes = SQL("{0}.notes").format(Identifier(self.datastore.schema))
         self.sql_create_statements.append(
             SQL(
-                "CREATE TABLE IF NOT EXISTS {0} (originator_id text, note text)"
+                "CREATE TABLE IF NOT EXISTS {0} "
+                "(originator_id text, note text, n serial)"
             ).format(self.notes)
         )
 
@@ -56,10 +58,10 @@ class NotedMixin:
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
     ) -> Sequence[int] | None:
-        for event in stored_events:
+        for stored in stored_events:
             curs.execute(
                 SQL("INSERT INTO {0} VALUES (%s, %s)").format(self.notes),
-                (str(event.originator_id), kwargs.get("note", "")),
+                (str(stored.originator_id), kwargs.get("note", "")),
             )
         if kwargs.get("fail"):
             curs.execute("INSERT INTO nowhere VALUES (1)")
@@ -87,85 +89,48 @@ class NotedProcessRecorder(NotedMixin, PostgresProcessRecorder):
 
 @pytest.fixture
 def datastore() -> Iterator[PostgresDatastore]:
-    with (
-        postgres_schema() as schema,
-        PostgresDatastore(
-            POSTGRES["POSTGRES_DBNAME"],
-            POSTGRES["POSTGRES_HOST"],
-            POSTGRES["POSTGRES_PORT"],
-            POSTGRES["POSTGRES_USER"],
-            POSTGRES["POSTGRES_PASSWORD"],
-            schema=schema,
-            pool_size=2,
-        ) as store,
-    ):
+    with postgres_schema() as schema, postgres_datastore(schema, pool_size=2) as store:
         yield store
-
-
-def event(originator_id: Any = None, version: int = 1) -> StoredEvent:
-    return StoredEvent(originator_id or uuid4(), version, "topic", b"{}")
 
 
 def notes(datastore: PostgresDatastore) -> list[tuple[str, str]]:
     with datastore.transaction(commit=False) as curs:
         curs.execute(
-            SQL("SELECT originator_id, note FROM {0}.notes ORDER BY note").format(
+            SQL("SELECT originator_id, note FROM {0}.notes ORDER BY n").format(
                 Identifier(datastore.schema)
             )
         )
         return [(row["originator_id"], row["note"]) for row in curs.fetchall()]
 
 
-def test_a_hook_writes_its_rows_in_the_transaction_of_the_events(
-    datastore: PostgresDatastore,
-) -> None:
-    recorder = NotedRecorder(datastore, events_table_name="noted_events")
-    recorder.create_table()
-    e1, e2 = event(), event()
-    assert recorder.insert_events([e1, e2], note="hello") == [1, 2]
-    assert sorted(notes(datastore)) == sorted(
-        [(str(e1.originator_id), "hello"), (str(e2.originator_id), "hello")]
-    )
-    assert recorder.select_events(e1.originator_id) == [e1]
-    assert [n.id for n in recorder.select_notifications(1, 10)] == [1, 2]
-    # No events: the hook still runs (rows of its own only), no ids drawn.
-    assert recorder.insert_events([], note="none") == []
-    assert recorder.max_notification_id() == 2
+class TestInsertHook(InsertHookCases):
+    missing_table_error = ProgrammingError
+    missing_table_message = "nowhere"
 
+    def noted_recorder(self, datastore: PostgresDatastore) -> NotedRecorder:
+        recorder = NotedRecorder(datastore, events_table_name="noted_events")
+        recorder.create_table()
+        return recorder
 
-def test_a_failing_hook_statement_rolls_back_and_releases_the_lock(
-    datastore: PostgresDatastore,
-) -> None:
-    recorder = NotedRecorder(datastore)
-    recorder.create_table()
-    e1 = event()
-    with pytest.raises(ProgrammingError, match="nowhere"):
-        recorder.insert_events([e1], note="lost", fail=True)
-    assert recorder.select_events(e1.originator_id) == []
-    assert notes(datastore) == []
-    # The insert lock was released: another session takes it at once.
-    with datastore.transaction() as curs:
-        curs.execute(
-            "SELECT pg_try_advisory_xact_lock(%s) AS free", (recorder.lock_key,)
+    def notes(self, datastore: PostgresDatastore) -> list[tuple[str, str]]:
+        return notes(datastore)
+
+    def check_writers_go_on_after_a_failed_hook(
+        self, datastore: PostgresDatastore, recorder: Any, stored: StoredEvent
+    ) -> None:
+        # The insert lock was released: another session takes it at once.
+        with datastore.transaction() as curs:
+            curs.execute(
+                "SELECT pg_try_advisory_xact_lock(%s) AS free", (recorder.lock_key,)
+            )
+            row = curs.fetchone()
+            assert row is not None
+            assert row["free"] is True
+        # The native insert (another recorder of the table) is not held up.
+        plain = PostgresApplicationRecorder(
+            datastore, events_table_name=recorder.events_table_name
         )
-        row = curs.fetchone()
-        assert row is not None
-        assert row["free"] is True
-    # The native insert (another recorder of the table) is not held up.
-    plain = PostgresApplicationRecorder(datastore)
-    assert plain.insert_events([e1]) == [1]
-
-
-def test_a_conflict_of_the_events_rolls_back_the_hook_rows(
-    datastore: PostgresDatastore,
-) -> None:
-    recorder = NotedRecorder(datastore)
-    recorder.create_table()
-    e1 = event()
-    recorder.insert_events([e1], note="first")
-    with pytest.raises(IntegrityError, match="already recorded"):
-        recorder.insert_events([e1], note="second")
-    assert notes(datastore) == [(str(e1.originator_id), "first")]
+        assert plain.insert_events([stored]) == [1]
 
 
 def test_recorders_without_a_hook_keep_the_native_insert() -> None:

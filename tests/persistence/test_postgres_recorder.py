@@ -47,7 +47,13 @@ from esox.postgres import (
 )
 from esox.testing import in_threads
 from esox.utils import Environment
-from tests.persistence_envs import POSTGRES, postgres_conninfo, postgres_schema
+from tests.persistence_envs import POSTGRES, admin, postgres_conninfo
+from tests.stored_events import event, stream
+from tests.writer_processes import (
+    insert_batches_until_killed,
+    killed_at_the_end,
+    results_of,
+)
 
 # eventsourcing's own classes, at module level so that their topics resolve.
 try:
@@ -72,50 +78,11 @@ else:
         pass
 
 
-def event(originator_id: UUID | str, version: int, topic: str = "t:E") -> StoredEvent:
-    return StoredEvent(originator_id, version, topic, f"state {version}".encode())
-
-
-def stream(
-    originator_id: UUID | str, versions: range, topic: str = "t:E"
-) -> list[StoredEvent]:
-    return [event(originator_id, v, topic) for v in versions]
-
-
-def admin(query: str | sql.Composable, params: Any = None) -> list[Any]:
-    """Run one statement on a connection of its own (not esox's)."""
-    with psycopg.connect(postgres_conninfo(), autocommit=True) as conn:
-        cursor = conn.execute(query, params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
-
-
 def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for a condition"
         time.sleep(0.01)
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    with postgres_schema() as name:
-        yield name
-
-
-@pytest.fixture
-def make_factory(schema: str) -> Iterator[Callable[..., PostgresFactory]]:
-    """Factories over the test's schema (closed afterwards): name, then env."""
-    factories: list[PostgresFactory] = []
-
-    def make(name: str = "Test", **env: str) -> PostgresFactory:
-        settings = {**POSTGRES, "POSTGRES_SCHEMA": schema, **env}
-        factory = PostgresFactory(Environment(name, settings))
-        factories.append(factory)
-        return factory
-
-    yield make
-    for factory in factories:
-        factory.close()
 
 
 @pytest.fixture
@@ -168,6 +135,36 @@ def pause_before_commit(recorder: ApplicationRecorder, seconds: float) -> None:
     assert isinstance(recorder, PostgresApplicationRecorder)
     recorder._pause = seconds
     recorder._compose()
+
+
+def slow_writer_fast_writer_and_reader(
+    make_factory: Callable[..., PostgresFactory], name: str, pause: float
+) -> tuple[PostgresApplicationRecorder, ApplicationRecorder, ApplicationRecorder]:
+    """Two writers and a reader, each of a factory (and pool) of its own; the
+    slow writer sleeps ``pause`` seconds after drawing its ids, before COMMIT."""
+    slow, fast, reader = (make_factory(name).application_recorder() for _ in range(3))
+    assert isinstance(slow, PostgresApplicationRecorder)
+    pause_before_commit(slow, pause)
+    return slow, fast, reader
+
+
+def follow(
+    reader: ApplicationRecorder, seen: list[int], done: threading.Event, idle: float
+) -> None:
+    """Read notifications by position into ``seen`` until ``done`` is set
+    and one more read finds nothing new; sleep ``idle`` seconds after a read
+    that finds nothing."""
+    position = 0
+    while True:
+        finished = done.is_set()  # then one more read sees every commit
+        batch = reader.select_notifications(position, 500, inclusive_of_start=False)
+        seen.extend(n.id for n in batch)
+        if batch:
+            position = batch[-1].id
+        elif finished:
+            return
+        elif idle:
+            time.sleep(idle)
 
 
 def read_past_transactions_in_flight(recorder: ApplicationRecorder) -> None:
@@ -466,11 +463,7 @@ def test_processes_inserting_lose_and_duplicate_nothing(
         context.Process(target=insert_batches, args=(env, batches, batch_size, queue))
         for _ in range(processes)
     ]
-    for w in workers:
-        w.start()
-    results = [queue.get(timeout=120) for _ in workers]
-    for w in workers:
-        w.join(timeout=30)
+    results = results_of(workers, queue, timeout=120)
     assert [r for r in results if isinstance(r, str)] == []
     check_batches(recorder, [ids for r in results for ids in r], batch_size)
 
@@ -564,11 +557,7 @@ def test_follower_never_sees_a_later_id_before_an_earlier_one_commits(
     # A slow writer holds id 1 uncommitted for a while; a fast writer starts
     # after it and commits id 2 first. The reader holds id 2 back while the
     # transaction that may fill the gap before it is in flight.
-    slow = make_factory("NoSkip").application_recorder()
-    fast = make_factory("NoSkip").application_recorder()
-    reader = make_factory("NoSkip").application_recorder()
-    assert isinstance(slow, PostgresApplicationRecorder)
-    pause_before_commit(slow, 0.5)
+    slow, fast, reader = slow_writer_fast_writer_and_reader(make_factory, "NoSkip", 0.5)
     seen = run_slow_then_fast(slow, fast, reader)
     assert seen == [[], [1, 2]]
 
@@ -578,11 +567,7 @@ def test_reading_past_transactions_in_flight_a_follower_would_skip(
 ) -> None:
     # The control experiment: the same race read without the transaction
     # ids shows the hazard they prevent, so the test above can fail.
-    slow = make_factory("Skip").application_recorder()
-    fast = make_factory("Skip").application_recorder()
-    reader = make_factory("Skip").application_recorder()
-    assert isinstance(slow, PostgresApplicationRecorder)
-    pause_before_commit(slow, 0.5)
+    slow, fast, reader = slow_writer_fast_writer_and_reader(make_factory, "Skip", 0.5)
     read_past_transactions_in_flight(reader)
     seen = run_slow_then_fast(slow, fast, reader)
     assert seen == [[2], []]  # a follower at 2 never reads id 1
@@ -660,22 +645,11 @@ def test_follower_reading_under_concurrent_writers_never_skips(
 
     seen: list[int] = []
     written = threading.Event()
-
-    def follow() -> None:
-        position = 0
-        while True:
-            done = written.is_set()  # then one more read sees every commit
-            batch = reader.select_notifications(position, 500, inclusive_of_start=False)
-            seen.extend(n.id for n in batch)
-            if batch:
-                position = batch[-1].id
-            elif done:
-                return
-
     threads = [threading.Thread(target=write, args=(w,)) for w in writers[:3]]
     threads.append(threading.Thread(target=conflict, args=(writers[3],)))
     threads.append(threading.Thread(target=es_write))
-    follower = threading.Thread(target=follow)
+    # The follower reads as fast as it can: no pause between empty reads.
+    follower = threading.Thread(target=follow, args=(reader, seen, written, 0.0))
     for t in [*threads, follower]:
         t.start()
     time.sleep(2.0)
@@ -748,16 +722,7 @@ def write_forever(env: dict[str, str], prefix: str, batch_size: int) -> None:
     """In a spawned process: insert big batches until killed."""
     factory = PostgresFactory(Environment("Killed", env))
     recorder = factory.application_recorder()
-    state = os.urandom(4000)
-    n = 0
-    while True:
-        n += 1
-        recorder.insert_events(
-            [
-                StoredEvent(f"{prefix}-{n}", v, "t:E", state)
-                for v in range(1, batch_size + 1)
-            ]
-        )
+    insert_batches_until_killed(recorder, prefix, batch_size, os.urandom(4000))
 
 
 def test_writer_killed_mid_batch_leaves_nothing_partial(
@@ -772,14 +737,9 @@ def test_writer_killed_mid_batch_leaves_nothing_partial(
         writer = context.Process(
             target=write_forever, args=(env, f"round{round_}", batch_size)
         )
-        writer.start()
-        try:
+        with killed_at_the_end(writer):
             assert recorder.wait_for_notification(previous + 3 * batch_size, 60)
             time.sleep(0.05 * round_)
-        finally:
-            assert writer.pid is not None
-            os.kill(writer.pid, signal.SIGKILL)
-            writer.join(timeout=30)
         assert writer.exitcode == -signal.SIGKILL
         # The server ends the dead client's transaction: the lock is freed.
         started = time.monotonic()
@@ -815,14 +775,9 @@ def test_writer_killed_while_its_transaction_holds_the_lock_leaves_all_or_nothin
     writer = multiprocessing.get_context("spawn").Process(
         target=write_slowly, args=(env, str(a))
     )
-    writer.start()
-    try:
+    with killed_at_the_end(writer):
         # Its INSERT has run; the table lock is held; COMMIT is yet to run.
         wait_until(lambda: sleeping_pid("esox Held"), timeout=60)
-    finally:
-        assert writer.pid is not None
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.join(timeout=30)
     started = time.monotonic()
     assert recorder.insert_events([event(uuid4(), 1)])
     assert time.monotonic() - started < 10
@@ -1292,22 +1247,8 @@ def test_factories_creating_tables_at_once_do_not_collide(
     make_factory: Callable[..., PostgresFactory], schema: str
 ) -> None:
     factories = [make_factory("Racing") for _ in range(6)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(factories))
-
-    def create(factory: PostgresFactory) -> None:
-        barrier.wait()
-        try:
-            factory.process_recorder()
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=create, args=(f,)) for f in factories]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    # Any error in a thread is raised here.
+    in_threads(len(factories), lambda i: factories[i].process_recorder())
     assert table_names(schema) == {"racing_events", "racing_tracking"}
 
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the fixtures imported are redefined as arguments)
 """esox.postgres under many writers: the no-skip guarantee with the id lock
 released before COMMIT, and waits that never hang (timed polls, poll-only
 mode). Real processes on a real server; each test has its own schema."""
@@ -23,18 +22,16 @@ from esox.persistence.errors import IntegrityError
 from esox.postgres import PostgresApplicationRecorder, PostgresFactory
 from esox.postgres.recorders import TRANSACTION_ID
 from esox.utils import Environment
-from tests.persistence_envs import POSTGRES, postgres_conninfo
+from tests.persistence_envs import POSTGRES, admin, postgres_conninfo
+from tests.stored_events import event, stream
 
-from .test_postgres_recorder import (  # noqa: F401 (fixtures)
+from .test_postgres_recorder import (
     DogSchool,
     EsApplication,
-    admin,
     es_env,
-    event,
-    make_factory,
-    schema,
+    follow,
     sleeping_pid,
-    stream,
+    slow_writer_fast_writer_and_reader,
     wait_until,
 )
 
@@ -97,21 +94,7 @@ def test_follower_never_skips_with_writer_processes_racing_killed_and_stalled(
     seen: list[int] = []
     done = threading.Event()
     table = sql.Identifier(schema, "race_events")
-
-    def follow() -> None:
-        position = 0
-        while True:
-            finished = done.is_set()  # then one more read sees every commit
-            batch = reader.select_notifications(position, 500, inclusive_of_start=False)
-            seen.extend(n.id for n in batch)
-            if batch:
-                position = batch[-1].id
-            elif finished:
-                return
-            else:
-                time.sleep(0.005)
-
-    follower = threading.Thread(target=follow)
+    follower = threading.Thread(target=follow, args=(reader, seen, done, 0.005))
     follower.start()
     try:
         for process in writers:
@@ -208,12 +191,7 @@ def test_readers_are_not_held_back_by_an_unrelated_open_transaction(
 def test_a_stalled_writer_holds_readers_back_not_writers(
     make_factory: Callable[..., PostgresFactory],
 ) -> None:
-    slow = make_factory("Stall").application_recorder()
-    fast = make_factory("Stall").application_recorder()
-    reader = make_factory("Stall").application_recorder()
-    assert isinstance(slow, PostgresApplicationRecorder)
-    slow._pause = 2.0
-    slow._compose()
+    slow, fast, reader = slow_writer_fast_writer_and_reader(make_factory, "Stall", 2.0)
     writer = threading.Thread(target=slow.insert_events, args=([event(uuid4(), 1)],))
     writer.start()
     # It sleeps after its ids are drawn and the lock released, before COMMIT.

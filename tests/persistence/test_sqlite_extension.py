@@ -11,7 +11,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
@@ -30,6 +29,7 @@ from esox.sqlite import (
     SQLiteProcessRecorder,
     SQLiteTransaction,
 )
+from tests.insert_hook_cases import InsertHookCases, event
 
 
 class NotedRecorder(SQLiteApplicationRecorder):
@@ -46,18 +46,14 @@ class NotedRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        for event in stored_events:
+        for stored in stored_events:
             c.execute(
                 "INSERT INTO notes VALUES (?, ?)",
-                (str(event.originator_id), kwargs.get("note", "")),
+                (str(stored.originator_id), kwargs.get("note", "")),
             )
         if kwargs.get("fail"):
             c.execute("INSERT INTO nowhere VALUES (1)")
         return ids
-
-
-def event(originator_id: Any = None, version: int = 1) -> StoredEvent:
-    return StoredEvent(originator_id or uuid4(), version, "topic", b"{}")
 
 
 @pytest.fixture(params=["memory", "file"])
@@ -72,48 +68,23 @@ def notes(datastore: SQLiteDatastore) -> list[tuple[str, str]]:
         return [(row["originator_id"], row[1]) for row in c.fetchall()]
 
 
-def test_a_subclass_inserts_its_rows_in_the_native_insert_transaction(
-    datastore: SQLiteDatastore,
-) -> None:
-    recorder = NotedRecorder(datastore)
-    recorder.create_table()
-    e1, e2 = event(), event()
-    ids = recorder.insert_events([e1, e2], note="hello")
-    assert ids == [1, 2]
-    assert notes(datastore) == [
-        (str(e1.originator_id), "hello"),
-        (str(e2.originator_id), "hello"),
-    ]
-    assert [s.originator_id for s in recorder.select_events(e1.originator_id)] == [
-        e1.originator_id
-    ]
+class TestInsertHook(InsertHookCases):
+    missing_table_error = OperationalError
+    missing_table_message = "no such table: nowhere"
 
+    def noted_recorder(self, datastore: SQLiteDatastore) -> NotedRecorder:
+        recorder = NotedRecorder(datastore)
+        recorder.create_table()
+        return recorder
 
-def test_a_failing_subclass_statement_rolls_back_the_native_insert(
-    datastore: SQLiteDatastore,
-) -> None:
-    recorder = NotedRecorder(datastore)
-    recorder.create_table()
-    e1 = event()
-    with pytest.raises(OperationalError, match="no such table: nowhere"):
-        recorder.insert_events([e1], note="lost", fail=True)
-    assert recorder.select_events(e1.originator_id) == []
-    assert notes(datastore) == []
-    assert recorder.max_notification_id() is None
-    # The connection is usable afterwards.
-    assert recorder.insert_events([e1]) == [1]
+    def notes(self, datastore: SQLiteDatastore) -> list[tuple[str, str]]:
+        return notes(datastore)
 
-
-def test_a_conflict_in_the_native_insert_is_an_integrity_error(
-    datastore: SQLiteDatastore,
-) -> None:
-    recorder = NotedRecorder(datastore)
-    recorder.create_table()
-    e1 = event()
-    recorder.insert_events([e1], note="first")
-    with pytest.raises(IntegrityError, match="already recorded"):
-        recorder.insert_events([e1], note="second")
-    assert notes(datastore) == [(str(e1.originator_id), "first")]
+    def check_writers_go_on_after_a_failed_hook(
+        self, datastore: SQLiteDatastore, recorder: Any, stored: StoredEvent
+    ) -> None:
+        # The connection is usable afterwards.
+        assert recorder.insert_events([stored]) == [1]
 
 
 def test_recorders_without_an_override_keep_the_native_insert() -> None:

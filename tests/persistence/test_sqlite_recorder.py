@@ -41,16 +41,12 @@ from esox.sqlite import (
     SQLiteTrackingRecorder,
 )
 from esox.utils import Environment
-
-
-def event(originator_id: UUID | str, version: int, topic: str = "t:E") -> StoredEvent:
-    return StoredEvent(originator_id, version, topic, f"state {version}".encode())
-
-
-def stream(
-    originator_id: UUID | str, versions: range, topic: str = "t:E"
-) -> list[StoredEvent]:
-    return [event(originator_id, v, topic) for v in versions]
+from tests.stored_events import event, stream
+from tests.writer_processes import (
+    insert_batches_until_killed,
+    killed_at_the_end,
+    results_of,
+)
 
 
 @pytest.fixture(params=["file", "memory"])
@@ -569,11 +565,7 @@ def test_processes_inserting_into_one_file_lose_and_duplicate_nothing(
         )
         for p in range(processes)
     ]
-    for w in workers:
-        w.start()
-    results = dict(queue.get(timeout=120) for _ in workers)
-    for w in workers:
-        w.join(timeout=30)
+    results = dict(results_of(workers, queue, timeout=120))
     failed = {name: r for name, r in results.items() if isinstance(r, str)}
     assert failed == {}
     check_batches(path, results, batch_size)
@@ -581,16 +573,7 @@ def test_processes_inserting_into_one_file_lose_and_duplicate_nothing(
 
 def write_forever(path: str, prefix: str, batch_size: int) -> None:
     recorder = SqliteRecorder(path, originator_id_type="text")
-    state = os.urandom(2000)
-    n = 0
-    while True:
-        n += 1
-        recorder.insert_events(
-            [
-                StoredEvent(f"{prefix}-{n}", v, "t:E", state)
-                for v in range(1, batch_size + 1)
-            ]
-        )
+    insert_batches_until_killed(recorder, prefix, batch_size, os.urandom(2000))
 
 
 def test_writer_killed_mid_write_leaves_no_partial_batch(tmp_path: Path) -> None:
@@ -603,13 +586,8 @@ def test_writer_killed_mid_write_leaves_no_partial_batch(tmp_path: Path) -> None
         writer = context.Process(
             target=write_forever, args=(path, f"round{round_}", batch_size)
         )
-        writer.start()
-        try:
+        with killed_at_the_end(writer):
             assert recorder.wait_for_notification(total + 20 * batch_size, 60.0)
-        finally:
-            assert writer.pid is not None
-            os.kill(writer.pid, signal.SIGKILL)
-            writer.join(timeout=30)
         assert writer.exitcode == -signal.SIGKILL
 
         assert sqlite3_rows(path, "PRAGMA integrity_check") == [("ok",)]
