@@ -368,6 +368,19 @@ class ApplicationRecorderCases(AggregateRecorderCases):
             writer.join()
         assert seen == [2, 3]
 
+    def test_a_stopped_subscription_ends_even_with_notifications_in_hand(
+        self,
+    ) -> None:
+        recorder = self.create_recorder()
+        a = uuid4()
+        recorder.insert_events([stored(a, 1), stored(a, 2), stored(a, 3)])
+        seen = []
+        with recorder.subscribe(gt=0) as subscription:
+            for notification in subscription:
+                seen.append(notification.id)
+                subscription.stop()
+        assert seen == [1]
+
     def test_wait_for_notification_is_woken_by_an_insert(self) -> None:
         recorder = self.create_recorder()
         assert recorder.wait_for_notification(0, 0.01) is False

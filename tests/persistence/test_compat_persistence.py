@@ -47,17 +47,6 @@ def test_an_aggregate_recorder_numbers_no_notifications() -> None:
     assert MemoryApplicationRecorder().insert_events([stored()]) == [1]
 
 
-def test_a_stopped_subscription_yields_nothing_more() -> None:
-    recorder = MemoryApplicationRecorder()
-    recorder.insert_events([stored(), stored(), stored()])
-    seen = []
-    with recorder.subscribe(gt=0) as subscription:
-        for notification in subscription:
-            seen.append(notification.id)
-            subscription.stop()
-    assert seen == [1]
-
-
 def test_a_missing_cipher_key_is_an_environment_error() -> None:
     with pytest.raises(EnvironmentError, match="CIPHER_KEY is not set"):
         AESCipher(Environment())

@@ -20,7 +20,6 @@ from esox.persistence.errors import (
     NotSupportedError,
 )
 from esox.postgres import (
-    PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresFactory,
     PostgresProcessRecorder,
@@ -262,20 +261,6 @@ def test_a_tracking_table_of_a_row_per_notification_is_migrated_and_kept(
     again.create_table()
     assert again.tracking_migration_previous == 1
     assert again.max_tracking_id("up1") == 5
-
-
-def test_a_stopped_subscription_ends_even_with_notifications_in_hand(
-    make_datastore: Callable[..., PostgresDatastore],
-) -> None:
-    recorder = PostgresApplicationRecorder(make_datastore())
-    recorder.create_table()
-    recorder.insert_events([StoredEvent(uuid4(), 1, "t:E", b"") for _ in range(3)])
-    seen = []
-    with recorder.subscribe(gt=0) as subscription:
-        for notification in subscription:
-            seen.append(notification.id)
-            subscription.stop()
-    assert seen == [1]
 
 
 def test_sql_create_statements_list_the_recorders_own_tables_then_added_ones(

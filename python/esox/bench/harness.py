@@ -24,7 +24,7 @@ import pstats
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +205,17 @@ def settled() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextmanager
+def closed_on_error(twins: Mapping[str, Twin]) -> Iterator[None]:
+    """Close the twins built so far if building the rest raises."""
+    try:
+        yield
+    except BaseException:
+        with suppress(BaseException):
+            close_all(twins.values())
+        raise
 
 
 def close_all(twins: Iterable[Twin]) -> None:

@@ -125,15 +125,15 @@ def run_bench(
     skipped = [f for f in POSTGRES_ONLY if _selected(f, options.only)]
     if skipped and "postgres" not in kinds:
         notes.append(f"{', '.join(skipped)}: PostgreSQL only, not run ({why})")
-    for variant in ("plain", "zlib+AES"):
-        missing = limit_missing(variant)
-        if missing:
-            notes.append(
-                f"{missing} is not installed: no practical limit for {variant}"
-            )
-    notes.append(
-        "mapper zstd: eventsourcing has no zstd compressor; its side is its zlib"
-    )
+    if any(_selected(f, options.only) for f in ("mapper encode", "mapper decode")):
+        for variant in ("plain", "zlib+AES"):
+            missing = limit_missing(variant)
+            if missing:
+                notes.append(
+                    f"{missing} is not installed: no practical limit for {variant}"
+                )
+        if with_es:
+            notes.append("mapper zstd: eventsourcing has no zstd; its side is its zlib")
 
     options.out.mkdir(parents=True, exist_ok=True)
     started = time.time()

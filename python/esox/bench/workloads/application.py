@@ -194,7 +194,7 @@ def build_get(plan: Plan, kind: Kind, scale: int, how: str) -> dict[str, Twin]:
 
     def twin(library: str) -> Twin:
         fresh = Fresh()
-        try:
+        with fresh.released_on_error():
             app, database = new_app(library, kind, plan, fresh, **env)
             dog = dog_class(library)("Fido")
             for i in range(scale - 1):
@@ -204,9 +204,6 @@ def build_get(plan: Plan, kind: Kind, scale: int, how: str) -> dict[str, Twin]:
                 app.take_snapshot(dog.id)
             elif how == "cache":
                 app.repository.get(dog.id)
-        except BaseException:
-            fresh.release()
-            raise
         block = partial(app.repository.get, dog.id)
         return Twin(lambda: block, fresh.release)
 

@@ -143,6 +143,27 @@ class _Repeat:
 # Processes.
 
 
+def serve(commands: Any, replies: Any, handle: Callable[[str, Any], None]) -> None:
+    """A writer process's loop: ``handle(command, argument)`` for each command
+    until ``("stop", None)``, or until the parent dies without stopping it
+    (orphaned: checked once a second). A command that raises is replied to
+    with ("error", traceback), and the loop goes on."""
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            command, argument = commands.get(timeout=1)
+        except queue.Empty:
+            if parent is None or parent.is_alive():
+                continue
+            return
+        if command == "stop":
+            return
+        try:
+            handle(command, argument)
+        except BaseException:
+            replies.put(("error", traceback.format_exc()))
+
+
 def writer_process(library: str, kind: Kind, commands: Any, replies: Any) -> None:
     """A writer process: ``("attach", (database, share))`` makes a recorder and
     the stored events, ``("go", None)`` inserts them, ``("stop", None)`` ends.
@@ -150,38 +171,31 @@ def writer_process(library: str, kind: Kind, commands: Any, replies: Any) -> Non
     attached = Fresh()  # the recorder of the database last attached to
     recorder: Any = None
     events: list[list[Any]] = []
-    parent = multiprocessing.parent_process()
-    while True:
-        try:
-            command, argument = commands.get(timeout=1)
-        except queue.Empty:
-            # Orphaned (the parent died without stopping us): end.
-            if parent is None or parent.is_alive():
-                continue
-            break
-        try:
-            if command == "stop":
-                break
-            if command == "attach":
-                recorder, events = None, []
-                attached.release()
-                database, share = argument
-                recorder = attach_recorder(
-                    kind, library, database, attached, create_table=False
-                )
-                events = stored_batches(library, share)
-                # Connected and warm before the clock starts (pools connect
-                # lazily, in the background).
-                recorder.max_notification_id()
-                replies.put("ready")
-            elif command == "go":
-                insert = recorder.insert_events
-                for batch in events:
-                    insert(batch)
-                replies.put("done")
-        except BaseException:
-            replies.put(("error", traceback.format_exc()))
-    attached.release()
+
+    def handle(command: str, argument: Any) -> None:
+        nonlocal recorder, events
+        if command == "attach":
+            recorder, events = None, []
+            attached.release()
+            database, share = argument
+            recorder = attach_recorder(
+                kind, library, database, attached, create_table=False
+            )
+            events = stored_batches(library, share)
+            # Connected and warm before the clock starts (pools connect
+            # lazily, in the background).
+            recorder.max_notification_id()
+            replies.put("ready")
+        elif command == "go":
+            insert = recorder.insert_events
+            for batch in events:
+                insert(batch)
+            replies.put("done")
+
+    try:
+        serve(commands, replies, handle)
+    finally:
+        attached.release()
 
 
 class Writers:

@@ -28,7 +28,7 @@ from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
-from esox.bench.harness import Twin, Workload
+from esox.bench.harness import Twin, Workload, closed_on_error
 from esox.bench.plan import POSTGRES_ENV, Plan
 from esox.bench.workloads.storage import Fresh, Kind, kinds, new_database
 
@@ -378,20 +378,15 @@ def workloads(plan: Plan) -> list[Workload]:
 def build(plan: Plan, kind: Kind, what: str, events: int) -> dict[str, Twin]:
     """A twin per side that has a DCB recorder on ``kind``."""
     twins: dict[str, Twin] = {}
-    try:
+    with closed_on_error(twins):
         for side in _sides(plan, kind):
             twins[side] = _twin(plan, kind, side, what, events)
-    except BaseException:
-        for twin in twins.values():
-            with suppress(Exception):
-                twin.close()
-        raise
     return twins
 
 
 def _twin(plan: Plan, kind: Kind, side: str, what: str, events: int) -> Twin:
     fresh = Fresh()
-    try:
+    with fresh.released_on_error():
         place = new_database(kind, plan, fresh)
         recorder = open_store(side, kind.store, place, synchronous=kind.synchronous)
         fresh.on_release(partial(close_store, recorder))
@@ -406,7 +401,4 @@ def _twin(plan: Plan, kind: Kind, side: str, what: str, events: int) -> Twin:
         else:
             query = fill(recorder, api_of(side), events)
             prepare = partial(read_block, recorder, query, tagged(events))
-    except BaseException:
-        fresh.release()
-        raise
     return Twin(prepare, fresh.release)

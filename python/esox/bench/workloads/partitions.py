@@ -18,12 +18,11 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from esox.bench.harness import Twin, Workload
+from esox.bench.harness import Twin, Workload, closed_on_error
 from esox.bench.plan import Plan, postgres_conninfo
 from esox.bench.workloads.storage import Fresh, Kind, database_env, kinds, new_database
 
@@ -158,13 +157,8 @@ def build(plan: Plan, count: int, events: int, burn_ms: float) -> dict[str, Twin
     twins: dict[str, Twin] = {}
     if plan.eventsourcing and count == 1:
         twins["eventsourcing"] = _es_twin(plan, events, burn_ms)
-    try:
+    with closed_on_error(twins):
         twins["esox"] = _esox_twin(plan, count, events, burn_ms)
-    except BaseException:
-        for twin in twins.values():
-            with suppress(Exception):
-                twin.close()
-        raise
     return twins
 
 
@@ -176,7 +170,7 @@ def _esox_twin(plan: Plan, count: int, events: int, burn_ms: float) -> Twin:
 
     fresh = Fresh()
     conninfo = postgres_conninfo()
-    try:
+    with fresh.released_on_error():
         schema = new_database(KIND, plan, fresh)
         # A small pool: the server is shared, and a worker needs few connections.
         env = database_env(KIND, "esox", schema) | {
@@ -203,9 +197,6 @@ def _esox_twin(plan: Plan, count: int, events: int, burn_ms: float) -> Twin:
         fresh.on_release(partial(log.unlink, missing_ok=True))
         wait_for_leases(conninfo, schema, count)
         wait_for_count(conninfo, schema, "handling_events", 1, 60)
-    except BaseException:
-        fresh.release()
-        raise
 
     def prepare() -> Callable[[], object]:
         if any(p.poll() is not None for p in processes):
@@ -238,7 +229,7 @@ def _es_twin(plan: Plan, events: int, burn_ms: float) -> Twin:
     from esox.bench.es_models import EsHandling, EsOrders
 
     fresh = Fresh()
-    try:
+    with fresh.released_on_error():
         schema = new_database(KIND, plan, fresh)
         env: dict[str, Any] = database_env(KIND, "eventsourcing", schema)
         orders = EsOrders(env=env)
@@ -246,9 +237,6 @@ def _es_twin(plan: Plan, events: int, burn_ms: float) -> Twin:
         handling = EsHandling(env=env | {"HANDLING_BURN_MS": str(burn_ms)})
         fresh.on_release(handling.close)
         handling.follow("Orders", orders.notification_log)
-    except BaseException:
-        fresh.release()
-        raise
 
     def prepare() -> Callable[[], object]:
         def block() -> None:

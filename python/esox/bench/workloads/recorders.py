@@ -262,12 +262,9 @@ def _read_twin(
     read: Callable[[Any], Callable[[], object]],
 ) -> Twin:
     fresh = Fresh()
-    try:
+    with fresh.released_on_error():
         recorder, database = make_recorder(kind, plan, fresh)
         prefill(kind, recorder, database, every, make_events)
-    except BaseException:
-        fresh.release()
-        raise
     block = read(recorder)
     return Twin(lambda: block, fresh.release)
 
@@ -280,7 +277,7 @@ def _read_limit(
     postgres_read: Callable[[Any, str], Callable[[], object]],
 ) -> Twin:
     fresh = Fresh()
-    try:
+    with fresh.released_on_error():
         if kind.store == "sqlite":
             database = new_database(kind, plan, fresh)
             sqlite_connect(database, kind.synchronous).close()  # creates the table
@@ -295,9 +292,6 @@ def _read_limit(
             with pg.transaction():
                 copy_rows(pg, schema, every)
             block = postgres_read(pg, schema)
-    except BaseException:
-        fresh.release()
-        raise
     return Twin(lambda: block, fresh.release)
 
 

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,15 @@ class Fresh:
             cleanup = self._cleanups.pop()
             with suppress(Exception):
                 cleanup()
+
+    @contextmanager
+    def released_on_error(self) -> Iterator[None]:
+        """Release if the block raises: a set-up that fails leaves nothing."""
+        try:
+            yield
+        except BaseException:
+            self.release()
+            raise
 
 
 _names = itertools.count(1)

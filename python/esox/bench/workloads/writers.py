@@ -13,20 +13,17 @@ workload fails.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
-import traceback
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from esox.bench.harness import Twin, Workload
 from esox.bench.plan import POSTGRES_ENV, Plan
-from esox.bench.workloads.concurrent import Writers, check_complete
+from esox.bench.workloads.concurrent import Writers, check_complete, serve
 from esox.bench.workloads.storage import (
     Fresh,
     Kind,
@@ -94,41 +91,35 @@ def app_writer(library: str, kind: Kind, commands: Any, replies: Any) -> None:
     ends. Replies "ready", "done", or ("error", traceback)."""
     app: Any = None
     share = 0
-    parent = multiprocessing.parent_process()
-    while True:
-        try:
-            command, argument = commands.get(timeout=1)
-        except queue.Empty:
-            if parent is None or parent.is_alive():
-                continue
-            break
-        try:
-            if command == "stop":
-                break
-            if command == "attach":
-                if app is not None:
-                    app.close()
-                schema, share = argument
-                # One connection a writer (the server's max_connections is
-                # shared by every side's processes, alive at once).
-                env = database_env(kind, library, schema) | {
-                    "CREATE_TABLE": "false",
-                    "POSTGRES_POOL_SIZE": "1",
-                    "POSTGRES_MAX_OVERFLOW": "1",
-                }
-                app = _application(library, env)
-                # Connected and warm before the clock starts.
-                app.recorder.max_notification_id()
-                replies.put("ready")
-            elif command == "go":
-                dog, save = _dog_class(library), app.save
-                for i in range(share):
-                    save(dog(f"dog {i}"))
-                replies.put("done")
-        except BaseException:
-            replies.put(("error", traceback.format_exc()))
-    if app is not None:
-        app.close()
+
+    def handle(command: str, argument: Any) -> None:
+        nonlocal app, share
+        if command == "attach":
+            if app is not None:
+                app.close()
+            schema, share = argument
+            # One connection a writer (the server's max_connections is
+            # shared by every side's processes, alive at once).
+            env = database_env(kind, library, schema) | {
+                "CREATE_TABLE": "false",
+                "POSTGRES_POOL_SIZE": "1",
+                "POSTGRES_MAX_OVERFLOW": "1",
+            }
+            app = _application(library, env)
+            # Connected and warm before the clock starts.
+            app.recorder.max_notification_id()
+            replies.put("ready")
+        elif command == "go":
+            dog, save = _dog_class(library), app.save
+            for i in range(share):
+                save(dog(f"dog {i}"))
+            replies.put("done")
+
+    try:
+        serve(commands, replies, handle)
+    finally:
+        if app is not None:
+            app.close()
 
 
 def _application(library: str, env: dict[str, str]) -> Any:
