@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from esox.bench.harness import Twin, Workload
+from esox.bench.harness import Twin, Workload, closed_on_error
 from esox.bench.plan import Plan
 from esox.bench.workloads.storage import (
     SQLITE_INSERT,
@@ -304,7 +304,7 @@ def _read_twins(
     postgres_read: Callable[[Any, str], Callable[[], object]],
 ) -> dict[str, Twin]:
     twins: dict[str, Twin] = {}
-    try:
+    with closed_on_error(twins):
         twins["esox"] = _read_twin(kind, plan, esox_recorder, esox_events, every, read)
         if plan.eventsourcing:
             twins["eventsourcing"] = _read_twin(
@@ -312,10 +312,6 @@ def _read_twins(
             )
         if kind.store in ("sqlite", "postgres"):
             twins["limit"] = _read_limit(kind, plan, every, sqlite_read, postgres_read)
-    except BaseException:
-        for twin in twins.values():
-            twin.close()
-        raise
     return twins
 
 
