@@ -17,15 +17,11 @@ import pytest
 
 from esox.bench.harness import Workload
 from esox.bench.workloads.application import workloads
-from support import bench_side, workloads_at
+from support import bench_side, each_workload, workloads_at
 
 SAVES = workloads_at(workloads, 1_000, family="application save")
 GETS = workloads_at(workloads, 10_000, family="repository get")
 FOLLOWERS = workloads_at(workloads, 1_000, family="follower processing")
-
-
-def variants(found: list[Workload]) -> list[str]:
-    return [w.variant for w in found]
 
 
 SAVE = "application save (1,000 aggregates, 100 per save)"
@@ -34,36 +30,36 @@ FOLLOW = "follower processing (1,000 events)"
 
 
 @pytest.mark.benchmark(group=SAVE)
-@pytest.mark.parametrize("workload", SAVES, ids=variants(SAVES))
+@each_workload(SAVES)
 def test_save_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=SAVE)
-@pytest.mark.parametrize("workload", SAVES, ids=variants(SAVES))
+@each_workload(SAVES)
 def test_save_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=GET)
-@pytest.mark.parametrize("workload", GETS, ids=variants(GETS))
+@each_workload(GETS)
 def test_repository_get_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=GET)
-@pytest.mark.parametrize("workload", GETS, ids=variants(GETS))
+@each_workload(GETS)
 def test_repository_get_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=FOLLOW)
-@pytest.mark.parametrize("workload", FOLLOWERS, ids=variants(FOLLOWERS))
+@each_workload(FOLLOWERS)
 def test_follower_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=FOLLOW)
-@pytest.mark.parametrize("workload", FOLLOWERS, ids=variants(FOLLOWERS))
+@each_workload(FOLLOWERS)
 def test_follower_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")

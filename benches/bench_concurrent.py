@@ -18,24 +18,20 @@ import pytest
 
 from esox.bench.harness import Workload
 from esox.bench.workloads.concurrent import workloads
-from support import bench_side, workloads_at
+from support import bench_side, each_workload, workloads_at
 
 SCALE = 4_000
 WRITES = workloads_at(workloads, SCALE, family="concurrent insert")
 GROUP = f"concurrent insert ({SCALE:,} events, 4 writers)"
 
 
-def variants(found: list[Workload]) -> list[str]:
-    return [w.variant for w in found]
-
-
 @pytest.mark.benchmark(group=GROUP)
-@pytest.mark.parametrize("workload", WRITES, ids=variants(WRITES))
+@each_workload(WRITES)
 def test_concurrent_insert_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=GROUP)
-@pytest.mark.parametrize("workload", WRITES, ids=variants(WRITES))
+@each_workload(WRITES)
 def test_concurrent_insert_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")

@@ -22,15 +22,11 @@ import pytest
 
 from esox.bench.harness import Workload
 from esox.bench.workloads.mapper import workloads
-from support import bench_side, workloads_at
+from support import bench_side, each_workload, workloads_at
 
 SCALE = 10_000
 ENCODES = workloads_at(workloads, SCALE, family="mapper encode")
 DECODES = workloads_at(workloads, SCALE, family="mapper decode")
-
-
-def variants(found: list[Workload]) -> list[str]:
-    return [w.variant for w in found]
 
 
 ENCODE = f"mapper encode ({SCALE:,} events)"
@@ -38,36 +34,36 @@ DECODE = f"mapper decode ({SCALE:,} events)"
 
 
 @pytest.mark.benchmark(group=ENCODE)
-@pytest.mark.parametrize("workload", ENCODES, ids=variants(ENCODES))
+@each_workload(ENCODES)
 def test_encode_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=ENCODE)
-@pytest.mark.parametrize("workload", ENCODES, ids=variants(ENCODES))
+@each_workload(ENCODES)
 def test_encode_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=ENCODE)
-@pytest.mark.parametrize("workload", ENCODES, ids=variants(ENCODES))
+@each_workload(ENCODES)
 def test_encode_limit(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "limit")
 
 
 @pytest.mark.benchmark(group=DECODE)
-@pytest.mark.parametrize("workload", DECODES, ids=variants(DECODES))
+@each_workload(DECODES)
 def test_decode_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=DECODE)
-@pytest.mark.parametrize("workload", DECODES, ids=variants(DECODES))
+@each_workload(DECODES)
 def test_decode_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=DECODE)
-@pytest.mark.parametrize("workload", DECODES, ids=variants(DECODES))
+@each_workload(DECODES)
 def test_decode_limit(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "limit")

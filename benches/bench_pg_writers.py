@@ -18,29 +18,25 @@ import pytest
 
 from esox.bench.harness import Workload
 from esox.bench.workloads.writers import workloads
-from support import bench_side, plan_at
+from support import bench_side, each_workload, plan_at
 
 WRITES = workloads(plan_at(10_000))
 GROUP = "pg writers (new one-event aggregates, a transaction each)"
 
 
-def variants(found: list[Workload]) -> list[str]:
-    return [w.variant for w in found]
-
-
 @pytest.mark.benchmark(group=GROUP)
-@pytest.mark.parametrize("workload", WRITES, ids=variants(WRITES))
+@each_workload(WRITES)
 def test_pg_writers_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=GROUP)
-@pytest.mark.parametrize("workload", WRITES, ids=variants(WRITES))
+@each_workload(WRITES)
 def test_pg_writers_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=GROUP)
-@pytest.mark.parametrize("workload", WRITES, ids=variants(WRITES))
+@each_workload(WRITES)
 def test_pg_writers_limit(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "limit")

@@ -17,7 +17,7 @@ import pytest
 
 from esox.bench.harness import Workload
 from esox.bench.workloads.recorders import workloads
-from support import bench_side, workloads_at
+from support import bench_side, each_workload, workloads_at
 
 SCALE = 1_000
 INSERTS = workloads_at(
@@ -30,64 +30,60 @@ SELECTS = workloads_at(workloads, SCALE, family="recorder select")
 NOTIFICATIONS = workloads_at(workloads, SCALE, family="notification select")
 
 
-def variants(found: list[Workload]) -> list[str]:
-    return [w.variant for w in found]
-
-
 INSERT = f"recorder insert ({SCALE:,} events)"
 SELECT = f"recorder select ({SCALE:,} events of one aggregate)"
 NOTIFY = f"notification select ({SCALE:,} notifications)"
 
 
 @pytest.mark.benchmark(group=INSERT)
-@pytest.mark.parametrize("workload", INSERTS, ids=variants(INSERTS))
+@each_workload(INSERTS)
 def test_insert_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=INSERT)
-@pytest.mark.parametrize("workload", INSERTS, ids=variants(INSERTS))
+@each_workload(INSERTS)
 def test_insert_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=INSERT)
-@pytest.mark.parametrize("workload", INSERTS, ids=variants(INSERTS))
+@each_workload(INSERTS)
 def test_insert_limit(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "limit")
 
 
 @pytest.mark.benchmark(group=SELECT)
-@pytest.mark.parametrize("workload", SELECTS, ids=variants(SELECTS))
+@each_workload(SELECTS)
 def test_select_events_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=SELECT)
-@pytest.mark.parametrize("workload", SELECTS, ids=variants(SELECTS))
+@each_workload(SELECTS)
 def test_select_events_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=SELECT)
-@pytest.mark.parametrize("workload", SELECTS, ids=variants(SELECTS))
+@each_workload(SELECTS)
 def test_select_events_limit(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "limit")
 
 
 @pytest.mark.benchmark(group=NOTIFY)
-@pytest.mark.parametrize("workload", NOTIFICATIONS, ids=variants(NOTIFICATIONS))
+@each_workload(NOTIFICATIONS)
 def test_select_notifications_esox(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "esox")
 
 
 @pytest.mark.benchmark(group=NOTIFY)
-@pytest.mark.parametrize("workload", NOTIFICATIONS, ids=variants(NOTIFICATIONS))
+@each_workload(NOTIFICATIONS)
 def test_select_notifications_eventsourcing(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "eventsourcing")
 
 
 @pytest.mark.benchmark(group=NOTIFY)
-@pytest.mark.parametrize("workload", NOTIFICATIONS, ids=variants(NOTIFICATIONS))
+@each_workload(NOTIFICATIONS)
 def test_select_notifications_limit(benchmark: Any, workload: Workload) -> None:
     bench_side(benchmark, workload, "limit")

@@ -17,7 +17,7 @@ import pytest
 from esox.bench.harness import WARM_UP_BELOW, Workload, close_all, settled
 from esox.bench.plan import Plan, eventsourcing_installed, postgres_unreachable
 
-__all__ = ["bench_side", "plan_at", "workloads_at"]
+__all__ = ["bench_side", "each_workload", "plan_at", "workloads_at"]
 
 
 def plan_at(*scales: int) -> Plan:
@@ -33,6 +33,12 @@ def workloads_at(
 ) -> list[Workload]:
     """The workloads of one ``family`` that ``make`` builds at ``scales``."""
     return [w for w in make(plan_at(*scales)) if w.family == family and keep(w)]
+
+
+def each_workload(found: list[Workload]) -> Any:
+    """Parametrize a benchmark's ``workload`` argument over ``found``, each
+    test named by its workload's variant."""
+    return pytest.mark.parametrize("workload", found, ids=[w.variant for w in found])
 
 
 @functools.cache
